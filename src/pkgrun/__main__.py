@@ -1,0 +1,3 @@
+from pkgrun.cli import run
+
+run()

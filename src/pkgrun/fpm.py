@@ -1,0 +1,70 @@
+"""fpm's command line from a recipe, as a pure function. Nothing here runs fpm.
+
+The order of the flags follows the seed's hand-typed commands, so that the generated argv
+reads like them; what the seed did not pass (metadata, config files, payload compression,
+the output path) comes after its flags and before the packaged paths.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from pkgrun.recipe import Recipe
+from pkgrun.targets import Target
+
+
+@dataclass(frozen=True)
+class FpmPaths:
+    """Where things are for the fpm that runs (inside the build container, so POSIX paths)."""
+
+    staging: str  # the DESTDIR the build installed into: fpm -C
+    workdir: str  # fpm's scratch space: --workdir
+    recipe_dir: str  # where the recipe's hook scripts are
+    package: str  # the RPM file to write: -p
+
+
+def release(recipe: Recipe, target: Target, iteration: str | None = None) -> str:
+    """RPM's Release: the iteration plus the target's dist tag, 3 -> 3.el7."""
+    return f"{iteration or recipe.package.iteration}.{target.dist}"
+
+
+def rpm_filename(recipe: Recipe, version: str, target: Target, iteration: str | None = None) -> str:
+    """The file name rpmbuild gives the package: NAME-VERSION-RELEASE.ARCH.rpm."""
+    pkg = recipe.package
+    return f"{pkg.name}-{version}-{release(recipe, target, iteration)}.{pkg.arch}.rpm"
+
+
+def fpm_argv(
+    recipe: Recipe,
+    version: str,
+    target: Target,
+    paths: FpmPaths,
+    iteration: str | None = None,
+) -> list[str]:
+    pkg, files = recipe.package, recipe.files
+    argv = ["fpm", "-f", "-s", "dir", "-t", "rpm"]
+    argv += ["-n", pkg.name, "--epoch", str(pkg.epoch), "-v", version]
+    argv += ["--iteration", release(recipe, target, iteration)]
+    argv += ["-C", paths.staging]
+    for requirement in recipe.requires_for(target):
+        argv += ["-d", requirement]
+    for hook, script in recipe.hooks.items():
+        argv += [f"--{hook}", posixpath.join(paths.recipe_dir, script)]
+    argv += ["--workdir", paths.workdir]
+    # What the seed left to fpm's defaults, made explicit: fpm would otherwise take the
+    # architecture and the maintainer from the machine it runs on.
+    argv += ["-a", pkg.arch, "-p", paths.package]
+    # sha256 file digests: fpm's default is md5, which FIPS-mode el8/el9 hosts refuse to install
+    argv += ["--rpm-compression", target.payload_compression, "--rpm-digest", "sha256"]
+    argv += ["--rpm-summary", pkg.summary, "--description", pkg.description.strip() or pkg.summary]
+    argv += ["--license", pkg.license, "--url", pkg.url, "-m", pkg.maintainer]
+    if pkg.vendor:
+        argv += ["--vendor", pkg.vendor]
+    for path in files.config:
+        argv += ["--config-files", path]
+    for path in files.directories:
+        argv += ["--directories", path]
+    argv += recipe.fpm.args
+    argv += files.paths
+    return argv

@@ -1,0 +1,63 @@
+"""The one place where pkgrun starts a process.
+
+Every external command goes through ``run``: it checks that the program exists before
+anything runs, logs the command line, and turns a failure into a ``CommandFailed`` that keeps
+the command and the tail of its output.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from plumbum import local
+from plumbum.commands.processes import CommandNotFound
+
+from pkgrun.errors import CommandFailed, ToolNotFound
+
+log = logging.getLogger("pkgrun.run")
+
+OUTPUT_TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def find_tool(program: str, hint: str | None = None) -> str:
+    """The full path of ``program``, or ToolNotFound before any work starts."""
+    try:
+        return str(local.which(program))
+    except CommandNotFound:
+        raise ToolNotFound(f"{program} not found on PATH", hint=hint or f"install {program}") from None
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    hint: str | None = None,
+) -> Result:
+    """Run ``argv`` (a list, never a shell string) and capture its output."""
+    argv = [str(a) for a in argv]
+    command = local[find_tool(argv[0], hint)][argv[1:]]
+    log.debug("+ %s", shlex.join(argv))
+    with local.cwd(cwd or local.cwd), local.env(**(env or {})):
+        returncode, stdout, stderr = command.run(retcode=None)
+    result = Result(argv, returncode, stdout, stderr)
+    if check and returncode != 0:
+        raise CommandFailed(argv, returncode, tail(stdout + stderr), hint=hint)
+    return result
+
+
+def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])

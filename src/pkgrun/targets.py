@@ -1,0 +1,82 @@
+"""Build targets as data: which image builds the package, which dist tag it gets, which
+package family names its dependencies and how its repository metadata is compressed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pkgrun.errors import UsageError
+
+
+class PackageFamily(StrEnum):
+    """Whose package names a target's requirements use."""
+
+    YUM = "yum"  # CentOS / RHEL / Rocky: yum and dnf names
+    APT = "apt"  # Debian: apt names (the offline `local` target)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    base_image: str
+    dist: str  # appended to the recipe's iteration: 3 -> 3.el7
+    family: PackageFamily
+    # createrepo_c --general-compress-type: what the target's yum/dnf can read
+    metadata_compression: str
+    # fpm --rpm-compression: what the target's rpm can unpack (CentOS 7 reads no zstd)
+    payload_compression: str = "gzip"
+
+
+# Image names are short names on purpose: podman resolves them through its short-name aliases
+# and docker through its default registry, and a site with its own mirror retags them.
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            name="el7",
+            description="CentOS 7 (end of life; repositories from the vault)",
+            base_image="centos:7",
+            dist="el7",
+            family=PackageFamily.YUM,
+            metadata_compression="gz",  # yum 3 on CentOS 7 reads neither xz nor zstd metadata reliably
+        ),
+        Target(
+            name="el8",
+            description="Rocky Linux 8",
+            base_image="rockylinux:8",
+            dist="el8",
+            family=PackageFamily.YUM,
+            metadata_compression="xz",
+        ),
+        Target(
+            name="el9",
+            description="Rocky Linux 9",
+            base_image="rockylinux:9",
+            dist="el9",
+            family=PackageFamily.YUM,
+            metadata_compression="zstd",
+        ),
+        Target(
+            name="local",
+            description="offline test target: a Debian 12 rootfs made by debootstrap, no registry needed",
+            base_image="localhost/pkgrun-local:bookworm",
+            dist="local",
+            family=PackageFamily.APT,
+            metadata_compression="gz",
+        ),
+    )
+}
+
+DEFAULT_TARGET = "el7"
+
+
+def get_target(name: str) -> Target:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown target {name!r}",
+            hint=f"choose one of: {', '.join(TARGETS)}",
+        ) from None

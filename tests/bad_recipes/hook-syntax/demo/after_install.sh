@@ -1,0 +1,2 @@
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
