@@ -84,7 +84,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str, env: dict[str, str] 
         (["plan", "php", "--iteration", "4-1"], 2, [], ["--iteration: iteration '4-1' contains '-'"]),
         (["plan", "php", "--target", "el6"], 2, [], ["invalid choice: 'el6'"]),
         (["plan"], 2, [], ["the following arguments are required: recipe"]),
-        (["php", "--version", "7.1.8"], 2, [], ["invalid choice: 'php'"]),  # the build is the next issue
+        (["php", "nginx", "--version", "7.1.8"], 2, [], ["--version and --iteration apply to one recipe"]),
+        (["build", "php", "--engine", "rkt"], 2, [], ["invalid choice: 'rkt'"]),
         (
             ["--recipes", "/nonexistent", "list"],
             2,

@@ -11,20 +11,29 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from pkgrun import __version__
-from pkgrun.errors import EXIT_FAILURE, PkgrunError, RecipeError
-from pkgrun.plan import BuildPlan, make_plan
+from pkgrun.build import BuildContext, BuildResult, Packager, build_recipe, choose_packager, default_log_path
+from pkgrun.container import EngineName, check_engine, detect_engine
+from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, RecipeError, UsageError
+from pkgrun.plan import BuildPlan, make_plan, resolve_source
 from pkgrun.recipe_dir import LoadedRecipe, load_recipes
+from pkgrun.report import Advance
+from pkgrun.run import find_tool
+from pkgrun.sources import default_cache_dir, fetch_source
 from pkgrun.targets import DEFAULT_TARGET, TARGETS, get_target
 
 EXIT_INTERRUPTED = 130
@@ -83,13 +92,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="parallel make jobs inside the build (default: the number of cores)",
     )
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    build = command("build", "build RPMs in disposable containers (`pkgrun RECIPE` is short for this)")
+    build.add_argument("recipe", nargs="+", help="the recipes to build")
+    build.add_argument("--version", help="the version to build (one recipe only; default: the recipe's)")
+    build.add_argument("--iteration", help="the RPM release before the dist tag (default: the recipe's)")
+    build.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
+    build.add_argument(
+        "--out", type=Path, default=Path("out"), metavar="DIR", help="where the RPMs land (default: ./out)"
+    )
+    build.add_argument(
+        "--engine",
+        choices=[e.value for e in EngineName],
+        help="container engine (default: $PKGRUN_ENGINE, else podman if installed, else docker)",
+    )
+    build.add_argument(
+        "--packager",
+        choices=[p.value for p in Packager],
+        help="fpm where the build image carries it (el targets), else nfpm",
+    )
+    build.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel make jobs inside the build (default: the number of cores)",
+    )
+    build.add_argument("--json", action="store_true", help="print JSON for scripts")
+    source_options(build)
+
+    fetch = command("fetch", "download and verify sources ahead of time, for offline builds")
+    fetch.add_argument("recipe", nargs="*", help="recipes whose sources to fetch (default: all)")
+    fetch.add_argument("--version", help="this version (one recipe only; default: the recipe's)")
+    fetch.add_argument("--all-versions", action="store_true", help="every version with a checksum")
+    fetch.add_argument("--json", action="store_true", help="print JSON for scripts")
+    source_options(fetch)
     return parser
+
+
+def source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="DIR|URL",
+        help="look for source files here first, by their upstream name (repeatable; "
+        "also $PKGRUN_MIRROR, space-separated)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="source cache (default: $PKGRUN_CACHE_DIR, else $XDG_CACHE_HOME/pkgrun)",
+    )
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    argv = _expand_shorthand(list(sys.argv[1:] if argv is None else argv))
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed usage; 0 for --help
@@ -97,6 +159,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.recipes is None:
         args.recipes = Path(env.get("PKGRUN_RECIPES") or "recipes")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(message)s")
+    # A job killed by a timeout or systemd gets SIGTERM: clean up as on Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         return COMMANDS[args.command](args, out, env)
     except RecipeError as exc:
@@ -122,6 +186,39 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         err.print(Text.assemble(("internal error: ", "bold red"), f"{type(exc).__name__}: {exc}"))
         err.print(Text.assemble(("  hint: ", "yellow"), "run again with --debug for the traceback"))
         return EXIT_FAILURE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+_GLOBAL_OPTIONS_WITH_VALUE = {"--recipes"}
+
+
+def _expand_shorthand(argv: list[str]) -> list[str]:
+    """`pkgrun php --version 7.1.8` is `pkgrun build php --version 7.1.8`: a first positional
+    word that is not a command is a recipe to build."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in _GLOBAL_OPTIONS_WITH_VALUE:
+            i += 2
+        elif word.startswith("-"):
+            i += 1
+        else:
+            if word not in COMMANDS:
+                return argv[:i] + ["build"] + argv[i:]
+            return argv
+    return argv
 
 
 def _print_error(console: Console, exc: PkgrunError) -> None:
@@ -183,10 +280,225 @@ def cmd_plan(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> 
     return 0
 
 
-COMMANDS = {"list": cmd_list, "check": cmd_check, "plan": cmd_plan}
+def _plans(args: argparse.Namespace, env: Mapping[str, str], names: Sequence[str]) -> list[BuildPlan]:
+    """Plans for the named recipes; --version and --iteration only with one recipe."""
+    if len(names) != 1 and (getattr(args, "version", None) or getattr(args, "iteration", None)):
+        raise UsageError(
+            "--version and --iteration apply to one recipe at a time",
+            hint="build the recipes one by one, or drop --version/--iteration",
+        )
+    target = get_target(getattr(args, "target", DEFAULT_TARGET))
+    return [
+        make_plan(
+            item,
+            target,
+            out_dir=getattr(args, "out", Path("out")),
+            jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
+            version=getattr(args, "version", None),
+            iteration=getattr(args, "iteration", None),
+        )
+        for item in load_recipes(args.recipes, names)
+    ]
+
+
+def _mirrors(args: argparse.Namespace, env: Mapping[str, str]) -> list[str]:
+    return list(args.mirror) + env.get("PKGRUN_MIRROR", "").split()
+
+
+def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
+    plans = _plans(args, env, args.recipe)
+    # Everything a build needs is checked before the first one starts.
+    engine = detect_engine(args.engine, env)
+    check_engine(engine)
+    packagers = [choose_packager(args.packager, plan) for plan in plans]
+    find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
+    cache_dir = args.cache_dir or default_cache_dir(env)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    results: list[BuildResult] = []
+    failures: list[tuple[BuildPlan, PkgrunError, Path]] = []
+    for plan, (packager, packager_path) in zip(plans, packagers, strict=True):
+        ctx = BuildContext(
+            plan=plan,
+            engine=engine,
+            packager=packager,
+            packager_path=packager_path,
+            out_dir=args.out,
+            cache_dir=cache_dir,
+            log=default_log_path(env, plan),
+            mirrors=_mirrors(args, env),
+            keep_container=env.get("PKGRUN_KEEP_CONTAINER") == "1",
+            env=env,
+        )
+        with RichReporter(err) as reporter:
+            try:
+                results.append(build_recipe(ctx, reporter))
+            except PkgrunError as exc:
+                failures.append((plan, exc, ctx.log))
+        if failures and failures[-1][0] is plan:
+            _print_failure(err, plan, failures[-1][1], ctx.log)
+    if args.json:
+        _print_json(
+            {
+                "built": [r.to_json() for r in results],
+                "failed": [{"name": p.name, "error": e.message, "log": str(log)} for p, e, log in failures],
+            }
+        )
+    else:
+        _print_results(out, results)
+    return EXIT_FAILURE if failures else 0
+
+
+def cmd_fetch(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
+    loaded = load_recipes(args.recipes, args.recipe)
+    if args.version and len(loaded) != 1:
+        raise UsageError("--version applies to one recipe at a time", hint="name one recipe")
+    cache_dir = args.cache_dir or default_cache_dir(env)
+    fetched = []
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    with RichReporter(err) as reporter:
+        for item in loaded:
+            versions = (
+                list(item.recipe.source.sha256)
+                if args.all_versions
+                else [args.version or item.recipe.package.version]
+            )
+            for version in versions:
+                source = resolve_source(item, version)
+                with reporter.step(item.name, f"fetch {source.filename}"):
+                    path = fetch_source(
+                        source,
+                        recipe=item.name,
+                        cache_dir=cache_dir,
+                        mirrors=_mirrors(args, env),
+                        env=env,
+                        reporter=reporter,
+                    )
+                fetched.append(
+                    {
+                        "name": item.name,
+                        "version": version,
+                        "file": str(path),
+                        "sha256": source.sha256,
+                        "size": path.stat().st_size,
+                    }
+                )
+    if args.json:
+        _print_json(fetched)
+    else:
+        for row in fetched:
+            out.print(f"{row['file']}  ({_size(int(str(row['size'])))}, sha256 verified)")
+    return 0
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "check": cmd_check,
+    "plan": cmd_plan,
+    "build": cmd_build,
+    "fetch": cmd_fetch,
+}
+
+
+# --- progress ---------------------------------------------------------------------------------------
+
+
+class RichReporter:
+    """Steps with their elapsed time: a live view on a terminal, plain lines elsewhere (CI, logs)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.bars = Progress(
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+
+    def __enter__(self) -> RichReporter:
+        if self.live:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.bars.stop()
+
+    @contextmanager
+    def step(self, recipe: str, name: str) -> Iterator[None]:
+        label = f"{recipe}: {name}"
+        started = time.monotonic()
+        task = self.bars.add_task(label, total=None) if self.live else None
+        if not self.live:
+            self.console.print(f"{label} ...")
+        try:
+            yield
+        except BaseException:
+            if task is not None:
+                self.bars.update(task, description=f"[red]{label} (failed)")
+                self.bars.stop_task(task)
+            else:
+                self.console.print(f"{label}: failed after {time.monotonic() - started:.1f}s")
+            raise
+        if task is not None:
+            self.bars.update(task, total=1, completed=1)
+            self.bars.stop_task(task)
+        else:
+            self.console.print(f"{label}: done in {time.monotonic() - started:.1f}s")
+
+    def progress(self, recipe: str, name: str, total: int | None) -> Advance:
+        if not self.live:
+            return lambda n: None
+        task = self.bars.add_task(f"{recipe}: {name}", total=total)
+        return lambda n: self.bars.advance(task, n)
+
+    def note(self, recipe: str, message: str) -> None:
+        self.console.print(Text(f"{recipe}: {message}", style="dim"))
 
 
 # --- output -----------------------------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _print_results(out: Console, results: Sequence[BuildResult]) -> None:
+    if not results:
+        return
+    table = Table(title="built")
+    for column in ("NEVRA", "size", "files", "requires", "packager", "time"):
+        table.add_column(column, no_wrap=column != "requires")
+    for r in results:
+        table.add_row(
+            r.info.nevra,
+            _size(r.info.size),
+            str(len(r.info.files)),
+            " ".join(r.info.requires) or "-",
+            r.packager.value,
+            f"{r.seconds:.0f}s",
+        )
+    out.print(table)
+    for r in results:
+        out.print(str(r.rpm))
+
+
+def _print_failure(console: Console, plan: BuildPlan, exc: PkgrunError, log: Path) -> None:
+    console.print(Text.assemble(("error: ", "bold red"), f"{plan.name}: {exc.message}"))
+    if isinstance(exc, CommandFailed) and exc.output:
+        console.print(Text(f"  last lines of {log}:", style="yellow"))
+        for line in exc.output.splitlines()[-15:]:
+            console.print(Text(f"    {line}"))
+    if exc.hint:
+        console.print(Text.assemble(("  hint: ", "yellow"), exc.hint))
+    console.print(Text(f"  full log: {log}", style="yellow"))
 
 
 def _print_json(data: Any) -> None:

@@ -8,6 +8,7 @@ the output path) comes after its flags and before the packaged paths.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pkgrun.recipe import Recipe
@@ -41,7 +42,10 @@ def fpm_argv(
     target: Target,
     paths: FpmPaths,
     iteration: str | None = None,
+    directories: Sequence[str] | None = None,
 ) -> list[str]:
+    """``directories``: [files] directories with their patterns expanded, once the build has
+    run; the recipe's own list until then."""
     pkg, files = recipe.package, recipe.files
     argv = ["fpm", "-f", "-s", "dir", "-t", "rpm"]
     argv += ["-n", pkg.name, "--epoch", str(pkg.epoch), "-v", version]
@@ -63,7 +67,7 @@ def fpm_argv(
         argv += ["--vendor", pkg.vendor]
     for path in files.config:
         argv += ["--config-files", path]
-    for path in files.directories:
+    for path in files.directories if directories is None else directories:
         argv += ["--directories", path]
     argv += recipe.fpm.args
     argv += files.paths

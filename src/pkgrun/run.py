@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,13 +51,39 @@ def run(
     """Run ``argv`` (a list, never a shell string) and capture its output."""
     argv = [str(a) for a in argv]
     command = local[find_tool(argv[0], hint)][argv[1:]]
-    log.debug("+ %s", shlex.join(argv))
+    log_debug(argv)
     with local.cwd(cwd or local.cwd), local.env(**(env or {})):
         returncode, stdout, stderr = command.run(retcode=None)
     result = Result(argv, returncode, stdout, stderr)
     if check and returncode != 0:
         raise CommandFailed(argv, returncode, tail(stdout + stderr), hint=hint)
     return result
+
+
+def run_logged(argv: Sequence[str], log: Path, *, hint: str | None = None) -> None:
+    """Run ``argv`` with its output (stdout and stderr, interleaved) appended to ``log`` as it
+    comes, for long steps whose output is too big to hold. On failure, the error carries the
+    log's last lines. Ctrl-C stops the process and propagates."""
+    argv = [str(a) for a in argv]
+    command = local[find_tool(argv[0], hint)][argv[1:]]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        out.write(f"+ {shlex.join(argv)}\n")
+        out.flush()
+        log_debug(argv)
+        process = command.popen(stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            returncode = process.wait()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    if returncode != 0:
+        raise CommandFailed(argv, returncode, tail(log.read_text(errors="replace")), hint=hint)
+
+
+def log_debug(argv: Sequence[str]) -> None:
+    log.debug("+ %s", shlex.join(argv))
 
 
 def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:

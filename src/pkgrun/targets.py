@@ -25,8 +25,18 @@ class Target:
     family: PackageFamily
     # createrepo_c --general-compress-type: what the target's yum/dnf can read
     metadata_compression: str
+    # How build requirements are installed into the build image: run by sh as
+    # `sh -c INSTALL sh REQUIREMENT...`, so requirement names are arguments, never shell text.
+    install: str
+    # The Containerfile (in pkgrun/containerfiles) that adds the toolchain and fpm to the base
+    # image; None when the base image is used as it is (`local`, which packages with nfpm).
+    containerfile: str | None
     # fpm --rpm-compression: what the target's rpm can unpack (CentOS 7 reads no zstd)
     payload_compression: str = "gzip"
+
+    @property
+    def has_fpm(self) -> bool:
+        return self.containerfile is not None
 
 
 # Image names are short names on purpose: podman resolves them through its short-name aliases
@@ -41,6 +51,9 @@ TARGETS: dict[str, Target] = {
             dist="el7",
             family=PackageFamily.YUM,
             metadata_compression="gz",  # yum 3 on CentOS 7 reads neither xz nor zstd metadata reliably
+            # yum 3 skips unknown names with exit status 0 unless told otherwise
+            install='yum install -y --setopt=skip_missing_names_on_install=False "$@" && yum clean all',
+            containerfile="el7.Containerfile",
         ),
         Target(
             name="el8",
@@ -49,6 +62,8 @@ TARGETS: dict[str, Target] = {
             dist="el8",
             family=PackageFamily.YUM,
             metadata_compression="xz",
+            install='dnf install -y "$@" && dnf clean all',
+            containerfile="el8.Containerfile",
         ),
         Target(
             name="el9",
@@ -57,6 +72,8 @@ TARGETS: dict[str, Target] = {
             dist="el9",
             family=PackageFamily.YUM,
             metadata_compression="zstd",
+            install='dnf install -y "$@" && dnf clean all',
+            containerfile="el9.Containerfile",
         ),
         Target(
             name="local",
@@ -65,6 +82,9 @@ TARGETS: dict[str, Target] = {
             dist="local",
             family=PackageFamily.APT,
             metadata_compression="gz",
+            install="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+            '--no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*',
+            containerfile=None,
         ),
     )
 }

@@ -1,0 +1,298 @@
+"""One recipe from source to a verified RPM, in a disposable container.
+
+``build_recipe`` reads like the plan it runs: fetch, image, container, unpack, build, stage,
+package, verify, deliver. Every step is reported (and timed) by the reporter; all output goes
+to the build's log. The RPM is written to a private directory and moved into the output
+directory only once rpm has read it back and it matches the recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sysconfig
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pkgrun import __version__, images
+from pkgrun.container import Container, Engine, Mount, start_container
+from pkgrun.errors import PkgrunError, UsageError
+from pkgrun.fpm import FpmPaths, fpm_argv
+from pkgrun.nfpm import fpm_style_scripts, nfpm_config
+from pkgrun.plan import (
+    CONTAINER_DESTDIR,
+    CONTAINER_OUT_DIR,
+    CONTAINER_RECIPE_DIR,
+    CONTAINER_SOURCE_DIR,
+    CONTAINER_SRCDIR,
+    CONTAINER_WORKDIR,
+    BuildPlan,
+)
+from pkgrun.report import Reporter
+from pkgrun.run import find_tool
+from pkgrun.sources import fetch_source
+from pkgrun.staging import expand_directories, find_argv, owned_directories, parse_listing
+from pkgrun.verify import RpmInfo, verify_rpm
+
+CONTAINER_TOOLS_DIR = "/pkgrun/tools"
+
+
+class Packager(StrEnum):
+    FPM = "fpm"
+    NFPM = "nfpm"
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Run state around one plan: where things go and how they run."""
+
+    plan: BuildPlan
+    engine: Engine
+    packager: Packager
+    packager_path: str | None  # nfpm's binary on the host, mounted into the container
+    out_dir: Path
+    cache_dir: Path
+    log: Path
+    mirrors: Sequence[str] = ()
+    keep_container: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    plan: BuildPlan
+    rpm: Path
+    info: RpmInfo
+    packager: Packager
+    seconds: float
+    log: Path
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.plan.name,
+            "nevra": self.info.nevra,
+            "rpm": str(self.rpm),
+            "size": self.info.size,
+            "files": len(self.info.files),
+            "requires": self.info.requires,
+            "packager": self.packager.value,
+            "target": self.plan.target.name,
+            "seconds": round(self.seconds, 1),
+            "log": str(self.log),
+        }
+
+
+def choose_packager(choice: str | None, plan: BuildPlan) -> tuple[Packager, str | None]:
+    """fpm where the target's build image carries it, nfpm otherwise (or as asked). Fails
+    before any work when the choice cannot be honoured."""
+    target = plan.target
+    packager = Packager(choice) if choice else (Packager.FPM if target.has_fpm else Packager.NFPM)
+    if packager is Packager.FPM:
+        if not target.has_fpm:
+            raise UsageError(
+                f"the {target.name} build image carries no fpm",
+                hint="use --packager nfpm (it makes the same RPM), or an el target",
+            )
+        return packager, None
+    if plan.loaded.recipe.fpm.args:
+        raise UsageError(
+            f"{plan.name} passes fpm flags ({' '.join(plan.loaded.recipe.fpm.args)}) that nfpm cannot honour",
+            hint="build it with --packager fpm on an el target, or model the flag in the recipe",
+        )
+    # nfpm is a dependency of pkgrun: its wheel installs the binary beside pkgrun's own script,
+    # which need not be on PATH (.venv/bin/pkgrun run by its path).
+    beside = Path(sysconfig.get_path("scripts")) / "nfpm"
+    if beside.is_file():
+        return packager, str(beside)
+    path = find_tool("nfpm", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun (make setup)")
+    return packager, path
+
+
+def default_log_path(env: Mapping[str, str], plan: BuildPlan) -> Path:
+    """$XDG_STATE_HOME/pkgrun/logs/NAME-VERSION-RELEASE-TIME.log"""
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(base) / "pkgrun" / "logs" / f"{plan.name}-{plan.version}-{plan.release}-{stamp}.log"
+
+
+def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
+    plan = ctx.plan
+    name = plan.name
+    started = time.monotonic()
+    ctx.log.parent.mkdir(parents=True, exist_ok=True)
+    ctx.log.write_text(f"pkgrun {__version__}: {plan.nevra} for {plan.target.name} with {ctx.packager}\n")
+    reporter.note(
+        name,
+        f"packager: {ctx.packager} "
+        f"({'the build image carries fpm' if ctx.packager is Packager.FPM else 'static binary, mounted'})",
+    )
+
+    with reporter.step(name, f"fetch {plan.source.filename}"):
+        source = fetch_source(
+            plan.source,
+            recipe=name,
+            cache_dir=ctx.cache_dir,
+            mirrors=ctx.mirrors,
+            env=ctx.env,
+            reporter=reporter,
+        )
+    with reporter.step(name, "prepare the build image"):
+        base = images.ensure_base_image(ctx.engine, plan.target, log=ctx.log, reporter=reporter, recipe=name)
+        image = images.ensure_build_image(
+            ctx.engine, plan.target, base, plan.build_requires, log=ctx.log, reporter=reporter, recipe=name
+        )
+
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    # A private directory inside the output directory: the RPM appears in out_dir by a rename,
+    # whole and verified, or not at all.
+    with tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
+        out_tmp, tools = Path(private) / "out", Path(private) / "tools"
+        out_tmp.mkdir()
+        tools.mkdir()
+        mounts = [
+            Mount(plan.loaded.directory.resolve(), CONTAINER_RECIPE_DIR),
+            Mount(source.resolve(), f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}"),
+            Mount(tools.resolve(), CONTAINER_TOOLS_DIR),
+            Mount(out_tmp.resolve(), CONTAINER_OUT_DIR, read_only=False),
+        ]
+        if ctx.packager_path:
+            mounts.append(Mount(Path(ctx.packager_path).resolve(), NFPM_IN_CONTAINER))
+        with start_container(
+            ctx.engine, name, image, mounts, keep=ctx.keep_container, labels={"io.pkgrun.recipe": name}
+        ) as container:
+            reporter.note(name, f"container {container.name} from {image}, no network")
+            _build_in_container(ctx, reporter, container, tools)
+        rpm_tmp = out_tmp / plan.rpm.name
+        with reporter.step(name, "read the RPM back and check it"):
+            if not rpm_tmp.is_file():
+                raise PkgrunError(f"the packager made no {plan.rpm.name}", hint=f"see {ctx.log}")
+            info = verify_rpm(rpm_tmp, plan)
+        final = ctx.out_dir / plan.rpm.name
+        os.replace(rpm_tmp, final)
+    return BuildResult(plan, final, info, ctx.packager, time.monotonic() - started, ctx.log)
+
+
+def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Container, tools: Path) -> None:
+    plan = ctx.plan
+    recipe = plan.loaded.recipe
+    name = plan.name
+    with reporter.step(name, f"unpack {plan.source.filename}"):
+        container.exec(["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR], log=ctx.log)
+        container.exec(unpack_argv(plan), log=ctx.log)
+    with reporter.step(name, f"run {recipe.build.script}"):
+        container.exec(
+            ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/{recipe.build.script}"],
+            env=plan.build_env,
+            workdir=CONTAINER_SRCDIR,
+            log=ctx.log,
+            hint=f"the build script failed; the whole output is in {ctx.log}",
+        )
+    with reporter.step(name, "stage the recipe's files"):
+        container.exec(stage_argv(plan), log=ctx.log)
+        listing = container.capture(
+            find_argv(CONTAINER_DESTDIR, recipe.files.paths), workdir=CONTAINER_DESTDIR
+        )
+        entries = parse_listing(listing.stdout)
+        directories = expand_directories(recipe.files.directories, entries)
+    with reporter.step(name, f"package with {ctx.packager}"):
+        if ctx.packager is Packager.FPM:
+            container.exec(
+                fpm_argv(
+                    recipe,
+                    plan.version,
+                    plan.target,
+                    _fpm_paths(plan),
+                    plan.iteration,
+                    directories=directories,
+                ),
+                log=ctx.log,
+            )
+        else:
+            config = tools / "nfpm.yaml"
+            scripts = _write_scripts(plan, tools)
+            config.write_text(
+                json.dumps(
+                    nfpm_config(
+                        plan,
+                        entries,
+                        owned_directories(directories, entries),
+                        staging=CONTAINER_DESTDIR,
+                        scripts=scripts,
+                    ),
+                    indent=1,
+                )
+            )
+            container.exec(
+                [
+                    NFPM_IN_CONTAINER,
+                    "package",
+                    "--config",
+                    f"{CONTAINER_TOOLS_DIR}/nfpm.yaml",
+                    "--packager",
+                    "rpm",
+                    "--target",
+                    f"{CONTAINER_OUT_DIR}/{plan.rpm.name}",
+                ],
+                log=ctx.log,
+            )
+
+
+NFPM_IN_CONTAINER = "/pkgrun/bin/nfpm"
+
+
+def _fpm_paths(plan: BuildPlan) -> FpmPaths:
+    return FpmPaths(
+        staging=CONTAINER_DESTDIR,
+        workdir=CONTAINER_WORKDIR,
+        recipe_dir=CONTAINER_RECIPE_DIR,
+        package=f"{CONTAINER_OUT_DIR}/{plan.rpm.name}",
+    )
+
+
+def unpack_argv(plan: BuildPlan) -> list[str]:
+    """The archive's top directory is stripped: the build script runs in the source tree."""
+    return [
+        "tar",
+        "-xf",
+        f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}",
+        "-C",
+        CONTAINER_SRCDIR,
+        "--strip-components=1",
+        "--no-same-owner",
+    ]
+
+
+# Copies the recipe's [files.add] into the staging directory and creates [files.directories].
+# Recipe paths arrive as arguments, never as shell text.
+_STAGE_SCRIPT = """set -eu
+dest=$1; shift
+while [ "$1" != -- ]; do install -D -m 0644 "$1" "$dest$2"; shift 2; done
+shift
+for dir in "$@"; do mkdir -p "$dest$dir"; done
+"""
+
+
+def stage_argv(plan: BuildPlan) -> list[str]:
+    files = plan.loaded.recipe.files
+    argv = ["sh", "-c", _STAGE_SCRIPT, "sh", CONTAINER_DESTDIR]
+    for dest, src in files.add.items():
+        argv += [f"{CONTAINER_RECIPE_DIR}/{src}", dest]
+    argv.append("--")
+    return argv + [d for d in files.directories if not any(c in d for c in "*?[")]
+
+
+def _write_scripts(plan: BuildPlan, tools: Path) -> dict[str, str]:
+    texts = {
+        hook: (plan.loaded.directory / path).read_text() for hook, path in plan.loaded.recipe.hooks.items()
+    }
+    scripts = {}
+    (tools / "scripts").mkdir()
+    for key, text in fpm_style_scripts(texts).items():
+        (tools / "scripts" / key).write_text(text)
+        scripts[key] = f"{CONTAINER_TOOLS_DIR}/scripts/{key}"
+    return scripts

@@ -1,0 +1,104 @@
+"""nfpm's configuration from a recipe and the staged files, as a pure function.
+
+nfpm packages where fpm is not available (the `local` target has no Ruby gems). It is given
+everything fpm would derive itself, so that both make the same RPM: name, epoch, version,
+release, arch, Requires, scriptlets, the file list with modes and root ownership,
+%config(noreplace) files, owned directories, gzip payload. nfpm reads YAML, and JSON is YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pkgrun.plan import BuildPlan
+from pkgrun.staging import Entry
+
+# fpm's scriptlet names -> nfpm's
+SCRIPT_KEYS = {
+    "before-install": "preinstall",
+    "after-install": "postinstall",
+    "before-remove": "preremove",
+    "after-remove": "postremove",
+}
+
+
+def nfpm_config(
+    plan: BuildPlan,
+    entries: Sequence[Entry],
+    owned_dirs: Sequence[str],
+    *,
+    staging: str,
+    scripts: Mapping[str, str],
+) -> dict[str, Any]:
+    """``scripts``: nfpm script key -> path of the script as nfpm will see it."""
+    recipe = plan.loaded.recipe
+    pkg = recipe.package
+    config = config_files(recipe.files.config, entries)
+    owned = set(owned_dirs)
+    contents: list[dict[str, Any]] = []
+    for entry in entries:
+        info = {"mode": entry.mode, "owner": "root", "group": "root"}
+        if entry.kind == "d":
+            if entry.path in owned:
+                contents.append({"dst": entry.path, "type": "dir", "file_info": info})
+        elif entry.kind == "l":
+            contents.append({"src": entry.link, "dst": entry.path, "type": "symlink"})
+        elif entry.kind == "f":
+            kind = "config|noreplace" if entry.path in config else ""
+            contents.append({"src": staging + entry.path, "dst": entry.path, "type": kind, "file_info": info})
+    return {
+        "name": pkg.name,
+        "arch": pkg.arch,
+        "platform": "linux",
+        "epoch": str(pkg.epoch),
+        "version": plan.version,
+        "version_schema": "none",
+        "release": plan.release,
+        "maintainer": pkg.maintainer,
+        "description": pkg.description.strip() or pkg.summary,
+        "vendor": pkg.vendor,
+        "homepage": pkg.url,
+        "license": pkg.license,
+        "depends": plan.requires,
+        "contents": contents,
+        "scripts": dict(scripts),
+        "rpm": {
+            "summary": pkg.summary,
+            "compression": plan.target.payload_compression,
+            "packager": pkg.maintainer,
+        },
+    }
+
+
+def config_files(config: Sequence[str], entries: Sequence[Entry]) -> set[str]:
+    """The files marked %config: a listed directory marks every file under it, as with fpm."""
+    files = {e.path for e in entries if e.kind == "f"}
+    out = set()
+    for path in config:
+        out |= {f for f in files if f == path or f.startswith(path.rstrip("/") + "/")}
+    return out
+
+
+def fpm_style_scripts(hooks: Mapping[str, str]) -> dict[str, str]:
+    """The scriptlets fpm makes from the hooks' texts, keyed by nfpm's names.
+
+    Without upgrade hooks fpm uses each hook as it is. With one, it wraps the install and
+    upgrade hooks in shell functions chosen by RPM's argument ($1: 1 install, 2+ upgrade) and
+    runs the remove hooks only on erase ($1 = 0); this follows fpm's rpm template.
+    """
+    if "before-upgrade" not in hooks and "after-upgrade" not in hooks:
+        return {SCRIPT_KEYS[name]: text for name, text in hooks.items()}
+    out = {}
+    for when in ("before", "after"):
+        install, upgrade = hooks.get(f"{when}-install"), hooks.get(f"{when}-upgrade")
+        if install is None and upgrade is None:
+            continue
+        out[SCRIPT_KEYS[f"{when}-install"]] = (
+            f"upgrade() {{\n    :\n{upgrade or ''}\n}}\n_install() {{\n    :\n{install or ''}\n}}\n"
+            'if [ "${1}" -eq 1 ]\nthen\n    _install\nelif [ "${1}" -gt 1 ]\nthen\n    upgrade\nfi\n'
+        )
+    for name in ("before-remove", "after-remove"):
+        if name in hooks:
+            out[SCRIPT_KEYS[name]] = f'if [ "${{1}}" -eq 0 ]\nthen\n    :\n{hooks[name]}\nfi\n'
+    return out

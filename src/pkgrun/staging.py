@@ -1,0 +1,69 @@
+"""What the build left in the staging directory, as listed by find inside the container, and the
+package contents that follow from it and the recipe (pure)."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pkgrun.errors import PkgrunError
+
+# find prints, for each path: type, octal mode, path, symlink target, each ended by NUL, so that
+# no file name can break the listing.
+FIND_FORMAT = "%y\\0%m\\0%p\\0%l\\0"
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # "f" file, "d" directory, "l" symlink
+    mode: int
+    path: str  # absolute, as installed: /usr/local/nginx/sbin/nginx
+    link: str = ""
+
+
+def find_argv(staging: str, paths: Sequence[str]) -> list[str]:
+    """List ``paths`` (relative to ``staging``) with find; run with ``staging`` as working dir."""
+    return ["find", *paths, "-printf", FIND_FORMAT]
+
+
+def parse_listing(output: str) -> list[Entry]:
+    fields = output.split("\0")
+    if fields and fields[-1] == "":
+        fields.pop()
+    if len(fields) % 4:
+        raise PkgrunError("unexpected output from find while listing the staging directory")
+    entries = []
+    for i in range(0, len(fields), 4):
+        kind, mode, path, link = fields[i : i + 4]
+        entries.append(Entry(kind, int(mode, 8), "/" + posixpath.normpath(path), link))
+    return entries
+
+
+def expand_directories(patterns: Sequence[str], entries: Sequence[Entry]) -> list[str]:
+    """[files] directories, glob patterns matched against the staged directories."""
+    dirs = [e.path for e in entries if e.kind == "d"]
+    out: list[str] = []
+    for pattern in patterns:
+        matches = [d for d in dirs if fnmatch.fnmatchcase(d, pattern)] if _is_glob(pattern) else [pattern]
+        if not matches:
+            raise PkgrunError(
+                f"files.directories: {pattern} matches no directory in the staging directory",
+                hint="check the pattern against what the build script installs",
+            )
+        out += [m for m in matches if m not in out]
+    return out
+
+
+def owned_directories(directories: Sequence[str], entries: Sequence[Entry]) -> list[str]:
+    """Every directory under each owned one, itself included, as fpm's --directories does."""
+    dirs = [e.path for e in entries if e.kind == "d"]
+    owned = []
+    for top in directories:
+        owned += [d for d in dirs if (d == top or d.startswith(top + "/")) and d not in owned]
+    return owned
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
