@@ -134,12 +134,17 @@ ADDED = {
         "/etc/supervisord.d/php-fpm.ini",
         "--directories",
         "/etc/supervisord.d",
+        # patterns until the build has run; the build passes the directories they match
+        "--directories",
+        "/usr/lib/python*/*-packages/supervisor",
+        "--directories",
+        "/usr/lib/python*/*-packages/supervisor-*-info",
     ],
 }
 
 
 # What a recipe passes through its [fpm] args, after pkgrun's flags.
-PASSED_THROUGH = {"php": [], "nginx": [], "supervisor": ["--rpm-auto-add-directories"]}
+PASSED_THROUGH: dict[str, list[str]] = {"php": [], "nginx": [], "supervisor": []}
 
 
 def seed_argv(name: str) -> list[str]:

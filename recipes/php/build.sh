@@ -1,9 +1,9 @@
 #!/bin/bash
+set -euo pipefail
 # Build PHP (cli, fpm, cgi, phpdbg and the shared embed SAPI) into $PKGRUN_DESTDIR under
 # /usr/local/php. Run by pkgrun with bash in the unpacked source ($PKGRUN_SRCDIR).
 # pkgrun adds conf/* afterwards (php.ini, php-fpm.conf, php-fpm.d/www.conf, ld.so.conf,
 # php-fpm.service), so this script installs none of them.
-set -euo pipefail
 
 : "${PKGRUN_VERSION:?}" "${PKGRUN_SRCDIR:?}" "${PKGRUN_DESTDIR:?}"
 jobs=${PKGRUN_JOBS:-1}

@@ -474,17 +474,12 @@ def _print_results(out: Console, results: Sequence[BuildResult]) -> None:
     if not results:
         return
     table = Table(title="built")
-    for column in ("NEVRA", "size", "files", "requires", "packager", "time"):
-        table.add_column(column, no_wrap=column != "requires")
+    for column in ("NEVRA", "size", "files", "time"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("requires", min_width=20, ratio=1)
     for r in results:
-        table.add_row(
-            r.info.nevra,
-            _size(r.info.size),
-            str(len(r.info.files)),
-            " ".join(r.info.requires) or "-",
-            r.packager.value,
-            f"{r.seconds:.0f}s",
-        )
+        requires = " ".join(r.info.requires) or "-"
+        table.add_row(r.info.nevra, _size(r.info.size), str(len(r.info.files)), f"{r.seconds:.0f}s", requires)
     out.print(table)
     for r in results:
         out.print(str(r.rpm))

@@ -109,7 +109,8 @@ def run_detached_argv(
     labels: Mapping[str, str] | None = None,
 ) -> list[str]:
     """A container that idles until pkgrun has run its steps in it with ``exec``."""
-    argv = engine.argv("run", "--detach", "--name", name, f"--network={network}")
+    # sleep as PID 1 ignores SIGTERM: with KILL as the stop signal, removal takes no grace period
+    argv = engine.argv("run", "--detach", "--name", name, f"--network={network}", "--stop-signal=KILL")
     for key, value in (labels or {}).items():
         argv += ["--label", f"{key}={value}"]
     for mount in mounts:

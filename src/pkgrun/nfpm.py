@@ -43,7 +43,8 @@ def nfpm_config(
             if entry.path in owned:
                 contents.append({"dst": entry.path, "type": "dir", "file_info": info})
         elif entry.kind == "l":
-            contents.append({"src": entry.link, "dst": entry.path, "type": "symlink"})
+            # rpm shows a symlink as lrwxrwxrwx; nfpm needs the mode said
+            contents.append({"src": entry.link, "dst": entry.path, "type": "symlink", "file_info": info})
         elif entry.kind == "f":
             kind = "config|noreplace" if entry.path in config else ""
             contents.append({"src": staging + entry.path, "dst": entry.path, "type": kind, "file_info": info})

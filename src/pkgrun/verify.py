@@ -68,7 +68,7 @@ def read_rpm(rpm: Path) -> RpmInfo:
 
     values = query(_SEP.join(f"%{{{tag}}}" for tag in HEADER_TAGS)).split(_SEP)
     header = dict(zip(HEADER_TAGS, values, strict=True))
-    requires = [line.strip() for line in query("[%{REQUIREFLAGS:deptype}\t%{REQUIRES}\n]").splitlines()]
+    requires = [line.strip() for line in query("[%{REQUIREFLAGS:deptype}\t%{REQUIRENEVRS}\n]").splitlines()]
     # keep what the package asked for, not what rpm adds (rpmlib(...), the scriptlets' /bin/sh)
     requires = [r.split("\t", 1)[1] for r in requires if r.startswith("manual\t")]
     files = []

@@ -1,0 +1,156 @@
+"""Integration tests: real containers, real sources, real RPMs.
+
+A missing tool or input skips these tests on a developer's machine, with the reason, and fails
+them where PKGRUN_REQUIRE_INTEGRATION=1 (CI), so that CI cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
+TESTS = Path(__file__).resolve().parent.parent
+TEST_RECIPES = TESTS / "recipes"
+TEST_SOURCES = TEST_RECIPES / "sources"
+LOCAL_IMAGE = "localhost/pkgrun-local:bookworm"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.integration)
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip (locally) or fail (in CI) when something an integration test needs is missing."""
+    if condition:
+        return
+    if REQUIRED:
+        pytest.fail(f"PKGRUN_REQUIRE_INTEGRATION=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_tool(tool: str) -> str:
+    path = shutil.which(tool)
+    need(path is not None, f"{tool} is not installed")
+    assert path is not None
+    return path
+
+
+def engine_works(engine: str) -> bool:
+    try:
+        return subprocess.run([engine, "info"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def podman() -> str:
+    need_tool("podman")
+    need(engine_works("podman"), "podman does not run (see .ci/containers.conf for this machine's settings)")
+    need_tool("rpm")
+    return "podman"
+
+
+@pytest.fixture(scope="session")
+def docker() -> str:
+    need_tool("docker")
+    need(engine_works("docker"), "no docker daemon answers (DOCKER_HOST)")
+    need_tool("rpm")
+    return "docker"
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """Debian's orig tarballs under their upstream names (scripts/fetch-test-sources.sh)."""
+    value = os.environ.get("PKGRUN_TEST_MIRROR")
+    need(
+        bool(value) and Path(str(value)).is_dir(),
+        "PKGRUN_TEST_MIRROR does not name a directory (run scripts/fetch-test-sources.sh DIR)",
+    )
+    return Path(str(value))
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def build_env(cache_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment pkgrun runs with: a shared source cache, logs under the test's tmp."""
+    env = dict(os.environ)
+    env["PKGRUN_CACHE_DIR"] = str(cache_dir)
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env.pop("PKGRUN_MIRROR", None)
+    return env
+
+
+def pkgrun_containers(engine: str) -> list[str]:
+    """Containers pkgrun started (they carry its label), running or not."""
+    out = subprocess.run(
+        [engine, "ps", "--all", "--filter", "label=io.pkgrun.recipe", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+@pytest.fixture
+def no_leftover_containers(podman: str) -> Iterator[None]:
+    before = set(pkgrun_containers(podman))
+    yield
+    assert set(pkgrun_containers(podman)) - before == set()
+
+
+def runtime_image(engine: str, apt_requires: list[str]) -> str:
+    """The local base image plus rpm and the runtime libraries a package lists for apt: a fresh
+    Debian to install an RPM into with rpm, as the `local` target's users do."""
+    import hashlib
+    import json
+    import tempfile
+
+    packages = sorted({"rpm", *apt_requires})
+    tag = "localhost/pkgrun-test-runtime:" + hashlib.sha256(json.dumps(packages).encode()).hexdigest()[:12]
+    if subprocess.run([engine, "image", "inspect", tag], capture_output=True).returncode == 0:
+        return tag
+    with tempfile.TemporaryDirectory() as tmp:
+        install = [
+            "sh",
+            "-c",
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+            '--no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*',
+            "sh",
+            *packages,
+        ]
+        (Path(tmp) / "Containerfile").write_text(f"FROM {LOCAL_IMAGE}\nRUN {json.dumps(install)}\n")
+        subprocess.run(
+            [engine, "build", "--network=host", "--tag", tag, tmp], check=True, capture_output=True
+        )
+    return tag
+
+
+def run_installed(engine: str, rpms: list[Path], apt_requires: list[str], script: str) -> str:
+    """Install ``rpms`` with rpm into a fresh container (no network) and run ``script`` there;
+    return its output. The container is removed (--rm)."""
+    image = runtime_image(engine, apt_requires)
+    mounts = []
+    for rpm in rpms:
+        mounts += ["--volume", f"{rpm.resolve()}:/rpms/{rpm.name}:ro"]
+    # --nodeps: the RPMs require Debian packages, which apt installed and rpm's database lacks
+    command = "set -e; rpm -i --nodeps /rpms/*.rpm; " + script
+    result = subprocess.run(
+        [engine, "run", "--rm", "--network=none", *mounts, image, "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr

@@ -1,0 +1,2 @@
+# %post
+echo "hello: after install ($1)"
