@@ -11,7 +11,10 @@ STAMP  := $(VENV)/.installed
 # system tools the targets need, as TOOL=DEBIAN_PACKAGE
 SYSTEM_TOOLS := bash sh=dash
 
-.PHONY: setup test lint rpms clean
+# where the benchmarks and `make rpms TARGET=local` find Debian's orig tarballs
+MIRROR ?= $(CURDIR)/.cache/mirror
+
+.PHONY: setup test lint rpms bench clean
 
 setup: $(STAMP)
 
@@ -39,6 +42,10 @@ rpms: setup
 	@echo "'$(BIN)/pkgrun plan RECIPE' shows what a build will do. Nothing was built." >&2
 	@exit 1
 
+bench: setup
+	scripts/fetch-test-sources.sh $(MIRROR)
+	$(BIN)/python scripts/bench.py --mirror $(MIRROR)
+
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) out .cache .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sysconfig
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -104,11 +103,6 @@ def choose_packager(choice: str | None, plan: BuildPlan) -> tuple[Packager, str 
             f"{plan.name} passes fpm flags ({' '.join(plan.loaded.recipe.fpm.args)}) that nfpm cannot honour",
             hint="build it with --packager fpm on an el target, or model the flag in the recipe",
         )
-    # nfpm is a dependency of pkgrun: its wheel installs the binary beside pkgrun's own script,
-    # which need not be on PATH (.venv/bin/pkgrun run by its path).
-    beside = Path(sysconfig.get_path("scripts")) / "nfpm"
-    if beside.is_file():
-        return packager, str(beside)
     path = find_tool("nfpm", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun (make setup)")
     return packager, path
 

@@ -8,8 +8,10 @@ the command and the tail of its output.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import subprocess
+import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +35,15 @@ class Result:
 
 
 def find_tool(program: str, hint: str | None = None) -> str:
-    """The full path of ``program``, or ToolNotFound before any work starts."""
+    """The full path of ``program``, or ToolNotFound before any work starts. Programs that
+    come with pkgrun's Python dependencies (nfpm, createrepo_c) are also found beside pkgrun's
+    own script, which need not be on PATH (.venv/bin/pkgrun run by its path)."""
     try:
         return str(local.which(program))
     except CommandNotFound:
+        beside = Path(sysconfig.get_path("scripts")) / program
+        if beside.is_file() and os.access(beside, os.X_OK):
+            return str(beside)
         raise ToolNotFound(f"{program} not found on PATH", hint=hint or f"install {program}") from None
 
 

@@ -1,0 +1,124 @@
+"""pkgrun's overhead on a real build: `pkgrun nginx --target local` against the same container and
+packager steps run by hand (the same commands, one after the other, with nothing around them).
+
+Prints the figures; asserts nothing about time. Usage: python scripts/bench.py --mirror DIR [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pkgrun.build import NFPM_IN_CONTAINER, Packager, choose_packager, stage_argv, unpack_argv
+from pkgrun.container import Mount, detect_engine, exec_argv, remove_argv, run_detached_argv
+from pkgrun.images import base_image_tag, build_image_tag
+from pkgrun.nfpm import fpm_style_scripts, nfpm_config
+from pkgrun.plan import (
+    CONTAINER_DESTDIR,
+    CONTAINER_OUT_DIR,
+    CONTAINER_RECIPE_DIR,
+    CONTAINER_SOURCE_DIR,
+    CONTAINER_SRCDIR,
+    CONTAINER_WORKDIR,
+    make_plan,
+)
+from pkgrun.recipe_dir import load_recipes
+from pkgrun.sources import default_cache_dir
+from pkgrun.staging import expand_directories, find_argv, owned_directories, parse_listing
+from pkgrun.targets import TARGETS
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def by_hand(plan, engine, image: str, source: Path, nfpm: str, out: Path) -> float:  # type: ignore[no-untyped-def]
+    """The build's container and packager steps, as a person would type them."""
+    started = time.monotonic()
+    tools = Path(tempfile.mkdtemp(dir=out))
+    name = f"bench-by-hand-{os.getpid()}"
+    mounts = [
+        Mount(plan.loaded.directory.resolve(), CONTAINER_RECIPE_DIR),
+        Mount(source, f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}"),
+        Mount(tools, "/pkgrun/tools"),
+        Mount(out.resolve(), CONTAINER_OUT_DIR, read_only=False),
+        Mount(Path(nfpm), NFPM_IN_CONTAINER),
+    ]
+
+    def sh(argv: list[str]) -> str:
+        return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+    try:
+        sh(run_detached_argv(engine, name, image, mounts))
+        sh(exec_argv(engine, name, ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR]))
+        sh(exec_argv(engine, name, unpack_argv(plan)))
+        sh(exec_argv(engine, name, ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/build.sh"],
+                     env=plan.build_env, workdir=CONTAINER_SRCDIR))
+        sh(exec_argv(engine, name, stage_argv(plan)))
+        entries = parse_listing(sh(exec_argv(engine, name, find_argv(CONTAINER_DESTDIR, ["etc", "usr"]),
+                                             workdir=CONTAINER_DESTDIR)))
+        dirs = expand_directories(plan.loaded.recipe.files.directories, entries)
+        hooks = {h: (plan.loaded.directory / p).read_text() for h, p in plan.loaded.recipe.hooks.items()}
+        scripts = {}
+        for key, text in fpm_style_scripts(hooks).items():
+            (tools / key).write_text(text)
+            scripts[key] = f"/pkgrun/tools/{key}"
+        config = nfpm_config(plan, entries, owned_directories(dirs, entries), staging=CONTAINER_DESTDIR,
+                             scripts=scripts)
+        (tools / "nfpm.yaml").write_text(json.dumps(config))
+        sh(exec_argv(engine, name, [NFPM_IN_CONTAINER, "package", "--config", "/pkgrun/tools/nfpm.yaml",
+                                    "--packager", "rpm", "--target", f"{CONTAINER_OUT_DIR}/{plan.rpm.name}"]))
+    finally:
+        subprocess.run(remove_argv(engine, name), capture_output=True)
+    return time.monotonic() - started
+
+
+def with_pkgrun(mirror: Path, out: Path, env: dict[str, str]) -> float:
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "pkgrun", "--recipes", str(PROJECT / "recipes"), "nginx",
+                    "--version", "1.22.1", "--target", "local", "--mirror", str(mirror), "--out", str(out)],
+                   check=True, capture_output=True, env=env)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mirror", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    env = dict(os.environ)
+    engine = detect_engine(None, env)
+    (loaded,) = load_recipes(PROJECT / "recipes", ["nginx"])
+    plan = make_plan(loaded, TARGETS["local"], out_dir=Path("out"), jobs=os.cpu_count() or 1, version="1.22.1")
+    _, nfpm = choose_packager(Packager.NFPM, plan)
+    assert nfpm is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        # one build first, untimed: the source in the cache, the build image made
+        with_pkgrun(args.mirror, Path(tmp) / "warm", env)
+        base_id = subprocess.run(["podman" if engine.name == "podman" else "docker", "image", "inspect",
+                                  "--format", "{{.Id}}", base_image_tag(plan.target)],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        image = build_image_tag(plan.target, base_id, plan.build_requires)
+        source = default_cache_dir(env) / "sources" / plan.source.filename
+        tool_times, hand_times = [], []
+        for run in range(args.runs):
+            out = Path(tmp) / f"run{run}"
+            (out / "hand").mkdir(parents=True)
+            tool_times.append(with_pkgrun(args.mirror, out / "pkgrun", env))
+            hand_times.append(by_hand(plan, engine, image, source, nfpm, out / "hand"))
+            print(f"run {run + 1}: pkgrun {tool_times[-1]:.1f} s, by hand {hand_times[-1]:.1f} s", flush=True)
+    tool, hand = statistics.median(tool_times), statistics.median(hand_times)
+    print(f"nginx 1.22.1, local target, {engine.name}, nfpm, {args.runs} runs (medians)")
+    print(f"  pkgrun build:        {tool:.1f} s")
+    print(f"  same steps by hand:  {hand:.1f} s")
+    print(f"  overhead ratio:      {tool / hand:.3f}  ({tool - hand:+.1f} s: fetch check, image lookup, "
+          f"verification, process start)")
+
+
+if __name__ == "__main__":
+    main()
