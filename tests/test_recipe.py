@@ -89,7 +89,7 @@ def test_defaults_and_conversions() -> None:
     assert recipe.package.iteration == "1"
     assert recipe.package.arch == "x86_64"
     assert demo().source.sha256 == DEMO_SHA
-    text_iteration = demo().package.model_validate({**demo().package.model_dump(), "iteration": 7})
+    text_iteration = demo().package.model_validate({**demo().package.model_dump(by_alias=True), "iteration": 7})
     assert text_iteration.iteration == "7"  # `iteration = 7` in TOML is the string "7"
 
 
@@ -138,3 +138,28 @@ def test_more_mistakes(section: str, field: str, message: str) -> None:
     (problem,) = info.value.problems
     assert problem.field == field
     assert message in problem.message
+
+
+def test_default_version_by_target() -> None:
+    recipe = seed_recipe("nginx")
+    assert recipe.default_version(TARGETS["el7"]) == "1.12.1"
+    assert recipe.default_version(TARGETS["local"]) == "1.22.1"
+
+
+def test_a_default_version_for_a_target_needs_a_checksum() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from helpers import demo_toml
+
+    from pkgrun.recipe import parse_recipe
+
+    text = demo_toml().replace('maintainer = "me"\n', 'maintainer = "me"\n[package.version-for]\nlocal = "3.0"\n')
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(tomllib.loads(text), Path("demo/recipe.toml"))
+    assert [(p.field, p.message) for p in info.value.problems] == [
+        ('source.sha256."3.0"', "the default version 3.0 has no checksum")
+    ]
+    ok = parse_recipe(tomllib.loads(text.replace('local = "3.0"', 'yum = "2.0"')), Path("demo/recipe.toml"))
+    assert ok.default_version(TARGETS["el9"]) == "2.0"
+    assert ok.default_version(TARGETS["local"]) == "1.0"

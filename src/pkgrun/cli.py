@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("recipe", nargs="*", help="recipes whose sources to fetch (default: all)")
     fetch.add_argument("--version", help="this version (one recipe only; default: the recipe's)")
     fetch.add_argument("--all-versions", action="store_true", help="every version with a checksum")
+    fetch.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET,
+                       help="fetch the versions this target builds by default")
     fetch.add_argument("--json", action="store_true", help="print JSON for scripts")
     source_options(fetch)
     return parser
@@ -246,9 +248,10 @@ def cmd_list(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> 
     for item in loaded:
         recipe = item.recipe
         pkg, src = recipe.package, recipe.source
+        default = recipe.default_version(target)
         others = len(src.sha256) - 1
-        version = pkg.version + (f" (+{others})" if others else "")
-        url = src.url_for(pkg.name, pkg.version)
+        version = default + (f" (+{others})" if others else "")
+        url = src.url_for(pkg.name, default)
         origin = f"PyPI {src.pypi}" if url is None else urlsplit(url).netloc
         table.add_row(pkg.name, version, pkg.iteration, origin, " ".join(recipe.requires_for(target)) or "-")
     out.print(table)
@@ -505,7 +508,7 @@ def _recipe_json(item: LoadedRecipe, target: str) -> dict[str, Any]:
     pkg = recipe.package
     return {
         "name": pkg.name,
-        "version": pkg.version,
+        "version": recipe.default_version(TARGETS[target]),
         "versions": list(recipe.source.sha256),
         "epoch": pkg.epoch,
         "iteration": pkg.iteration,

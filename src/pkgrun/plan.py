@@ -105,7 +105,7 @@ def make_plan(
 ) -> BuildPlan:
     recipe = loaded.recipe
     pkg = recipe.package
-    version = version or pkg.version
+    version = version or recipe.default_version(target)
     iteration = _checked_iteration(iteration) if iteration else pkg.iteration
     source = resolve_source(loaded, version)
     rel = release(recipe, target, iteration)

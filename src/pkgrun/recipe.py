@@ -250,6 +250,8 @@ class _Section(BaseModel):
 class Package(_Section):
     name: RpmName
     version: Version  # the default version; --version picks another one from [source.sha256]
+    # a different default for some targets, by target name or package family (the target wins)
+    version_for: dict[RequirementKey, Version] = Field({}, alias="version-for")
     epoch: int = Field(0, ge=0)
     iteration: Iteration = "1"  # RPM's Release without the dist tag; the target appends it
     arch: Annotated[str, AfterValidator(_arch)] = "x86_64"
@@ -331,6 +333,11 @@ class Recipe(_Section):
     def requires_for(self, target: Target) -> list[str]:
         return _resolve(self.requires, target)
 
+    def default_version(self, target: Target) -> str:
+        """The version built for ``target`` when no --version is given."""
+        versions = self.package.version_for
+        return versions.get(target.name) or versions.get(target.family.value) or self.package.version
+
     def build_requires_for(self, target: Target) -> list[str]:
         return _resolve(self.build.requires, target)
 
@@ -383,14 +390,15 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
                 'e.g. url = "https://nginx.org/download/nginx-{version}.tar.gz" or pypi = "supervisor"',
             )
         )
-    if pkg.version not in src.sha256:
-        found.append(
-            (
-                f"source.sha256.{_key(pkg.version)}",
-                f"the default version {pkg.version} has no checksum",
-                f'add "{pkg.version}" = "<sha256 of the source file>" under [source.sha256]',
+    for version in dict.fromkeys([pkg.version, *pkg.version_for.values()]):
+        if version not in src.sha256:
+            found.append(
+                (
+                    f"source.sha256.{_key(version)}",
+                    f"the default version {version} has no checksum",
+                    f'add "{version}" = "<sha256 of the source file>" under [source.sha256]',
+                )
             )
-        )
     top_levels = [p.split("/")[0] for p in files.paths]
     for field, paths in (
         ("files.config", files.config),
