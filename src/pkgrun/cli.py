@@ -31,8 +31,10 @@ from pkgrun.container import EngineName, check_engine, detect_engine
 from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, RecipeError, UsageError
 from pkgrun.plan import BuildPlan, make_plan, resolve_source
 from pkgrun.recipe_dir import LoadedRecipe, load_recipes
+from pkgrun.repo import REPO_FILE, Published, list_published, publish_rpms
 from pkgrun.report import Advance
 from pkgrun.run import find_tool
+from pkgrun.serve import make_server
 from pkgrun.sources import default_cache_dir, fetch_source
 from pkgrun.targets import DEFAULT_TARGET, TARGETS, get_target
 
@@ -119,17 +121,74 @@ def build_parser() -> argparse.ArgumentParser:
         help="parallel make jobs inside the build (default: the number of cores)",
     )
     build.add_argument("--json", action="store_true", help="print JSON for scripts")
+    build.add_argument("--no-publish", action="store_true", help="leave the RPMs in --out, publish nothing")
     source_options(build)
+    repo_options(build)
+
+    publish = command("publish", "publish RPMs into the yum repository")
+    publish.add_argument("rpm", nargs="+", type=Path, help="RPM files")
+    publish.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
+    publish.add_argument("--json", action="store_true", help="print JSON for scripts")
+    repo_options(publish)
+
+    repo = command("repo", "look at the yum repository")
+    repo_commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
+    repo_list = repo_commands.add_parser("list", help="what is published: NEVRA, size, date")
+    repo_list.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the repository (default: $PKGRUN_REPO, else ./repo)",
+    )
+    repo_list.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    serve = command("serve", "serve the repository over HTTP (Ctrl-C stops)")
+    serve.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the repository (default: $PKGRUN_REPO, else ./repo)",
+    )
+    serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8780, help="port (default: 8780; 0 picks a free one)")
 
     fetch = command("fetch", "download and verify sources ahead of time, for offline builds")
     fetch.add_argument("recipe", nargs="*", help="recipes whose sources to fetch (default: all)")
     fetch.add_argument("--version", help="this version (one recipe only; default: the recipe's)")
     fetch.add_argument("--all-versions", action="store_true", help="every version with a checksum")
-    fetch.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET,
-                       help="fetch the versions this target builds by default")
+    fetch.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
+        help="fetch the versions this target builds by default",
+    )
     fetch.add_argument("--json", action="store_true", help="print JSON for scripts")
     source_options(fetch)
     return parser
+
+
+def repo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the yum repository (default: $PKGRUN_REPO, else ./repo)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep the newest N releases of each package (default: $PKGRUN_KEEP, else all)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a published package by a different file of the same NEVRA",
+    )
 
 
 def source_options(parser: argparse.ArgumentParser) -> None:
@@ -316,8 +375,12 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
     packagers = [choose_packager(args.packager, plan) for plan in plans]
     find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
     cache_dir = args.cache_dir or default_cache_dir(env)
+    repo, keep = _repo(args, env), _keep(args, env)
+    if not args.no_publish:
+        find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     results: list[BuildResult] = []
+    published: list[Published] = []
     failures: list[tuple[BuildPlan, PkgrunError, Path]] = []
     for plan, (packager, packager_path) in zip(plans, packagers, strict=True):
         ctx = BuildContext(
@@ -334,7 +397,13 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
         )
         with RichReporter(err) as reporter:
             try:
-                results.append(build_recipe(ctx, reporter))
+                result = build_recipe(ctx, reporter)
+                results.append(result)
+                if not args.no_publish:
+                    with reporter.step(plan.name, f"publish into {repo / plan.target.dist}"):
+                        published += publish_rpms(
+                            [result.rpm], repo, plan.target, reporter=reporter, force=args.force, keep=keep
+                        ).published
             except PkgrunError as exc:
                 failures.append((plan, exc, ctx.log))
         if failures and failures[-1][0] is plan:
@@ -343,12 +412,91 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
         _print_json(
             {
                 "built": [r.to_json() for r in results],
+                "published": [{"nevra": p.nevra, "path": str(p.path), "action": p.action} for p in published],
                 "failed": [{"name": p.name, "error": e.message, "log": str(log)} for p, e, log in failures],
             }
         )
     else:
         _print_results(out, results)
+        for item in published:
+            out.print(f"published {item.nevra}: {item.path} ({item.action})")
     return EXIT_FAILURE if failures else 0
+
+
+def _repo(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
+    return args.repo or Path(env.get("PKGRUN_REPO") or "repo")
+
+
+def _keep(args: argparse.Namespace, env: Mapping[str, str]) -> int | None:
+    keep = (
+        args.keep if args.keep is not None else (int(env["PKGRUN_KEEP"]) if env.get("PKGRUN_KEEP") else None)
+    )
+    if keep is not None and keep < 1:
+        raise UsageError(f"--keep {keep}: keep at least one release", hint="use --keep 1 or more")
+    return keep
+
+
+def cmd_publish(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
+    missing = [str(rpm) for rpm in args.rpm if not rpm.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
+    target, repo = get_target(args.target), _repo(args, env)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    with (
+        RichReporter(err) as reporter,
+        reporter.step("publish", f"{len(args.rpm)} RPM(s) into {repo / target.dist}"),
+    ):
+        result = publish_rpms(
+            args.rpm, repo, target, reporter=reporter, force=args.force, keep=_keep(args, env)
+        )
+    if args.json:
+        _print_json(
+            {
+                "published": [
+                    {"nevra": p.nevra, "path": str(p.path), "action": p.action} for p in result.published
+                ],
+                "pruned": [str(p) for p in result.pruned],
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    else:
+        for item in result.published:
+            out.print(f"{item.action} {item.nevra}: {item.path}")
+        for path in result.pruned:
+            out.print(f"pruned {path}")
+    return 0
+
+
+def cmd_repo(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
+    rows = list_published(_repo(args, env))
+    if args.json:
+        _print_json([row.to_json() for row in rows])
+        return 0
+    table = Table(title=f"published in {_repo(args, env)}")
+    for column in ("dist", "NEVRA", "size", "built"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(row.dist, row.nevra, _size(row.size), row.built.strftime("%Y-%m-%d %H:%M"))
+    out.print(table if rows else f"nothing published in {_repo(args, env)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
+    repo = _repo(args, env)
+    if not repo.is_dir():
+        raise UsageError(
+            f"no repository at {repo}", hint="build and publish first (make rpms), or pass --repo DIR"
+        )
+    server = make_server(repo, args.bind, args.port)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    out.print(f"serving {repo} at http://{host}:{port}/ (Ctrl-C stops)")
+    for dist in sorted(p.name for p in repo.iterdir() if (p / REPO_FILE).is_file()):
+        out.print(f"  yum-config-manager --add-repo http://{host}:{port}/{dist}/{REPO_FILE}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
 
 
 def cmd_fetch(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
@@ -395,6 +543,9 @@ def cmd_fetch(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
 
 COMMANDS = {
     "list": cmd_list,
+    "publish": cmd_publish,
+    "repo": cmd_repo,
+    "serve": cmd_serve,
     "check": cmd_check,
     "plan": cmd_plan,
     "build": cmd_build,

@@ -1,0 +1,325 @@
+"""Publishing RPMs into a yum repository that stays readable while it changes.
+
+Layout: ``<repo>/<dist>/<basearch>/`` holds the RPMs and ``repodata/``; ``<repo>/<dist>/pkgrun.repo``
+is the .repo file for it. noarch packages go into the repository of the machines they serve.
+
+Every publish holds the distribution's lock (fcntl) and works so that a publish killed at any
+moment leaves the previous repository whole:
+1. new RPMs are written to a temporary name and renamed into place (the old metadata does not
+   list them, so readers do not see them yet);
+2. createrepo_c writes the new metadata aside, reusing the old for unchanged packages
+   (``--update --update-md-path``);
+3. the new data files, whose names carry their checksums, join ``repodata/`` beside the old;
+4. ``repomd.xml`` is replaced by a rename: readers see the old repository or the new one;
+5. what neither the new nor the previous ``repomd.xml`` references is removed (pruned RPMs,
+   old data files), so a reader holding the previous ``repomd.xml`` can still finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
+from pkgrun.evr import EVR
+from pkgrun.report import Reporter
+from pkgrun.run import find_tool, run
+from pkgrun.targets import Target
+from pkgrun.verify import read_rpm
+
+NOARCH_REPO = "x86_64"
+REPO_FILE = "pkgrun.repo"
+_REPOMD_NS = {"repo": "http://linux.duke.edu/metadata/repo"}
+
+
+class NevraClash(PkgrunError):
+    exit_code = EXIT_BAD_INPUT
+
+
+@dataclass(frozen=True)
+class Published:
+    nevra: str
+    path: Path
+    action: str  # "added", "replaced", "unchanged"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    published: list[Published]
+    pruned: list[Path]
+    seconds: float
+
+
+def repo_arch(arch: str) -> str:
+    return NOARCH_REPO if arch == "noarch" else arch
+
+
+def createrepo_argv(packages: Path, outputdir: Path, compression: str, pkglist: Path) -> list[str]:
+    """New metadata for the RPMs of ``packages`` named in ``pkglist``, written under
+    ``outputdir``, reusing the current metadata for packages that did not change."""
+    argv = [
+        "createrepo_c",
+        "--quiet",
+        "--update",
+        "--no-database",  # yum and dnf build their own caches from the XML
+        "--general-compress-type",
+        compression,
+        "--pkglist",
+        str(pkglist),
+        "--outputdir",
+        str(outputdir),
+    ]
+    if (packages / "repodata" / "repomd.xml").is_file():
+        argv += ["--update-md-path", str(packages)]
+    return argv + [str(packages)]
+
+
+def repo_file_text(dist: str, baseurl: str) -> str:
+    return (
+        f"[pkgrun-{dist}]\n"
+        f"name=pkgrun packages for {dist}\n"
+        f"baseurl={baseurl.rstrip('/')}/{dist}/$basearch/\n"
+        "enabled=1\n"
+        "gpgcheck=0\n"
+        "metadata_expire=60\n"
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 16):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
+    """One publisher per distribution at a time; a waiting one says so."""
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    with (dist_dir / ".lock").open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another publisher"
+            reporter.note(who, f"waiting for the repository lock on {dist_dir} (held by {holder})")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.truncate(0)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def publish_rpms(
+    rpms: Sequence[Path],
+    repo_root: Path,
+    target: Target,
+    *,
+    reporter: Reporter,
+    force: bool = False,
+    keep: int | None = None,
+    baseurl: str | None = None,
+) -> PublishResult:
+    """Add ``rpms`` to the target's repository, keep the newest ``keep`` releases of each
+    package, and update the metadata."""
+    started = time.monotonic()
+    find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
+    dist_dir = repo_root / target.dist
+    headers = [(rpm, read_rpm(rpm)) for rpm in rpms]  # before the lock: reading takes time
+    published: list[Published] = []
+    pruned: list[Path] = []
+    with repo_lock(dist_dir, reporter, "publish"):
+        listed: dict[Path, set[str]] = {}
+        placements = []
+        for rpm, info in headers:  # every clash is refused before anything changes
+            h = info.header
+            arch_dir = dist_dir / repo_arch(h["ARCH"])
+            if arch_dir not in listed:
+                arch_dir.mkdir(parents=True, exist_ok=True)
+                _clean_stale(arch_dir)
+                listed[arch_dir] = _listed(arch_dir)
+            dest = arch_dir / f"{h['NAME']}-{h['VERSION']}-{h['RELEASE']}.{h['ARCH']}.rpm"
+            same = dest.name in listed[arch_dir] and sha256_of(dest) == sha256_of(rpm)
+            if dest.name in listed[arch_dir] and not same and not force:
+                raise NevraClash(
+                    f"{info.nevra} is already published as a different file ({dest})",
+                    hint="a published version never changes: raise the iteration (--iteration) and "
+                    "build again, or pass --force to replace it",
+                )
+            placements.append((rpm, dest, info.nevra, same, dest.name in listed[arch_dir]))
+        for rpm, dest, nevra, same, was_listed in placements:
+            if same:
+                published.append(Published(nevra, dest, "unchanged"))
+                continue
+            _copy_into_place(rpm, dest)
+            published.append(Published(nevra, dest, "replaced" if was_listed else "added"))
+        touched = set(listed)
+        for arch_dir in sorted(touched):
+            new = {p.path for p in published if p.path.parent == arch_dir}
+            # The repository's packages: what its metadata lists and what this publish adds.
+            # Anything else is the leftover of a killed publish, which no publish takes over.
+            packages = sorted({arch_dir / href for href in listed[arch_dir]} | new)
+            doomed = _beyond_retention(packages, keep, new) if keep else []
+            _update_metadata(
+                arch_dir, dist_dir, target.metadata_compression, [p for p in packages if p not in doomed]
+            )
+            for path in arch_dir.glob("*.rpm"):  # listed by no metadata any more, or never
+                if path not in packages or path in doomed:
+                    path.unlink()
+            pruned += doomed
+        _write_atomically(
+            dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl or repo_root.resolve().as_uri())
+        )
+    return PublishResult(published, pruned, time.monotonic() - started)
+
+
+def _copy_into_place(rpm: Path, dest: Path) -> None:
+    """Copy under a temporary name, then rename: a reader never sees half a file."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.copyfile(rpm, tmp)
+    _fsync(tmp)
+    os.replace(tmp, dest)
+
+
+def _beyond_retention(packages: Sequence[Path], keep: int, protect: set[Path]) -> list[Path]:
+    """The releases of each package name older than its newest ``keep``."""
+    by_name: dict[str, list[tuple[EVR, Path]]] = {}
+    for rpm in packages:
+        h = read_rpm(rpm).header
+        epoch = int(h["EPOCH"]) if h["EPOCH"].isdigit() else 0
+        by_name.setdefault(h["NAME"], []).append((EVR(epoch, h["VERSION"], h["RELEASE"]), rpm))
+    doomed = []
+    for releases in by_name.values():
+        releases.sort(key=lambda item: item[0], reverse=True)
+        doomed += [path for _, path in releases[keep:] if path not in protect]
+    return sorted(doomed)
+
+
+def _update_metadata(arch_dir: Path, dist_dir: Path, compression: str, packages: Sequence[Path]) -> None:
+    repodata = arch_dir / "repodata"
+    with tempfile.TemporaryDirectory(prefix=".metadata-", dir=dist_dir) as tmp:
+        pkglist = Path(tmp) / "pkglist"  # exactly the packages to list
+        pkglist.write_text("".join(f"{p.name}\n" for p in packages))
+        output = Path(tmp) / "out"
+        output.mkdir()
+        run(
+            createrepo_argv(arch_dir, output, compression, pkglist),
+            hint="createrepo_c could not write the repository metadata",
+        )
+        new = output / "repodata"
+        repodata.mkdir(exist_ok=True)
+        previous = _referenced(repodata / "repomd.xml")
+        for item in new.iterdir():
+            if item.name != "repomd.xml":
+                _fsync(item)
+                os.replace(item, repodata / item.name)
+        _fsync(new / "repomd.xml")
+        os.replace(new / "repomd.xml", repodata / "repomd.xml")  # the switch
+        _fsync_dir(repodata)
+    keep = previous | _referenced(repodata / "repomd.xml") | {"repomd.xml"}
+    for item in repodata.iterdir():
+        if item.name not in keep:
+            item.unlink()
+
+
+def _listed(arch_dir: Path) -> set[str]:
+    """The package files the repository's current metadata lists."""
+    return {str(pkg.location_href) for pkg in _packages(arch_dir)}
+
+
+def _packages(arch_dir: Path) -> list[Any]:
+    """The packages in ``arch_dir``'s metadata, read with createrepo_c's bindings: the metadata
+    is read by the library that wrote it."""
+    import createrepo_c as cr  # type: ignore[import-untyped]
+
+    if not (arch_dir / "repodata" / "repomd.xml").is_file():
+        return []
+    metadata = cr.Metadata()
+    metadata.locate_and_load_xml(str(arch_dir))
+    return [metadata.get(key) for key in metadata.keys()]  # noqa: SIM118  (a binding, not a dict)
+
+
+def _referenced(repomd: Path) -> set[str]:
+    """The data file names a repomd.xml points at."""
+    if not repomd.is_file():
+        return set()
+    root = ElementTree.parse(repomd).getroot()
+    return {Path(str(loc.get("href"))).name for loc in root.iterfind("repo:data/repo:location", _REPOMD_NS)}
+
+
+def _clean_stale(arch_dir: Path) -> None:
+    """Leftovers of a publish that was killed: partial copies (never listed by any metadata)."""
+    for leftover in arch_dir.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class PublishedPackage:
+    dist: str
+    nevra: str
+    size: int
+    built: datetime
+    path: Path
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "dist": self.dist,
+            "nevra": self.nevra,
+            "size": self.size,
+            "built": self.built.isoformat(timespec="seconds"),
+            "path": str(self.path),
+        }
+
+
+def list_published(repo_root: Path) -> list[PublishedPackage]:
+    """What the repository's metadata lists, as consumers see it (read with createrepo_c)."""
+    rows = []
+    for repomd in sorted(repo_root.glob("*/*/repodata/repomd.xml")):
+        arch_dir = repomd.parent.parent
+        for pkg in _packages(arch_dir):
+            rows.append(
+                PublishedPackage(
+                    dist=arch_dir.parent.name,
+                    nevra=f"{pkg.name}-{pkg.epoch or 0}:{pkg.version}-{pkg.release}.{pkg.arch}",
+                    size=int(pkg.size_package),
+                    built=datetime.fromtimestamp(int(pkg.time_build), tz=UTC),
+                    path=arch_dir / pkg.location_href,
+                )
+            )
+    return sorted(rows, key=lambda r: (r.dist, r.nevra))
