@@ -34,7 +34,8 @@ apt-get update -qq
 for line in "${missing[@]}"; do
     read -r package version orig upstream <<<"$line"
     # the exact version from the main suite: a security update may have moved past it
-    full=$(apt-cache showsrc "$package" | awk -v v="$version" '$1 == "Version:" && index($2, v "-") == 1 {print $2; exit}')
+    # (awk reads to the end: an early exit would stop apt-cache with SIGPIPE)
+    full=$(apt-cache showsrc "$package" | awk -v v="$version" '$1 == "Version:" && index($2, v "-") == 1 && !found {print $2; found = 1}')
     [ -n "$full" ] || { echo "no Debian source of $package $version" >&2; exit 1; }
     apt-get source --download-only -qq "$package=$full" >/dev/null 2>&1 || apt-get source --download-only "$package=$full"
     mv "$orig" "$upstream"
