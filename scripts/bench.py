@@ -57,22 +57,49 @@ def by_hand(plan, engine, image: str, source: Path, nfpm: str, out: Path) -> flo
         sh(run_detached_argv(engine, name, image, mounts))
         sh(exec_argv(engine, name, ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR]))
         sh(exec_argv(engine, name, unpack_argv(plan)))
-        sh(exec_argv(engine, name, ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/build.sh"],
-                     env=plan.build_env, workdir=CONTAINER_SRCDIR))
+        sh(
+            exec_argv(
+                engine,
+                name,
+                ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/build.sh"],
+                env=plan.build_env,
+                workdir=CONTAINER_SRCDIR,
+            )
+        )
         sh(exec_argv(engine, name, stage_argv(plan)))
-        entries = parse_listing(sh(exec_argv(engine, name, find_argv(CONTAINER_DESTDIR, ["etc", "usr"]),
-                                             workdir=CONTAINER_DESTDIR)))
+        entries = parse_listing(
+            sh(
+                exec_argv(
+                    engine, name, find_argv(CONTAINER_DESTDIR, ["etc", "usr"]), workdir=CONTAINER_DESTDIR
+                )
+            )
+        )
         dirs = expand_directories(plan.loaded.recipe.files.directories, entries)
         hooks = {h: (plan.loaded.directory / p).read_text() for h, p in plan.loaded.recipe.hooks.items()}
         scripts = {}
         for key, text in fpm_style_scripts(hooks).items():
             (tools / key).write_text(text)
             scripts[key] = f"/pkgrun/tools/{key}"
-        config = nfpm_config(plan, entries, owned_directories(dirs, entries), staging=CONTAINER_DESTDIR,
-                             scripts=scripts)
+        config = nfpm_config(
+            plan, entries, owned_directories(dirs, entries), staging=CONTAINER_DESTDIR, scripts=scripts
+        )
         (tools / "nfpm.yaml").write_text(json.dumps(config))
-        sh(exec_argv(engine, name, [NFPM_IN_CONTAINER, "package", "--config", "/pkgrun/tools/nfpm.yaml",
-                                    "--packager", "rpm", "--target", f"{CONTAINER_OUT_DIR}/{plan.rpm.name}"]))
+        sh(
+            exec_argv(
+                engine,
+                name,
+                [
+                    NFPM_IN_CONTAINER,
+                    "package",
+                    "--config",
+                    "/pkgrun/tools/nfpm.yaml",
+                    "--packager",
+                    "rpm",
+                    "--target",
+                    f"{CONTAINER_OUT_DIR}/{plan.rpm.name}",
+                ],
+            )
+        )
     finally:
         subprocess.run(remove_argv(engine, name), capture_output=True)
     return time.monotonic() - started
@@ -80,9 +107,27 @@ def by_hand(plan, engine, image: str, source: Path, nfpm: str, out: Path) -> flo
 
 def with_pkgrun(mirror: Path, out: Path, env: dict[str, str]) -> float:
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "pkgrun", "--recipes", str(PROJECT / "recipes"), "nginx",
-                    "--version", "1.22.1", "--target", "local", "--mirror", str(mirror), "--out", str(out)],
-                   check=True, capture_output=True, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pkgrun",
+            "--recipes",
+            str(PROJECT / "recipes"),
+            "nginx",
+            "--version",
+            "1.22.1",
+            "--target",
+            "local",
+            "--mirror",
+            str(mirror),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     return time.monotonic() - started
 
 
@@ -94,15 +139,27 @@ def main() -> None:
     env = dict(os.environ)
     engine = detect_engine(None, env)
     (loaded,) = load_recipes(PROJECT / "recipes", ["nginx"])
-    plan = make_plan(loaded, TARGETS["local"], out_dir=Path("out"), jobs=os.cpu_count() or 1, version="1.22.1")
+    plan = make_plan(
+        loaded, TARGETS["local"], out_dir=Path("out"), jobs=os.cpu_count() or 1, version="1.22.1"
+    )
     _, nfpm = choose_packager(Packager.NFPM, plan)
     assert nfpm is not None
     with tempfile.TemporaryDirectory() as tmp:
         # one build first, untimed: the source in the cache, the build image made
         with_pkgrun(args.mirror, Path(tmp) / "warm", env)
-        base_id = subprocess.run(["podman" if engine.name == "podman" else "docker", "image", "inspect",
-                                  "--format", "{{.Id}}", base_image_tag(plan.target)],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        base_id = subprocess.run(
+            [
+                "podman" if engine.name == "podman" else "docker",
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                base_image_tag(plan.target),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         image = build_image_tag(plan.target, base_id, plan.build_requires)
         source = default_cache_dir(env) / "sources" / plan.source.filename
         tool_times, hand_times = [], []
@@ -116,8 +173,10 @@ def main() -> None:
     print(f"nginx 1.22.1, local target, {engine.name}, nfpm, {args.runs} runs (medians)")
     print(f"  pkgrun build:        {tool:.1f} s")
     print(f"  same steps by hand:  {hand:.1f} s")
-    print(f"  overhead ratio:      {tool / hand:.3f}  ({tool - hand:+.1f} s: fetch check, image lookup, "
-          f"verification, process start)")
+    print(
+        f"  overhead ratio:      {tool / hand:.3f}  ({tool - hand:+.1f} s: fetch check, image lookup, "
+        f"verification, process start)"
+    )
 
 
 if __name__ == "__main__":

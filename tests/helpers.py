@@ -48,8 +48,14 @@ def demo(*sections: str) -> Recipe:
     return parse_recipe(tomllib.loads(demo_toml(*sections)), Path("demo/recipe.toml"))
 
 
-def make_rpm(directory: Path, name: str, version: str = "1.0", release: str = "1.local",
-             arch: str = "x86_64", payload: str = "") -> Path:
+def make_rpm(
+    directory: Path,
+    name: str,
+    version: str = "1.0",
+    release: str = "1.local",
+    arch: str = "x86_64",
+    payload: str = "",
+) -> Path:
     """A small real RPM made with nfpm (pkgrun's own dependency), no container needed."""
     import json
     import subprocess
@@ -63,12 +69,31 @@ def make_rpm(directory: Path, name: str, version: str = "1.0", release: str = "1
         content = Path(tmp) / "content"
         content.write_text(f"{name} {version}-{release} {payload}\n")
         config = {
-            "name": name, "arch": arch, "version": version, "release": release, "epoch": "0",
-            "version_schema": "none", "maintainer": "tests", "description": f"test package {name}",
-            "license": "MIT", "rpm": {"compression": "gzip", "summary": f"test package {name}"},
+            "name": name,
+            "arch": arch,
+            "version": version,
+            "release": release,
+            "epoch": "0",
+            "version_schema": "none",
+            "maintainer": "tests",
+            "description": f"test package {name}",
+            "license": "MIT",
+            "rpm": {"compression": "gzip", "summary": f"test package {name}"},
             "contents": [{"src": str(content), "dst": f"/usr/share/{name}/content"}],
         }
         (Path(tmp) / "nfpm.yaml").write_text(json.dumps(config))
-        subprocess.run([find_tool("nfpm"), "package", "--config", str(Path(tmp) / "nfpm.yaml"),
-                        "--packager", "rpm", "--target", str(rpm)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                find_tool("nfpm"),
+                "package",
+                "--config",
+                str(Path(tmp) / "nfpm.yaml"),
+                "--packager",
+                "rpm",
+                "--target",
+                str(rpm),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return rpm

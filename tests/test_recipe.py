@@ -89,7 +89,9 @@ def test_defaults_and_conversions() -> None:
     assert recipe.package.iteration == "1"
     assert recipe.package.arch == "x86_64"
     assert demo().source.sha256 == DEMO_SHA
-    text_iteration = demo().package.model_validate({**demo().package.model_dump(by_alias=True), "iteration": 7})
+    text_iteration = demo().package.model_validate(
+        {**demo().package.model_dump(by_alias=True), "iteration": 7}
+    )
     assert text_iteration.iteration == "7"  # `iteration = 7` in TOML is the string "7"
 
 
@@ -151,10 +153,11 @@ def test_a_default_version_for_a_target_needs_a_checksum() -> None:
     from pathlib import Path
 
     from helpers import demo_toml
-
     from pkgrun.recipe import parse_recipe
 
-    text = demo_toml().replace('maintainer = "me"\n', 'maintainer = "me"\n[package.version-for]\nlocal = "3.0"\n')
+    text = demo_toml().replace(
+        'maintainer = "me"\n', 'maintainer = "me"\n[package.version-for]\nlocal = "3.0"\n'
+    )
     with pytest.raises(RecipeError) as info:
         parse_recipe(tomllib.loads(text), Path("demo/recipe.toml"))
     assert [(p.field, p.message) for p in info.value.problems] == [

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import pkgrun_containers, run_installed
 
+from conftest import pkgrun_containers, run_installed
 from helpers import RECIPES
 from pkgrun.cli import main
 

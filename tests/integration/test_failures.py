@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from conftest import TEST_RECIPES, TEST_SOURCES, pkgrun_containers
-
 from pkgrun.cli import main
 
 

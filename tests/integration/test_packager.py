@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 from conftest import TEST_RECIPES, TEST_SOURCES
-
 from pkgrun.cli import main
 
 

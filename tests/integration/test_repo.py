@@ -13,9 +13,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+
 from conftest import need_tool
 from helpers import make_rpm
-
 from pkgrun.cli import main
 
 
@@ -28,36 +28,70 @@ def dnf() -> str:
 def dnf_list(repo_dir: Path, cache: Path) -> list[str]:
     """The NEVRAs dnf reads from the repository at ``repo_dir``; fails when dnf cannot read it."""
     result = subprocess.run(
-        ["dnf", "-q", f"--setopt=cachedir={cache}", "--setopt=reposdir=/nonexistent", "--releasever=12",
-         f"--repofrompath=t,{repo_dir.resolve().as_uri()}", "--repo=t", "--setopt=t.gpgcheck=0",
-         "repoquery", "--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
-        capture_output=True, text=True,
+        [
+            "dnf",
+            "-q",
+            f"--setopt=cachedir={cache}",
+            "--setopt=reposdir=/nonexistent",
+            "--releasever=12",
+            f"--repofrompath=t,{repo_dir.resolve().as_uri()}",
+            "--repo=t",
+            "--setopt=t.gpgcheck=0",
+            "repoquery",
+            "--qf",
+            "%{name}-%{epoch}:%{version}-%{release}.%{arch}",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     return sorted(result.stdout.split())
 
 
 def publish(repo: Path, *rpms: Path, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pkgrun", "publish", "--repo", str(repo), "--target", "local",
-                           *extra, *map(str, rpms)], capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pkgrun",
+            "publish",
+            "--repo",
+            str(repo),
+            "--target",
+            "local",
+            *extra,
+            *map(str, rpms),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_dnf_lists_exactly_what_was_published(dnf, tmp_path, capsys) -> None:
-    rpms = [make_rpm(tmp_path / "rpms", "alpha"), make_rpm(tmp_path / "rpms", "beta", "2.0", "3.local"),
-            make_rpm(tmp_path / "rpms", "gamma", arch="noarch")]
-    code = main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", "--json", *map(str, rpms)],
-                env={})
+    rpms = [
+        make_rpm(tmp_path / "rpms", "alpha"),
+        make_rpm(tmp_path / "rpms", "beta", "2.0", "3.local"),
+        make_rpm(tmp_path / "rpms", "gamma", arch="noarch"),
+    ]
+    code = main(
+        ["publish", "--repo", str(tmp_path / "repo"), "--target", "local", "--json", *map(str, rpms)], env={}
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert [p["action"] for p in report["published"]] == ["added"] * 3
     assert dnf_list(tmp_path / "repo" / "local" / "x86_64", tmp_path / "cache") == [
-        "alpha-0:1.0-1.local.x86_64", "beta-0:2.0-3.local.x86_64", "gamma-0:1.0-1.local.noarch",
+        "alpha-0:1.0-1.local.x86_64",
+        "beta-0:2.0-3.local.x86_64",
+        "gamma-0:1.0-1.local.noarch",
     ]
     assert (tmp_path / "repo" / "local" / "pkgrun.repo").read_text().startswith("[pkgrun-local]\n")
     code = main(["repo", "list", "--repo", str(tmp_path / "repo"), "--json"], env={})
     listed = json.loads(capsys.readouterr().out)
-    assert [row["nevra"] for row in listed] == ["alpha-0:1.0-1.local.x86_64", "beta-0:2.0-3.local.x86_64",
-                                                "gamma-0:1.0-1.local.noarch"]
+    assert [row["nevra"] for row in listed] == [
+        "alpha-0:1.0-1.local.x86_64",
+        "beta-0:2.0-3.local.x86_64",
+        "gamma-0:1.0-1.local.noarch",
+    ]
     assert all(row["size"] > 0 and row["dist"] == "local" for row in listed)
 
 
@@ -88,11 +122,15 @@ def test_retention_keeps_the_newest_releases(dnf, tmp_path) -> None:
         assert publish(repo, rpm, beta, extra=("--keep", "3")).returncode == 0
     arch_dir = repo / "local" / "x86_64"
     assert sorted(p.name for p in arch_dir.glob("*.rpm")) == [
-        "alpha-1.0-10.local.x86_64.rpm", "alpha-1.0-11.local.x86_64.rpm", "alpha-1.0-12.local.x86_64.rpm",
+        "alpha-1.0-10.local.x86_64.rpm",
+        "alpha-1.0-11.local.x86_64.rpm",
+        "alpha-1.0-12.local.x86_64.rpm",
         "beta-1.0-1.local.x86_64.rpm",
     ]
     assert dnf_list(arch_dir, tmp_path / "cache") == [
-        "alpha-0:1.0-10.local.x86_64", "alpha-0:1.0-11.local.x86_64", "alpha-0:1.0-12.local.x86_64",
+        "alpha-0:1.0-10.local.x86_64",
+        "alpha-0:1.0-11.local.x86_64",
+        "alpha-0:1.0-12.local.x86_64",
         "beta-0:1.0-1.local.x86_64",
     ]
 
@@ -106,7 +144,10 @@ def test_el7_metadata_is_gzip(tmp_path) -> None:
     root = ElementTree.parse(repodata / "repomd.xml").getroot()
     hrefs = [loc.get("href") for loc in root.iter("{http://linux.duke.edu/metadata/repo}location")]
     assert sorted(Path(str(h)).name.split("-", 1)[1] for h in hrefs) == [
-        "filelists.xml.gz", "other.xml.gz", "primary.xml.gz"]
+        "filelists.xml.gz",
+        "other.xml.gz",
+        "primary.xml.gz",
+    ]
     for href in hrefs:
         with gzip.open(repo / "el7" / "x86_64" / str(href)) as fh:  # really gzip
             assert fh.read(5) == b"<?xml"
@@ -116,9 +157,25 @@ def test_el7_metadata_is_gzip(tmp_path) -> None:
 def test_four_concurrent_publishers(dnf, tmp_path) -> None:
     repo = tmp_path / "repo"
     batches = [[make_rpm(tmp_path / f"p{i}", f"pkg{i}x{j}") for j in range(5)] for i in range(4)]
-    processes = [subprocess.Popen([sys.executable, "-m", "pkgrun", "publish", "--repo", str(repo), "--target",
-                                   "local", *map(str, batch)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for batch in batches]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pkgrun",
+                "publish",
+                "--repo",
+                str(repo),
+                "--target",
+                "local",
+                *map(str, batch),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for batch in batches
+    ]
     outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0, 0], outputs
     assert any("waiting for the repository lock" in err for _, err in outputs)
@@ -145,8 +202,21 @@ def test_a_publish_killed_at_any_moment_leaves_old_or_new(dnf, tmp_path) -> None
     state = old_set
     for run in range(24):
         batch = [make_rpm(tmp_path / f"new{run}", f"fresh{run}x{j}") for j in range(3)]
-        process = subprocess.Popen([sys.executable, "-m", "pkgrun", "publish", "--repo", str(repo), "--target",
-                                    "local", *map(str, batch)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pkgrun",
+                "publish",
+                "--repo",
+                str(repo),
+                "--target",
+                "local",
+                *map(str, batch),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0, duration * 1.1))
         process.send_signal(signal.SIGKILL)
         process.wait()
