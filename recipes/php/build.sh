@@ -78,10 +78,10 @@ rm -f "$dest$prefix/etc/php-fpm.conf.default" "$dest$prefix/etc/php-fpm.d/www.co
 # the directories pkgrun fills from the recipe ([files.add], [files.directories])
 install -d -m 0755 "$dest$prefix/etc/php.d" "$dest$prefix/etc/php-fpm.d"
 
-# Strip the binaries and shared objects: fpm's rpm does not, and -g makes them ~10 times
-# larger. Debug builds can set PKGRUN_NO_STRIP=1.
+# Strip the binaries and shared objects: fpm's rpm does not, and the -g build is more than
+# twice as large (PHP 8.2: bin/php 50 MB -> 21 MB, libphp.so 45 MB -> 16 MB).
 is_elf() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' \n')" = '177ELF' ]; }
-if [ -z "${PKGRUN_NO_STRIP:-}" ] && command -v strip >/dev/null 2>&1; then
+if command -v strip >/dev/null 2>&1; then
     while IFS= read -r -d '' f; do
         if is_elf "$f"; then
             strip --strip-unneeded "$f"
