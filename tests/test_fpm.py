@@ -35,9 +35,14 @@ SEED = {
 
 # Where pkgrun departs from the seed because the seed's package would not work; the recipe
 # says why in a comment. Everything else is the seed's.
-SEED_FIXES = {
+SEED_FIXES: dict[str, dict[str, list[str]]] = {
+    # every recipe: a before-remove hook stops and disables the service while its unit file
+    # and binaries still exist (the seed's after-remove ran when they were gone)
+    "php": {"before_remove": ["/data/scripts/php/before_remove.sh"]},
+    "nginx": {"before_remove": ["/data/scripts/nginx/before_remove.sh"]},
     # supervisord is Python: its code in /usr and its interpreter and libraries are required
     "supervisor": {
+        "before_remove": ["/data/scripts/supervisor/before_remove.sh"],
         "extra_depends": ["python", "python-meld3", "python-setuptools"],
         "extra_paths": ["usr"],
     },
@@ -160,6 +165,9 @@ def seed_argv(name: str) -> list[str]:
         else:
             argv.append(token)
     fixes = SEED_FIXES.get(name, {})
+    for hook in fixes.get("before_remove", []):
+        at = argv.index("--after-remove")
+        argv[at:at] = ["--before-remove", hook]
     last_d = max(i for i, t in enumerate(argv) if t == "-d")
     for dependency in reversed(fixes.get("extra_depends", [])):
         argv[last_d + 2 : last_d + 2] = ["-d", dependency]
@@ -223,6 +231,7 @@ def test_nginx_golden_argv_in_full() -> None:
         "-d", "openssl",
         "--before-install", "/R/before_install.sh",
         "--after-install", "/R/after_install.sh",
+        "--before-remove", "/R/before_remove.sh",
         "--after-remove", "/R/after_remove.sh",
         "--workdir", "/W",
         "-a", "x86_64", "-p", "/O/nginx.rpm",

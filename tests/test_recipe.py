@@ -48,6 +48,7 @@ def test_seed_recipes(name: str, version: str, iteration: str, requires_el7: lis
     assert recipe.hooks.items() == [
         ("before-install", "before_install.sh"),
         ("after-install", "after_install.sh"),
+        ("before-remove", "before_remove.sh"),
         ("after-remove", "after_remove.sh"),
     ]
 
@@ -111,6 +112,7 @@ def test_files_the_recipe_points_at() -> None:
         ("build.script", "build.sh"),
         ("hooks.before-install", "before_install.sh"),
         ("hooks.after-install", "after_install.sh"),
+        ("hooks.before-remove", "before_remove.sh"),
         ("hooks.after-remove", "after_remove.sh"),
         ('files.add."/usr/local/nginx/conf/nginx.conf"', "conf/nginx.conf"),
         ('files.add."/usr/local/nginx/conf/conf.d/default.conf"', "conf/conf.d/default.conf"),

@@ -3,18 +3,14 @@
 # called without arguments for the erase case). Never fails the transaction.
 #
 # On upgrade nothing is done (%post of the new package restarts nginx). On erase:
-#  - with systemd running: stop nginx (the unit is still loaded although its file is gone;
-#    its ExecStop binary is gone too, so systemd falls back to KillSignal=SIGQUIT), drop
-#    the enablement symlink and reload systemd;
+#  - with systemd running: reload it (before_remove.sh has stopped and disabled the service
+#    while its unit file still existed), and drop an enablement symlink left behind;
 #  - remove what the package created for running only: the temp directories in
 #    /var/cache/nginx (and that directory when it is then empty).
 # Logs (/var/log/nginx), the document root (/var/www/html) and the nginx user stay.
 
 case "${1:-0}" in
     0)
-        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-            systemctl stop nginx.service >/dev/null 2>&1 || :
-        fi
         if [ -L /etc/systemd/system/multi-user.target.wants/nginx.service ]; then
             rm -f /etc/systemd/system/multi-user.target.wants/nginx.service || :
         fi

@@ -4,8 +4,8 @@
 #
 # Always: ldconfig, as libphp in /usr/local/php/lib may have gone or changed.
 # On upgrade nothing else (%post of the new package restarts php-fpm). On erase:
-#  - with systemd running: stop php-fpm (the unit is still loaded although its file is
-#    gone; systemd falls back to KillSignal=SIGQUIT), drop the enablement symlink, reload;
+#  - with systemd running: reload it (before_remove.sh has stopped and disabled the service
+#    while its unit file still existed), and drop an enablement symlink left behind;
 #  - remove /run/php-fpm, which holds only the pid file.
 # Logs (/var/log/php-fpm), sessions (/var/lib/php/session) and the php-fpm user stay.
 
@@ -15,9 +15,6 @@ fi
 
 case "${1:-0}" in
     0)
-        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-            systemctl stop php-fpm.service >/dev/null 2>&1 || :
-        fi
         if [ -L /etc/systemd/system/multi-user.target.wants/php-fpm.service ]; then
             rm -f /etc/systemd/system/multi-user.target.wants/php-fpm.service || :
         fi

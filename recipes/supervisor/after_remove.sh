@@ -3,18 +3,14 @@
 # called without arguments for the erase case). Never fails the transaction.
 #
 # On upgrade nothing is done (%post of the new package restarts supervisord). On erase:
-#  - with systemd running: stop supervisord (the unit is still loaded although its file is
-#    gone; systemd sends SIGTERM, supervisord stops its programs), drop the enablement
-#    symlink, reload systemd;
+#  - with systemd running: reload it (before_remove.sh has stopped and disabled the service
+#    while its unit file still existed), and drop an enablement symlink left behind;
 #  - remove the control socket and /run/supervisor.
 # Logs (/var/log/supervisor) and /etc/supervisord.d files changed by the administrator
 # (RPM keeps those as .rpmsave) stay.
 
 case "${1:-0}" in
     0)
-        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-            systemctl stop supervisord.service >/dev/null 2>&1 || :
-        fi
         if [ -L /etc/systemd/system/multi-user.target.wants/supervisord.service ]; then
             rm -f /etc/systemd/system/multi-user.target.wants/supervisord.service || :
         fi
