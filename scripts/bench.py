@@ -154,7 +154,7 @@ def main() -> None:
                 "inspect",
                 "--format",
                 "{{.Id}}",
-                base_image_tag(plan.target),
+                base_image_tag(plan.target, plan.target.containerfile),
             ],
             capture_output=True,
             text=True,

@@ -22,6 +22,8 @@ from pkgrun import __version__, images
 from pkgrun.container import Container, Engine, Mount, start_container
 from pkgrun.errors import PkgrunError, UsageError
 from pkgrun.fpm import FpmPaths, fpm_argv
+from pkgrun.install_test import InstallTestReport, run_install_test
+from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
     CONTAINER_DESTDIR,
@@ -60,6 +62,9 @@ class BuildContext:
     mirrors: Sequence[str] = ()
     keep_container: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
+    repo_root: Path | None = None  # where the previous release for the upgrade test is found
+    install_test: bool = True
+    lint: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class BuildResult:
     packager: Packager
     seconds: float
     log: Path
+    lint: LintResult | None = None
+    install_test: InstallTestReport | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -83,6 +90,13 @@ class BuildResult:
             "target": self.plan.target.name,
             "seconds": round(self.seconds, 1),
             "log": str(self.log),
+            "rpmlint": [str(f) for f in self.lint.findings] if self.lint else None,
+            "install_test": None
+            if self.install_test is None
+            else {
+                "steps": [label for label, _ in self.install_test.steps],
+                "upgraded_from": self.install_test.upgraded_from,
+            },
         }
 
 
@@ -136,7 +150,9 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             reporter=reporter,
         )
     with reporter.step(name, "prepare the build image"):
-        base = images.ensure_base_image(ctx.engine, plan.target, log=ctx.log, reporter=reporter, recipe=name)
+        base = images.ensure_base_image(
+            ctx.engine, plan.target, plan.target.containerfile, log=ctx.log, reporter=reporter, recipe=name
+        )
         image = images.ensure_build_image(
             ctx.engine, plan.target, base, plan.build_requires, log=ctx.log, reporter=reporter, recipe=name
         )
@@ -166,9 +182,39 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             if not rpm_tmp.is_file():
                 raise PkgrunError(f"the packager made no {plan.rpm.name}", hint=f"see {ctx.log}")
             info = verify_rpm(rpm_tmp, plan)
+        lint = check_lint(ctx, reporter, rpm_tmp) if ctx.lint else None
+        tested = None
+        if ctx.install_test:
+            tested = run_install_test(
+                plan,
+                rpm_tmp,
+                info,
+                engine=ctx.engine,
+                repo_root=ctx.repo_root or Path("repo"),
+                log=ctx.log,
+                reporter=reporter,
+                keep_container=ctx.keep_container,
+            )
         final = ctx.out_dir / plan.rpm.name
         os.replace(rpm_tmp, final)
-    return BuildResult(plan, final, info, ctx.packager, time.monotonic() - started, ctx.log)
+    return BuildResult(plan, final, info, ctx.packager, time.monotonic() - started, ctx.log, lint, tested)
+
+
+def check_lint(ctx: BuildContext, reporter: Reporter, rpm: Path) -> LintResult:
+    """rpmlint's findings; the checks the recipe lists in [lint] fail fail the build."""
+    name = ctx.plan.name
+    with reporter.step(name, "rpmlint"):
+        result = lint_rpm(rpm, ctx.plan.loaded.recipe.lint.fail)
+        with ctx.log.open("a") as fh:
+            fh.write("rpmlint:\n" + "".join(f"  {f}\n" for f in result.findings))
+        if result.failing:
+            raise PkgrunError(
+                f"rpmlint: {len(result.failing)} finding(s) of checks that fail the build: "
+                + "; ".join(str(f) for f in result.failing[:5]),
+                hint="fix the package, or change the recipe's [lint] fail list",
+            )
+    reporter.note(name, f"rpmlint: {result.summary()}")
+    return result
 
 
 def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Container, tools: Path) -> None:

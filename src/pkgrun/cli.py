@@ -29,6 +29,8 @@ from pkgrun import __version__
 from pkgrun.build import BuildContext, BuildResult, Packager, build_recipe, choose_packager, default_log_path
 from pkgrun.container import EngineName, check_engine, detect_engine
 from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, RecipeError, UsageError
+from pkgrun.install_test import InstallTestFailed
+from pkgrun.lint import LINT_HINT, Finding
 from pkgrun.plan import BuildPlan, make_plan, resolve_source
 from pkgrun.recipe_dir import LoadedRecipe, load_recipes
 from pkgrun.repo import REPO_FILE, Published, list_published, publish_rpms
@@ -122,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--json", action="store_true", help="print JSON for scripts")
     build.add_argument("--no-publish", action="store_true", help="leave the RPMs in --out, publish nothing")
+    build.add_argument(
+        "--no-install-test",
+        action="store_true",
+        help="skip the install test (install, upgrade, remove in a fresh container)",
+    )
+    build.add_argument("--no-lint", action="store_true", help="skip rpmlint")
     source_options(build)
     repo_options(build)
 
@@ -378,6 +386,8 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
     repo, keep = _repo(args, env), _keep(args, env)
     if not args.no_publish:
         find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
+    if not args.no_lint:
+        find_tool("rpmlint", hint=LINT_HINT + ", or pass --no-lint")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     results: list[BuildResult] = []
     published: list[Published] = []
@@ -394,6 +404,9 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
             mirrors=_mirrors(args, env),
             keep_container=env.get("PKGRUN_KEEP_CONTAINER") == "1",
             env=env,
+            repo_root=repo,
+            install_test=not args.no_install_test,
+            lint=not args.no_lint,
         )
         with RichReporter(err) as reporter:
             try:
@@ -636,12 +649,40 @@ def _print_results(out: Console, results: Sequence[BuildResult]) -> None:
         table.add_row(r.info.nevra, _size(r.info.size), str(len(r.info.files)), f"{r.seconds:.0f}s", requires)
     out.print(table)
     for r in results:
+        if r.lint is not None:
+            out.print(Text(f"rpmlint {r.info.nevra}: {r.lint.summary()}", style="bold"))
+            for line in _grouped(r.lint.findings):
+                out.print(Text(f"  {line}", style="dim"))
+        if r.install_test is not None:
+            upgraded = (
+                f", upgraded from {r.install_test.upgraded_from}" if r.install_test.upgraded_from else ""
+            )
+            out.print(f"install test {r.info.nevra}: {len(r.install_test.steps)} steps passed{upgraded}")
+    for r in results:
         out.print(str(r.rpm))
+
+
+def _grouped(findings: Sequence[Finding]) -> list[str]:
+    """One line per check: level, check, count and the first details."""
+    by_check: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
+        by_check.setdefault((f.level, f.check), []).append(f.detail)
+    lines = []
+    for (level, check), details in sorted(by_check.items()):
+        shown = "; ".join(d for d in details[:2] if d)
+        more = f" (+{len(details) - 2} more)" if len(details) > 2 else ""
+        lines.append(f"{level}: {check} x{len(details)}: {shown}{more}".rstrip(": "))
+    return lines
 
 
 def _print_failure(console: Console, plan: BuildPlan, exc: PkgrunError, log: Path) -> None:
     console.print(Text.assemble(("error: ", "bold red"), f"{plan.name}: {exc.message}"))
-    if isinstance(exc, CommandFailed) and exc.output:
+    if isinstance(exc, InstallTestFailed):
+        console.print(Text(f"  step: {exc.step}", style="yellow"))
+        console.print(Text("  output:", style="yellow"))
+        for line in exc.output.splitlines()[-20:]:
+            console.print(Text(f"    {line}"))
+    elif isinstance(exc, CommandFailed) and exc.output:
         console.print(Text(f"  last lines of {log}:", style="yellow"))
         for line in exc.output.splitlines()[-15:]:
             console.print(Text(f"    {line}"))

@@ -195,12 +195,13 @@ def start_container(
     *,
     keep: bool = False,
     labels: Mapping[str, str] | None = None,
+    network: str = "none",
 ) -> Iterator[Container]:
     """Start a container and remove it whatever happens: success, failure, Ctrl-C, or an error
     half-way through starting it. ``keep`` (PKGRUN_KEEP_CONTAINER=1) leaves it for debugging."""
     name = container_name(recipe)
     try:
-        run(run_detached_argv(engine, name, image, mounts, labels=labels))
+        run(run_detached_argv(engine, name, image, mounts, labels=labels, network=network))
         yield Container(engine, name)
     finally:
         if not keep:

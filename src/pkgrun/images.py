@@ -28,17 +28,17 @@ from pkgrun.targets import Target
 BUILD_IMAGE_SCHEME = "1"
 
 
-def containerfile_text(target: Target) -> str:
-    assert target.containerfile is not None
-    return resources.files("pkgrun").joinpath("containerfiles", target.containerfile).read_text()
+def containerfile_text(name: str) -> str:
+    return resources.files("pkgrun").joinpath("containerfiles", name).read_text()
 
 
-def base_image_tag(target: Target) -> str:
-    """The image builds of ``target`` start from."""
-    if target.containerfile is None:
+def base_image_tag(target: Target, containerfile: str | None) -> str:
+    """The image made from ``containerfile`` (the target's base image when None)."""
+    if containerfile is None:
         return target.base_image
-    digest = hashlib.sha256(containerfile_text(target).encode()).hexdigest()[:12]
-    return f"localhost/pkgrun-base-{target.name}:{digest}"
+    digest = hashlib.sha256(containerfile_text(containerfile).encode()).hexdigest()[:12]
+    stem = containerfile.removesuffix(".Containerfile")
+    return f"localhost/pkgrun-base-{stem}:{digest}"
 
 
 def build_containerfile(base: str, target: Target, requirements: Sequence[str]) -> str:
@@ -47,7 +47,7 @@ def build_containerfile(base: str, target: Target, requirements: Sequence[str]) 
     return f"FROM {base}\nRUN {json.dumps(run_argv)}\n"
 
 
-def build_image_tag(target: Target, base_id: str, requirements: Sequence[str]) -> str:
+def build_image_tag(target: Target, base_id: str, requirements: Sequence[str], kind: str = "build") -> str:
     key = json.dumps(
         {
             "scheme": BUILD_IMAGE_SCHEME,
@@ -58,28 +58,32 @@ def build_image_tag(target: Target, base_id: str, requirements: Sequence[str]) -
         },
         sort_keys=True,
     )
-    return f"localhost/pkgrun-build-{target.name}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return f"localhost/pkgrun-{kind}-{target.name}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def debootstrap_argv(rootfs: Path, suite: str = "bookworm") -> list[str]:
     return ["debootstrap", "--variant=minbase", suite, str(rootfs)]
 
 
-def ensure_base_image(engine: Engine, target: Target, *, log: Path, reporter: Reporter, recipe: str) -> str:
-    """The base image's tag, made first if it is missing."""
-    tag = base_image_tag(target)
+def ensure_base_image(
+    engine: Engine, target: Target, containerfile: str | None, *, log: Path, reporter: Reporter, recipe: str
+) -> str:
+    """The tag of the image made from ``containerfile`` (target.containerfile for builds,
+    target.runtime_containerfile for install tests and runtime images), made first if it is
+    missing."""
+    tag = base_image_tag(target, containerfile)
     if image_id(engine, tag) is not None:
         return tag
-    if target.containerfile is None:
+    if containerfile is None:
         with reporter.step(recipe, f"create the {target.name} base image (debootstrap, about a minute)"):
             make_local_image(engine, tag, log)
     else:
         with (
-            reporter.step(recipe, f"build the {target.name} base image from {target.containerfile}"),
+            reporter.step(recipe, f"build the image {tag} from {containerfile}"),
             tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp,
         ):
             file = Path(tmp) / "Containerfile"
-            file.write_text(containerfile_text(target))
+            file.write_text(containerfile_text(containerfile))
             run_logged(
                 build_argv(engine, tag, file, Path(tmp)),
                 log,
@@ -113,19 +117,20 @@ def ensure_build_image(
     log: Path,
     reporter: Reporter,
     recipe: str,
+    kind: str = "build",
 ) -> str:
-    """The build image for ``requirements``, built once and then found by its hash."""
+    """``base`` with ``requirements`` installed, built once and then found by its hash."""
     if not requirements:
         return base
     base_id = image_id(engine, base)
     if base_id is None:
         raise PkgrunError(f"base image {base} disappeared", hint="run the build again")
-    tag = build_image_tag(target, base_id, requirements)
+    tag = build_image_tag(target, base_id, requirements, kind)
     if image_id(engine, tag) is not None:
-        reporter.note(recipe, f"build image {tag}: cached ({len(requirements)} requirements)")
+        reporter.note(recipe, f"{kind} image {tag}: cached ({len(requirements)} requirements)")
         return tag
     with (
-        reporter.step(recipe, f"install {len(requirements)} build requirements into {tag}"),
+        reporter.step(recipe, f"install {len(requirements)} {kind} requirements into {tag}"),
         tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp,
     ):
         file = Path(tmp) / "Containerfile"

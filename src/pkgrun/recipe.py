@@ -317,6 +317,21 @@ class Fpm(_Section):
     args: Annotated[list[str], AfterValidator(_fpm_args)] = []
 
 
+class Test(_Section):
+    # shell commands run (each with sh -c) in a fresh container once the package is installed
+    commands: list[Annotated[str, AfterValidator(_not_empty)]] = []
+
+
+# rpmlint checks that mean a broken package, whatever the layout: they fail a build unless a
+# recipe's [lint] fail says otherwise
+DEFAULT_LINT_FAIL = ("dangling-symlink", "dangling-relative-symlink", "non-readable", "zero-perms")
+
+
+class Lint(_Section):
+    # the rpmlint checks that fail this recipe's build; the other findings are listed
+    fail: list[Annotated[str, AfterValidator(_not_empty)]] = list(DEFAULT_LINT_FAIL)
+
+
 class Recipe(_Section):
     package: Package
     source: Source
@@ -325,6 +340,8 @@ class Recipe(_Section):
     files: Files
     hooks: Hooks = Hooks()
     fpm: Fpm = Fpm()
+    test: Test = Test()
+    lint: Lint = Lint()
 
     @property
     def name(self) -> str:

@@ -307,6 +307,18 @@ class PublishedPackage:
         }
 
 
+def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR, Path]]:
+    """The releases of package ``name`` that the distribution's metadata lists."""
+    out = []
+    for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
+        arch_dir = repomd.parent.parent
+        for pkg in _packages(arch_dir):
+            if pkg.name == name:
+                evr = EVR(int(pkg.epoch or 0), str(pkg.version), str(pkg.release))
+                out.append((evr, arch_dir / str(pkg.location_href)))
+    return out
+
+
 def list_published(repo_root: Path) -> list[PublishedPackage]:
     """What the repository's metadata lists, as consumers see it (read with createrepo_c)."""
     rows = []

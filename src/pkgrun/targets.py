@@ -31,6 +31,13 @@ class Target:
     # The Containerfile (in pkgrun/containerfiles) that adds the toolchain and fpm to the base
     # image; None when the base image is used as it is (`local`, which packages with nfpm).
     containerfile: str | None
+    # How an RPM file is installed or upgraded in an install test (argv, the file appended): with
+    # the target's own package manager on el targets, so that dependencies are resolved; with
+    # rpm on `local`, whose runtime libraries are Debian packages that rpm's database lacks.
+    install_rpm: tuple[str, ...]
+    # The Containerfile of the image install tests and runtime images start from; None: the
+    # base image as it is.
+    runtime_containerfile: str | None
     # fpm --rpm-compression: what the target's rpm can unpack (CentOS 7 reads no zstd)
     payload_compression: str = "gzip"
 
@@ -54,6 +61,8 @@ TARGETS: dict[str, Target] = {
             # yum 3 skips unknown names with exit status 0 unless told otherwise
             install='yum install -y --setopt=skip_missing_names_on_install=False "$@" && yum clean all',
             containerfile="el7.Containerfile",
+            install_rpm=("yum", "install", "-y", "--setopt=skip_missing_names_on_install=False"),
+            runtime_containerfile="el7-runtime.Containerfile",
         ),
         Target(
             name="el8",
@@ -64,6 +73,8 @@ TARGETS: dict[str, Target] = {
             metadata_compression="xz",
             install='dnf install -y "$@" && dnf clean all',
             containerfile="el8.Containerfile",
+            install_rpm=("dnf", "install", "-y"),
+            runtime_containerfile="el8-runtime.Containerfile",
         ),
         Target(
             name="el9",
@@ -74,6 +85,8 @@ TARGETS: dict[str, Target] = {
             metadata_compression="zstd",
             install='dnf install -y "$@" && dnf clean all',
             containerfile="el9.Containerfile",
+            install_rpm=("dnf", "install", "-y"),
+            runtime_containerfile="el9-runtime.Containerfile",
         ),
         Target(
             name="local",
@@ -85,6 +98,8 @@ TARGETS: dict[str, Target] = {
             install="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
             '--no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*',
             containerfile=None,
+            install_rpm=("rpm", "-U", "--nodeps"),
+            runtime_containerfile=None,
         ),
     )
 }

@@ -1,0 +1,152 @@
+"""An install test: the new RPM installed into a fresh container of its target, its test
+commands run, an upgrade from the previously published release, and a removal that must
+leave none of its files behind. A failure blocks the publish.
+
+Every step is a command in the container; its output is kept, and a failure names the step,
+the command and what it printed. Hooks must succeed at every step: rpm reports a failed
+scriptlet but may still exit 0, so its output is checked too.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pkgrun import images
+from pkgrun.container import Container, Engine, Mount, start_container
+from pkgrun.errors import CommandFailed, PkgrunError
+from pkgrun.evr import EVR
+from pkgrun.plan import BuildPlan
+from pkgrun.repo import published_releases
+from pkgrun.report import Reporter
+from pkgrun.targets import PackageFamily
+from pkgrun.verify import RpmInfo
+
+NEW_DIR = "/pkgrun/new"
+REPO_DIR = "/pkgrun/repo"
+
+# Lists the paths given as arguments that still exist (a path is data, never shell text).
+_LEFTOVERS = 'for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then printf "%s\\n" "$p"; fi; done'
+
+
+class InstallTestFailed(PkgrunError):
+    def __init__(self, name: str, step: str, command: Sequence[str], output: str) -> None:
+        self.step = step
+        self.command = list(command)
+        self.output = output
+        super().__init__(
+            f"install test of {name} failed at '{step}': {shlex.join(self.command)}",
+            hint="the package was not published; its output is above and in the build log",
+        )
+
+
+@dataclass
+class InstallTestReport:
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (step, command)
+    upgraded_from: str | None = None
+
+
+def runtime_requirements(plan: BuildPlan) -> list[str]:
+    """What the test image needs before the package: on `local`, rpm and the package's own
+    runtime libraries (apt names: rpm installs with --nodeps); el targets resolve them with yum."""
+    if plan.target.family is PackageFamily.APT:
+        return ["rpm", *(r.split()[0] for r in plan.requires)]  # apt takes names, not "x >= 1"
+    return []
+
+
+def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | None:
+    """The newest published release of the package older than the new one, if any."""
+    header = info.header
+    new = EVR(int(header["EPOCH"]) if header["EPOCH"].isdigit() else 0, header["VERSION"], header["RELEASE"])
+    older = [
+        (evr, path)
+        for evr, path in published_releases(repo_root, plan.target.dist, header["NAME"])
+        if evr < new
+    ]
+    return max(older, key=lambda item: item[0])[1] if older else None
+
+
+def run_install_test(
+    plan: BuildPlan,
+    rpm: Path,
+    info: RpmInfo,
+    *,
+    engine: Engine,
+    repo_root: Path,
+    log: Path,
+    reporter: Reporter,
+    keep_container: bool = False,
+) -> InstallTestReport:
+    target, name = plan.target, plan.name
+    base = images.ensure_base_image(
+        engine, target, target.runtime_containerfile, log=log, reporter=reporter, recipe=name
+    )
+    image = images.ensure_build_image(
+        engine,
+        target,
+        base,
+        runtime_requirements(plan),
+        log=log,
+        reporter=reporter,
+        recipe=name,
+        kind="runtime",
+    )
+    previous = previous_release(plan, info, repo_root)
+    mounts = [Mount(rpm.resolve(), f"{NEW_DIR}/{rpm.name}")]
+    if previous is not None:
+        mounts.append(Mount(previous.resolve(), f"{REPO_DIR}/{previous.name}"))
+    report = InstallTestReport(upgraded_from=previous.name if previous else None)
+    # el targets resolve dependencies from their repositories; `local` needs nothing outside
+    network = "none" if target.family is PackageFamily.APT else "host"
+    with start_container(
+        engine,
+        f"{name}-test",
+        image,
+        mounts,
+        keep=keep_container,
+        network=network,
+        labels={"io.pkgrun.recipe": name},
+    ) as container:
+
+        def step(label: str, command: Sequence[str]) -> str:
+            report.steps.append((label, shlex.join(command)))
+            with reporter.step(name, f"install test: {label}"):
+                try:
+                    result = container.capture(command)
+                    output = result.stdout + result.stderr
+                except CommandFailed as exc:
+                    raise InstallTestFailed(name, label, command, exc.output) from None
+                if "scriptlet failed" in output:
+                    raise InstallTestFailed(name, label, command, output)
+                with log.open("a") as fh:
+                    fh.write(f"+ [{label}] {shlex.join(command)}\n{output}")
+                return output
+
+        def run_tests(when: str) -> None:
+            for command in plan.loaded.recipe.test.commands:
+                step(f"{when}: {command}", ["sh", "-c", command])
+
+        install = list(target.install_rpm)
+        if previous is not None:
+            step(f"install the published {previous.name}", [*install, f"{REPO_DIR}/{previous.name}"])
+            step(f"upgrade to {rpm.name}", [*install, f"{NEW_DIR}/{rpm.name}"])
+        else:
+            step(f"install {rpm.name}", [*install, f"{NEW_DIR}/{rpm.name}"])
+        run_tests("test")
+        step("remove", ["rpm", "-e", info.header["NAME"]])
+        left = step("nothing left behind", ["sh", "-c", _LEFTOVERS, "sh", *(f.path for f in info.files)])
+        if left.strip():
+            _fail_leftovers(name, container, left)
+    return report
+
+
+def _fail_leftovers(name: str, container: Container, left: str) -> None:
+    paths = left.split()
+    raise InstallTestFailed(
+        name,
+        "nothing left behind",
+        ["rpm", "-e", name],
+        f"{len(paths)} path(s) of the package remain after its removal:\n" + "\n".join(paths[:20]),
+    )

@@ -1,0 +1,2 @@
+# %pre
+echo "hello: before install ($1)"
