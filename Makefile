@@ -2,6 +2,7 @@
 #   make test     unit tests (and, from the container build on, integration tests)
 #   make lint     ruff and mypy
 #   make rpms     build every recipe and publish it into ./repo (TARGET=el7 MIRROR=DIR KEEP=N)
+#   make image    the runtime image (nginx, php-fpm, supervisor) from the published RPMs
 #   make clean    remove the virtual environment, build output and caches
 
 PYTHON ?= python3
@@ -24,7 +25,7 @@ MIRROR ?=
 KEEP   ?=
 RECIPES := $(patsubst recipes/%/recipe.toml,%,$(wildcard recipes/*/recipe.toml))
 
-.PHONY: setup test lint rpms bench clean
+.PHONY: setup test lint rpms image bench clean
 
 setup: $(STAMP)
 
@@ -54,6 +55,9 @@ rpms: setup
 	@scripts/check-system.sh rpm $(if $(filter local,$(TARGET)),debootstrap)
 	$(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP))
 	$(BIN)/pkgrun repo list
+
+image: setup
+	$(BIN)/pkgrun image --target $(TARGET) $(if $(TAG),--tag $(TAG))
 
 bench: setup
 	scripts/fetch-test-sources.sh $(TEST_MIRROR)

@@ -36,6 +36,7 @@ from pkgrun.recipe_dir import LoadedRecipe, load_recipes
 from pkgrun.repo import REPO_FILE, Published, list_published, publish_rpms
 from pkgrun.report import Advance
 from pkgrun.run import find_tool
+from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
 from pkgrun.serve import make_server
 from pkgrun.sources import default_cache_dir, fetch_source
 from pkgrun.targets import DEFAULT_TARGET, TARGETS, get_target
@@ -150,6 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="the repository (default: $PKGRUN_REPO, else ./repo)",
     )
     repo_list.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    image = command("image", "build the runtime image (nginx, php-fpm, supervisor) from the published RPMs")
+    image.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
+    image.add_argument("--tag", help="the image's name (default: localhost/pkgrun-lnmp:DIST)")
+    image.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the repository (default: $PKGRUN_REPO, else ./repo)",
+    )
+    image.add_argument(
+        "--engine",
+        choices=[e.value for e in EngineName],
+        help="container engine (default: $PKGRUN_ENGINE, else podman if installed, else docker)",
+    )
+    image.add_argument("--json", action="store_true", help="print JSON for scripts (the image reference)")
 
     serve = command("serve", "serve the repository over HTTP (Ctrl-C stops)")
     serve.add_argument(
@@ -494,6 +512,30 @@ def cmd_repo(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> 
     return 0
 
 
+def cmd_image(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
+    target = get_target(args.target)
+    plans = [
+        make_plan(item, target, out_dir=Path("out"), jobs=1) for item in load_recipes(args.recipes, PACKAGES)
+    ]
+    engine = detect_engine(args.engine, env)
+    check_engine(engine)
+    tag = args.tag or default_tag(target)
+    log = default_log_path(env, plans[0]).with_name(
+        f"image-{target.dist}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    )
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    with RichReporter(err) as reporter:
+        image = build_runtime_image(
+            engine, target, plans, repo_root=_repo(args, env), tag=tag, log=log, reporter=reporter
+        )
+    if args.json:
+        _print_json({"image": image.tag, "id": image.image_id, "packages": image.packages, "log": str(log)})
+    else:
+        out.print(f"built {image.tag} ({image.image_id[:19]}) from {', '.join(image.packages)}")
+        out.print(f"run it: {engine.name} run --rm -p 127.0.0.1:8080:80 {image.tag}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
     repo = _repo(args, env)
     if not repo.is_dir():
@@ -559,6 +601,7 @@ COMMANDS = {
     "publish": cmd_publish,
     "repo": cmd_repo,
     "serve": cmd_serve,
+    "image": cmd_image,
     "check": cmd_check,
     "plan": cmd_plan,
     "build": cmd_build,

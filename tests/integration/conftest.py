@@ -154,3 +154,50 @@ def run_installed(engine: str, rpms: list[Path], apt_requires: list[str], script
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def seed_packages(podman: str, mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The three seed recipes built once for the `local` target (their default versions there),
+    install-tested and published into a repository that later tests use."""
+    import json
+    import sys
+
+    work = tmp_path_factory.mktemp("seed")
+    env = dict(os.environ, PKGRUN_CACHE_DIR=str(work / "cache"), XDG_STATE_HOME=str(work / "state"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pkgrun",
+            "--recipes",
+            str(TESTS.parent / "recipes"),
+            "build",
+            "nginx",
+            "supervisor",
+            "php",
+            "--target",
+            "local",
+            "--engine",
+            podman,
+            "--mirror",
+            str(mirror),
+            "--out",
+            str(work / "out"),
+            "--repo",
+            str(work / "repo"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    report = json.loads(result.stdout)
+    return {
+        "report": report,
+        "built": {b["name"]: b for b in report["built"]},
+        "repo": work / "repo",
+        "stderr": result.stderr,
+    }

@@ -1,0 +1,119 @@
+"""`pkgrun image`: the seed's runtime image (nginx, php-fpm and supervisor) built from the
+published packages.
+
+On el targets yum installs the three packages from a copy of the repository, resolving their
+dependencies from the distribution; on `local`, whose dependencies are Debian packages, the
+image starts from the runtime image with those libraries and rpm installs the newest published
+RPMs without dependency checks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import string
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pkgrun import images
+from pkgrun.container import Engine, build_argv, image_id
+from pkgrun.errors import PkgrunError
+from pkgrun.plan import BuildPlan
+from pkgrun.repo import published_releases
+from pkgrun.report import Reporter
+from pkgrun.run import run_logged
+from pkgrun.targets import PackageFamily, Target
+
+PACKAGES = ("nginx", "php", "supervisor")
+REPO_IN_IMAGE = "/tmp/pkgrun-repo"
+
+
+@dataclass(frozen=True)
+class RuntimeImage:
+    tag: str
+    image_id: str
+    packages: list[str]  # the RPM files installed
+
+
+def default_tag(target: Target) -> str:
+    return f"localhost/pkgrun-lnmp:{target.dist}"
+
+
+def install_command(target: Target, rpms: Sequence[str]) -> list[str]:
+    """The RUN of the Containerfile (exec form, package names as arguments)."""
+    if target.family is PackageFamily.APT:
+        script = 'rpm -i --nodeps "$@" && rm -rf ' + REPO_IN_IMAGE
+        return ["sh", "-c", script, "sh", *(f"{REPO_IN_IMAGE}/{rpm}" for rpm in rpms)]
+    repo_file = f"[pkgrun]\\nname=pkgrun\\nbaseurl=file://{REPO_IN_IMAGE}\\ngpgcheck=0\\n"
+    script = (
+        f"printf '{repo_file}' > /etc/yum.repos.d/pkgrun.repo && yum install -y \"$@\" && "
+        f"rm -f /etc/yum.repos.d/pkgrun.repo && yum clean all && rm -rf {REPO_IN_IMAGE}"
+    )
+    return ["sh", "-c", script, "sh", *PACKAGES]
+
+
+def containerfile(base: str, install: Sequence[str]) -> str:
+    template = resources.files("pkgrun").joinpath("image", "Containerfile.in").read_text()
+    return string.Template(template).substitute(base=base, install=json.dumps(list(install)))
+
+
+def newest_published(repo_root: Path, target: Target) -> dict[str, Path]:
+    newest = {}
+    for name in PACKAGES:
+        releases = published_releases(repo_root, target.dist, name)
+        if not releases:
+            raise PkgrunError(
+                f"{name} is not published for {target.name} in {repo_root}",
+                hint=f"build and publish first: make rpms TARGET={target.name} (MIRROR=DIR offline)",
+            )
+        newest[name] = max(releases, key=lambda item: item[0])[1]
+    return newest
+
+
+def build_runtime_image(
+    engine: Engine,
+    target: Target,
+    plans: Sequence[BuildPlan],
+    *,
+    repo_root: Path,
+    tag: str,
+    log: Path,
+    reporter: Reporter,
+) -> RuntimeImage:
+    """``plans``: the three recipes' plans for ``target`` (their runtime requirements)."""
+    newest = newest_published(repo_root, target)
+    base = images.ensure_base_image(
+        engine, target, target.runtime_containerfile, log=log, reporter=reporter, recipe="image"
+    )
+    if target.family is PackageFamily.APT:
+        requirements = sorted({"rpm", *(r.split()[0] for plan in plans for r in plan.requires)})
+        base = images.ensure_build_image(
+            engine, target, base, requirements, log=log, reporter=reporter, recipe="image", kind="runtime"
+        )
+    with tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp:
+        context = Path(tmp)
+        if target.family is PackageFamily.APT:
+            (context / "repo").mkdir()
+            for path in newest.values():
+                shutil.copyfile(path, context / "repo" / path.name)
+        else:
+            arch_dir = next(iter(newest.values())).parent
+            shutil.copytree(arch_dir, context / "repo", ignore=shutil.ignore_patterns(".*"))
+        index = resources.files("pkgrun").joinpath("image", "index.php").read_bytes()
+        (context / "index.php").write_bytes(index)
+        (context / "Containerfile").write_text(
+            containerfile(base, install_command(target, [p.name for p in newest.values()]))
+        )
+        with reporter.step("image", f"build {tag} from {', '.join(p.name for p in newest.values())}"):
+            run_logged(
+                build_argv(engine, tag, context / "Containerfile", context),
+                log,
+                hint="see the log; el targets need their repositories to resolve dependencies",
+            )
+    built = image_id(engine, tag)
+    if built is None:
+        raise PkgrunError(f"the engine built no {tag}", hint=f"see {log}")
+    return RuntimeImage(tag, built, [p.name for p in newest.values()])
