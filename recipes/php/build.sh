@@ -27,6 +27,9 @@ opts=(
     --with-fpm-user=php-fpm
     --with-fpm-group=php-fpm
     --enable-embed=shared
+    # the SAPIs the seed uses are cli, fpm and embed: phpdbg and cgi only cost build time
+    --disable-phpdbg
+    --disable-cgi
     --with-openssl
     --with-zlib
     --with-bz2
