@@ -88,6 +88,7 @@ def build_env(cache_dir: Path, tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PKGRUN_CACHE_DIR"] = str(cache_dir)
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["PKGRUN_REPO"] = str(tmp_path / "repo")  # never the project's ./repo
     env.pop("PKGRUN_MIRROR", None)
     return env
 
