@@ -2,6 +2,7 @@
 #   make test     unit tests (and, from the container build on, integration tests)
 #   make lint     ruff and mypy
 #   make rpms     build every recipe and publish it into ./repo (TARGET=el7 MIRROR=DIR KEEP=N)
+#   make nightly  rebuild what changed for every configured target (pkgrun.toml), publish, report
 #   make image    the runtime image (nginx, php-fpm, supervisor) from the published RPMs
 #   make clean    remove the virtual environment, build output and caches
 
@@ -11,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # system tools the targets need, as TOOL=DEBIAN_PACKAGE
 SYSTEM_TOOLS := bash sh=dash
-BUILD_TOOLS  := rpm debootstrap podman runc
+BUILD_TOOLS  := rpm rpmlint debootstrap podman runc
 TEST_TOOLS   := $(BUILD_TOOLS) dnf
 # Debian's orig tarballs for the integration tests and benchmarks (scripts/fetch-test-sources.sh)
 TEST_MIRROR  ?= $(or $(PKGRUN_TEST_MIRROR),$(CURDIR)/.cache/mirror)
@@ -25,7 +26,7 @@ MIRROR ?=
 KEEP   ?=
 RECIPES := $(patsubst recipes/%/recipe.toml,%,$(wildcard recipes/*/recipe.toml))
 
-.PHONY: setup test lint rpms image bench clean
+.PHONY: setup test lint rpms image nightly bench clean
 
 setup: $(STAMP)
 
@@ -52,9 +53,14 @@ lint: setup
 
 rpms: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
-	@scripts/check-system.sh rpm $(if $(filter local,$(TARGET)),debootstrap)
+	@scripts/check-system.sh rpm rpmlint $(if $(filter local,$(TARGET)),debootstrap)
 	$(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP))
 	$(BIN)/pkgrun repo list
+
+nightly: setup
+	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
+	@scripts/check-system.sh rpm rpmlint $(if $(filter local,$(TARGET)),debootstrap)
+	$(BIN)/pkgrun nightly $(if $(filter command line,$(origin TARGET)),--target $(TARGET)) $(if $(MIRROR),--mirror $(MIRROR))
 
 image: setup
 	$(BIN)/pkgrun image --target $(TARGET) $(if $(TAG),--tag $(TAG))
@@ -64,5 +70,5 @@ bench: setup
 	$(BIN)/python scripts/bench.py --mirror $(TEST_MIRROR)
 
 clean:
-	rm -rf $(VENV) out .cache .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) out reports .cache .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

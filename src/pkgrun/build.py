@@ -63,6 +63,7 @@ class BuildContext:
     keep_container: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
     repo_root: Path | None = None  # where the previous release for the upgrade test is found
+    dependencies: Sequence[Path] = ()  # RPMs of [build] recipes, installed before the build script
     install_test: bool = True
     lint: bool = True
 
@@ -172,6 +173,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
         ]
         if ctx.packager_path:
             mounts.append(Mount(Path(ctx.packager_path).resolve(), NFPM_IN_CONTAINER))
+        mounts += [Mount(rpm.resolve(), f"{DEPENDENCIES_DIR}/{rpm.name}") for rpm in ctx.dependencies]
         with start_container(
             ctx.engine, name, image, mounts, keep=ctx.keep_container, labels={"io.pkgrun.recipe": name}
         ) as container:
@@ -224,6 +226,19 @@ def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Contai
     with reporter.step(name, f"unpack {plan.source.filename}"):
         container.exec(["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR], log=ctx.log)
         container.exec(unpack_argv(plan), log=ctx.log)
+    if ctx.dependencies:
+        with reporter.step(name, f"install {', '.join(r.name for r in ctx.dependencies)}"):
+            # rpm, not yum: the build container has no network, and needs the files
+            container.exec(
+                [
+                    "rpm",
+                    "-U",
+                    "--nodeps",
+                    "--replacepkgs",
+                    *(f"{DEPENDENCIES_DIR}/{rpm.name}" for rpm in ctx.dependencies),
+                ],
+                log=ctx.log,
+            )
     with reporter.step(name, f"run {recipe.build.script}"):
         container.exec(
             ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/{recipe.build.script}"],
@@ -283,6 +298,7 @@ def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Contai
 
 
 NFPM_IN_CONTAINER = "/pkgrun/bin/nfpm"
+DEPENDENCIES_DIR = "/pkgrun/deps"
 
 
 def _fpm_paths(plan: BuildPlan) -> FpmPaths:

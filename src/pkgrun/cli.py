@@ -27,15 +27,18 @@ from rich.text import Text
 
 from pkgrun import __version__
 from pkgrun.build import BuildContext, BuildResult, Packager, build_recipe, choose_packager, default_log_path
+from pkgrun.config import CONFIG_FILE, load_config
 from pkgrun.container import EngineName, check_engine, detect_engine
 from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, RecipeError, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import LINT_HINT, Finding
+from pkgrun.nightly import NightlySettings, run_nightly, targets_of
 from pkgrun.plan import BuildPlan, make_plan, resolve_source
 from pkgrun.recipe_dir import LoadedRecipe, load_recipes
 from pkgrun.repo import REPO_FILE, Published, list_published, publish_rpms
 from pkgrun.report import Advance
 from pkgrun.run import find_tool
+from pkgrun.run_report import report_json, write_report
 from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
 from pkgrun.serve import make_server
 from pkgrun.sources import default_cache_dir, fetch_source
@@ -151,6 +154,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="the repository (default: $PKGRUN_REPO, else ./repo)",
     )
     repo_list.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    nightly = command(
+        "nightly", "rebuild what changed for every configured target, publish what passed, report"
+    )
+    nightly.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the project configuration (default: $PKGRUN_CONFIG, else ./pkgrun.toml)",
+    )
+    nightly.add_argument(
+        "--target",
+        action="append",
+        choices=TARGETS,
+        default=[],
+        help="build for this target instead of the configured ones (repeatable)",
+    )
+    nightly.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="builds at once (default: [nightly] jobs, else the number of cores)",
+    )
+    nightly.add_argument(
+        "--engine",
+        choices=[e.value for e in EngineName],
+        help="container engine (default: $PKGRUN_ENGINE, else podman if installed, else docker)",
+    )
+    nightly.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="where RPMs land first")
+    nightly.add_argument(
+        "--reports",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="report folders (default: [nightly] reports)",
+    )
+    nightly.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the yum repository (default: $PKGRUN_REPO, else ./repo)",
+    )
+    nightly.add_argument("--json", action="store_true", help="print report.json")
+    source_options(nightly)
 
     image = command("image", "build the runtime image (nginx, php-fpm, supervisor) from the published RPMs")
     image.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
@@ -512,6 +562,51 @@ def cmd_repo(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> 
     return 0
 
 
+def cmd_nightly(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
+    config = load_config(args.config or Path(env.get("PKGRUN_CONFIG") or CONFIG_FILE))
+    targets = targets_of(args.target or config.nightly.targets)
+    engine = detect_engine(args.engine, env)
+    check_engine(engine)
+    for tool, hint in (("rpm", "install rpm"), ("rpmlint", LINT_HINT), ("createrepo_c", "reinstall pkgrun")):
+        find_tool(tool, hint=hint)
+    settings = NightlySettings(
+        recipes=load_recipes(args.recipes),
+        targets=targets,
+        config=config,
+        engine=engine,
+        repo=_repo(args, env),
+        out_dir=args.out,
+        cache_dir=args.cache_dir or default_cache_dir(env),
+        mirrors=_mirrors(args, env),
+        jobs=args.jobs or config.nightly.jobs or os.cpu_count() or 1,
+        env=env,
+    )
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    with RichReporter(err) as reporter:
+        result = run_nightly(settings, reporter)
+    folder = write_report(result, args.reports or Path(config.nightly.reports), config.nightly.keep_reports)
+    if args.json:
+        _print_json(report_json(result))
+    else:
+        table = Table(title=f"nightly: {result.seconds:.1f} s")
+        for column in ("status", "recipe", "target", "package", "time"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("why", ratio=1, min_width=20)
+        colours = {"built": "green", "skipped": "dim", "failed": "red", "blocked": "yellow"}
+        for o in result.outcomes:
+            table.add_row(
+                Text(o.status.value, style=colours[o.status.value]),
+                o.recipe,
+                o.target,
+                o.nevra or "",
+                f"{o.seconds:.1f}s",
+                o.error or o.reason,
+            )
+        out.print(table)
+        out.print(f"report: {folder / 'report.html'}")
+    return result.exit_code
+
+
 def cmd_image(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
     target = get_target(args.target)
     plans = [
@@ -602,6 +697,7 @@ COMMANDS = {
     "repo": cmd_repo,
     "serve": cmd_serve,
     "image": cmd_image,
+    "nightly": cmd_nightly,
     "check": cmd_check,
     "plan": cmd_plan,
     "build": cmd_build,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,16 +201,37 @@ def start_container(
     """Start a container and remove it whatever happens: success, failure, Ctrl-C, or an error
     half-way through starting it. ``keep`` (PKGRUN_KEEP_CONTAINER=1) leaves it for debugging."""
     name = container_name(recipe)
+    with _ACTIVE_LOCK:
+        _ACTIVE[name] = engine
     try:
         run(run_detached_argv(engine, name, image, mounts, labels=labels, network=network))
         yield Container(engine, name)
     finally:
         if not keep:
             _remove(engine, name)
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(name, None)
+
+
+# Containers started and not yet removed, for the main thread to remove on Ctrl-C while worker
+# threads (which receive no signals) are busy in them.
+_ACTIVE: dict[str, Engine] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+def remove_active_containers() -> None:
+    with _ACTIVE_LOCK:
+        active = dict(_ACTIVE)
+    for name, engine in active.items():
+        run(remove_argv(engine, name), check=False)
 
 
 def _remove(engine: Engine, name: str) -> None:
-    # A second Ctrl-C must not leave the container behind: ignore SIGINT while removing.
+    # A second Ctrl-C must not leave the container behind: ignore SIGINT while removing (only
+    # the main thread receives signals, and only it may change their handlers).
+    if threading.current_thread() is not threading.main_thread():
+        run(remove_argv(engine, name), check=False)
+        return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         run(remove_argv(engine, name), check=False)

@@ -48,13 +48,13 @@ class RecipeError(PkgrunError):
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], what: str = "recipe file") -> None:
         self.problems = list(problems)
         count = len(self.problems)
         files = len({p.file for p in self.problems})
         super().__init__(
-            f"{count} problem{'s' if count != 1 else ''} in {files} recipe file{'s' if files != 1 else ''}",
-            hint="fix the fields named above; the recipe reference is in README.md",
+            f"{count} problem{'s' if count != 1 else ''} in {files} {what}{'s' if files != 1 else ''}",
+            hint="fix the fields named above; the reference is in README.md",
         )
 
 

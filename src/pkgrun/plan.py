@@ -16,7 +16,7 @@ from pkgrun.errors import UsageError
 from pkgrun.fpm import FpmPaths, fpm_argv, release, rpm_filename
 from pkgrun.recipe import rpm_version_rule
 from pkgrun.recipe_dir import LoadedRecipe
-from pkgrun.targets import Target
+from pkgrun.targets import PackageFamily, Target
 
 # The layout inside the build container. The recipe and the source are mounted read-only.
 CONTAINER_RECIPE_DIR = "/pkgrun/recipe"
@@ -131,6 +131,8 @@ def make_plan(
         "PKGRUN_RECIPE_DIR": CONTAINER_RECIPE_DIR,
     }
     build_requires = recipe.build_requires_for(target)
+    if recipe.build.recipes and target.family is PackageFamily.APT and "rpm" not in build_requires:
+        build_requires.append("rpm")  # to install the packages of the recipes it needs
     argv = fpm_argv(recipe, version, target, paths, iteration)
     rpm = out_dir / filename
     origin = source.url or f"PyPI project {source.pypi!r} (pip's configured index)"

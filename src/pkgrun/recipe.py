@@ -284,6 +284,9 @@ class Source(_Section):
 class Build(_Section):
     script: RecipePath
     requires: RequirementMap = {}
+    # other recipes whose packages this build needs: they build first, and their RPMs are
+    # installed into this build's container before the build script runs
+    recipes: list[RpmName] = []
 
 
 class Files(_Section):
@@ -380,7 +383,7 @@ def parse_recipe(data: Mapping[str, Any], file: Path) -> Recipe:
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError([_problem(err, file) for err in exc.errors()]) from None
+        raise RecipeError(problems_from(exc, file, Recipe)) from None
     problems = [Problem(file, field, message, hint) for field, message, hint in _cross_checks(recipe, file)]
     if problems:
         raise RecipeError(problems)
@@ -454,11 +457,16 @@ _TYPE_MESSAGES = {
 }
 
 
-def _problem(err: Mapping[str, Any], file: Path) -> Problem:
+def problems_from(exc: ValidationError, file: Path, root: type[BaseModel]) -> list[Problem]:
+    """Pydantic's errors for ``root`` read from ``file``, as Problems a person can act on."""
+    return [_problem(err, file, root) for err in exc.errors()]
+
+
+def _problem(err: Mapping[str, Any], file: Path, root: type[BaseModel]) -> Problem:
     loc = tuple(err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], root)
         key = str(loc[-1])
         return Problem(
             file,
@@ -509,9 +517,9 @@ def _did_you_mean(key: str, allowed: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+def _allowed_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     """The keys the model at ``loc`` accepts, as written in TOML (aliases)."""
-    model: Any = Recipe
+    model: Any = root
     for part in loc:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []

@@ -65,9 +65,29 @@ def load_recipes(recipes_dir: Path, names: Sequence[str] = ()) -> list[LoadedRec
             loaded.append(load_recipe(found[name]))
         except RecipeError as exc:
             problems += exc.problems
+    problems += _unknown_recipe_dependencies(loaded, found)
     if problems:
         raise RecipeError(problems)
     return loaded
+
+
+def _unknown_recipe_dependencies(loaded: Sequence[LoadedRecipe], found: dict[str, Path]) -> list[Problem]:
+    problems = []
+    for item in loaded:
+        for index, name in enumerate(item.recipe.build.recipes):
+            if name not in found:
+                close = difflib.get_close_matches(name, list(found), n=1)
+                problems.append(
+                    Problem(
+                        item.file,
+                        f"build.recipes[{index}]",
+                        f"no recipe {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                        f"known recipes: {', '.join(found)}",
+                    )
+                )
+            elif name == item.name:
+                problems.append(Problem(item.file, f"build.recipes[{index}]", "a recipe cannot need itself"))
+    return problems
 
 
 def load_recipe(directory: Path) -> LoadedRecipe:

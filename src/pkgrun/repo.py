@@ -24,13 +24,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from pkgrun import buildcache
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.report import Reporter
@@ -136,9 +137,10 @@ def publish_rpms(
     force: bool = False,
     keep: int | None = None,
     baseurl: str | None = None,
+    builds: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PublishResult:
     """Add ``rpms`` to the target's repository, keep the newest ``keep`` releases of each
-    package, and update the metadata."""
+    package, and update the metadata. ``builds``: build-cache entries to record with them."""
     started = time.monotonic()
     find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     dist_dir = repo_root / target.dist
@@ -154,7 +156,7 @@ def publish_rpms(
             if arch_dir not in listed:
                 arch_dir.mkdir(parents=True, exist_ok=True)
                 _clean_stale(arch_dir)
-                listed[arch_dir] = _listed(arch_dir)
+                listed[arch_dir] = listed_files(arch_dir)
             dest = arch_dir / f"{h['NAME']}-{h['VERSION']}-{h['RELEASE']}.{h['ARCH']}.rpm"
             same = dest.name in listed[arch_dir] and sha256_of(dest) == sha256_of(rpm)
             if dest.name in listed[arch_dir] and not same and not force:
@@ -187,6 +189,8 @@ def publish_rpms(
         _write_atomically(
             dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl or repo_root.resolve().as_uri())
         )
+        if builds:
+            buildcache.record(dist_dir, builds)
     return PublishResult(published, pruned, time.monotonic() - started)
 
 
@@ -239,7 +243,7 @@ def _update_metadata(arch_dir: Path, dist_dir: Path, compression: str, packages:
             item.unlink()
 
 
-def _listed(arch_dir: Path) -> set[str]:
+def listed_files(arch_dir: Path) -> set[str]:
     """The package files the repository's current metadata lists."""
     return {str(pkg.location_href) for pkg in _packages(arch_dir)}
 

@@ -1,0 +1,147 @@
+"""The content-addressed build cache: a build is skipped when everything that goes into it is
+what went into a package the repository already publishes.
+
+The inputs of a build are the recipe directory's files (recipe, hooks, build script, config
+files), the source's checksum, the version, the target and the ID of its build image, the
+packager and its version, pkgrun's version, and the packages of the recipes it needs. Their
+digest is recorded beside the repository (``<repo>/<dist>/pkgrun-builds.json``) when a build is
+published; comparing the inputs, not only the digest, lets pkgrun say what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pkgrun import __version__
+from pkgrun.plan import BuildPlan
+
+INDEX_FILE = "pkgrun-builds.json"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    files: dict[str, str]  # path in the recipe directory -> sha256
+    source: str
+    version: str
+    iteration: str
+    target: str
+    image: str  # the ID of the target's base build image, or "" when it is not made yet
+    packager: str
+    pkgrun: str = __version__
+    recipes: dict[str, str] = field(default_factory=dict)  # needed recipe -> sha256 of its RPM
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+    def changes_from(self, recorded: Mapping[str, Any]) -> list[str]:
+        """What differs from ``recorded`` (an earlier build's inputs), in words."""
+        out = []
+        old_files: Mapping[str, str] = recorded.get("files", {})
+        for path in sorted(set(self.files) | set(old_files)):
+            if path not in old_files:
+                out.append(f"{path} added")
+            elif path not in self.files:
+                out.append(f"{path} removed")
+            elif self.files[path] != old_files[path]:
+                out.append(f"{path} changed")
+        words = {
+            "source": "source checksum",
+            "version": "version",
+            "iteration": "iteration",
+            "target": "target",
+            "image": "build image",
+            "packager": "packager",
+            "pkgrun": "pkgrun version",
+            "recipes": "needed packages",
+        }
+        out += [f"{label} changed" for key, label in words.items() if asdict(self)[key] != recorded.get(key)]
+        return out
+
+
+def recipe_files(directory: Path) -> dict[str, str]:
+    """Every file of a recipe directory, by relative path, with its sha256."""
+    files = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            files[path.relative_to(directory).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def inputs_of(
+    plan: BuildPlan, *, image: str, packager: str, recipes: Mapping[str, str] | None = None
+) -> Inputs:
+    return Inputs(
+        files=recipe_files(plan.loaded.directory),
+        source=plan.source.sha256,
+        version=plan.version,
+        iteration=plan.loaded.recipe.package.iteration,
+        target=plan.target.name,
+        image=image,
+        packager=packager,
+        recipes=dict(recipes or {}),
+    )
+
+
+def key(plan: BuildPlan) -> str:
+    return f"{plan.name}@{plan.version}"
+
+
+def read_index(dist_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((dist_dir / INDEX_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record(dist_dir: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add ``entries`` to the index; called under the repository's lock, written atomically."""
+    index = read_index(dist_dir)
+    index.update(entries)
+    tmp = dist_dir / f".{INDEX_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+    os.replace(tmp, dist_dir / INDEX_FILE)
+
+
+@dataclass(frozen=True)
+class Decision:
+    build: bool
+    reason: str
+    published: str | None = None  # the package the skipped build would have made
+
+
+def decide(plan: BuildPlan, inputs: Inputs, dist_dir: Path, listed: set[str]) -> Decision:
+    """Build or skip, and why. ``listed``: the file names the repository's metadata lists."""
+    entry = read_index(dist_dir).get(key(plan))
+    if entry is None:
+        return Decision(True, f"never built for {plan.target.name}")
+    if entry.get("file") not in listed:
+        return Decision(True, f"{entry.get('nevra')} is no longer published")
+    if not inputs.image:
+        return Decision(True, "the build image is not made yet")
+    if entry.get("digest") == inputs.digest():
+        return Decision(False, "inputs unchanged", published=str(entry.get("nevra")))
+    changes = inputs.changes_from(entry.get("inputs", {}))
+    return Decision(True, "changed: " + (", ".join(changes) or "inputs differ"))
+
+
+def next_iteration(iteration: str, published: list[str]) -> str:
+    """The iteration for a rebuild whose inputs changed: the recipe's, or, when a package of
+    that version and iteration is published already, the next ``<iteration>.<n>``, which rpm
+    orders after it (3 < 3.1 < 3.2)."""
+    if iteration not in published:
+        return iteration
+    counters = [
+        int(p.rsplit(".", 1)[1])
+        for p in published
+        if p.startswith(iteration + ".")
+        and p.rsplit(".", 1)[1].isdigit()
+        and p.count(".") == iteration.count(".") + 1
+    ]
+    return f"{iteration}.{max(counters, default=0) + 1}"

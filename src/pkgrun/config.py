@@ -1,0 +1,71 @@
+"""The project's configuration, pkgrun.toml: what the nightly job builds and keeps.
+
+```toml
+[nightly]
+targets = ["el7"]          # every recipe is built for each target
+jobs = 2                   # builds at once (default: the number of cores)
+keep = 5                   # releases of each package the repository keeps
+reports = "reports"        # where each run's report folder goes
+keep-reports = 14          # the newest N reports are kept
+[nightly.versions.el7]     # versions other than the recipes' defaults, by target
+php = "7.1.8"
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pkgrun.errors import Problem, RecipeError
+from pkgrun.recipe import problems_from
+from pkgrun.targets import TARGETS
+
+CONFIG_FILE = "pkgrun.toml"
+
+
+class Nightly(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    targets: list[str] = Field(default_factory=lambda: ["el7"], min_length=1)
+    jobs: int | None = Field(None, ge=1)
+    keep: int | None = Field(5, ge=1)
+    reports: str = "reports"
+    keep_reports: int = Field(14, ge=1, alias="keep-reports")
+    versions: dict[str, dict[str, str]] = {}
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    nightly: Nightly = Nightly()
+
+
+def load_config(file: Path) -> Config:
+    """The configuration in ``file``; the defaults when it does not exist."""
+    if not file.is_file():
+        return Config()
+    try:
+        with file.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError([Problem(file, "", f"not valid TOML: {exc}")], what="configuration file") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(problems_from(exc, file, Config), what="configuration file") from None
+    problems = [
+        Problem(file, f"nightly.targets[{i}]", f"unknown target {t!r}", f"choose from: {', '.join(TARGETS)}")
+        for i, t in enumerate(config.nightly.targets)
+        if t not in TARGETS
+    ]
+    problems += [
+        Problem(file, f"nightly.versions.{t}", f"unknown target {t!r}", f"choose from: {', '.join(TARGETS)}")
+        for t in config.nightly.versions
+        if t not in TARGETS
+    ]
+    if problems:
+        raise RecipeError(problems, what="configuration file")
+    return config

@@ -1,0 +1,170 @@
+"""A nightly run's report folder: report.json for machines, report.html for a person (status,
+durations, sizes, built or skipped and why, each build's log one click away), junit.xml for CI
+dashboards, and the logs. The newest N folders are kept; ``latest`` links the newest.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+from pathlib import Path
+from xml.etree import ElementTree
+
+from pkgrun import __version__
+from pkgrun.nightly import NightlyRun, Outcome, Status
+
+_COLOURS = {
+    Status.BUILT: "#1a7f37",
+    Status.SKIPPED: "#57606a",
+    Status.FAILED: "#cf222e",
+    Status.BLOCKED: "#9a6700",
+}
+
+
+def write_report(run: NightlyRun, reports: Path, keep: int) -> Path:
+    """Write the run's folder under ``reports``, link it as ``latest``, prune old ones."""
+    stamp = run.started.strftime("%Y%m%d-%H%M%S")
+    folder = reports / stamp
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = reports / f"{stamp}-{n}"
+    (folder / "logs").mkdir(parents=True)
+    for outcome in run.outcomes:
+        if outcome.log is not None and outcome.log.is_file():
+            shutil.copyfile(outcome.log, folder / "logs" / _log_name(outcome))
+    (folder / "report.json").write_text(json.dumps(report_json(run), indent=2))
+    (folder / "report.html").write_text(report_html(run))
+    ElementTree.ElementTree(junit_xml(run)).write(
+        folder / "junit.xml", encoding="utf-8", xml_declaration=True
+    )
+    _link_latest(reports, folder)
+    _prune(reports, keep)
+    return folder
+
+
+def _log_name(outcome: Outcome) -> str:
+    return f"{outcome.recipe}-{outcome.target}.log"
+
+
+def report_json(run: NightlyRun) -> dict[str, object]:
+    counts = {status.value: sum(o.status is status for o in run.outcomes) for status in Status}
+    return {
+        "pkgrun": __version__,
+        "started": run.started.isoformat(timespec="seconds"),
+        "seconds": round(run.seconds, 2),
+        "exit_code": run.exit_code,
+        "counts": counts,
+        "builds": [
+            {**o.to_json(), "log": f"logs/{_log_name(o)}" if o.log is not None else None}
+            for o in run.outcomes
+        ],
+    }
+
+
+def junit_xml(run: NightlyRun) -> ElementTree.Element:
+    suite = ElementTree.Element(
+        "testsuite",
+        name="pkgrun nightly",
+        tests=str(len(run.outcomes)),
+        failures=str(sum(o.status is Status.FAILED for o in run.outcomes)),
+        errors=str(sum(o.status is Status.BLOCKED for o in run.outcomes)),
+        skipped=str(sum(o.status is Status.SKIPPED for o in run.outcomes)),
+        time=f"{run.seconds:.2f}",
+        timestamp=run.started.isoformat(timespec="seconds"),
+    )
+    for o in run.outcomes:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=f"pkgrun.{o.target}",
+            name=f"{o.recipe} {o.version}",
+            time=f"{o.seconds:.2f}",
+        )
+        if o.status is Status.FAILED:
+            failure = ElementTree.SubElement(case, "failure", message=o.error or "failed")
+            failure.text = o.log_tail or ""
+        elif o.status is Status.BLOCKED:
+            ElementTree.SubElement(case, "error", message=o.reason)
+        elif o.status is Status.SKIPPED:
+            ElementTree.SubElement(case, "skipped", message=o.reason)
+        else:
+            ElementTree.SubElement(case, "system-out").text = f"{o.nevra}: {o.reason}"
+    return suite
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{n / 1024:.1f} KiB"
+
+
+def report_html(run: NightlyRun) -> str:
+    e = html.escape
+    counts = {status: sum(o.status is status for o in run.outcomes) for status in Status}
+    verdict = "all good" if run.exit_code == 0 else "some builds failed"
+    summary = " · ".join(f'<span style="color:{_COLOURS[s]}">{counts[s]} {s.value}</span>' for s in Status)
+    rows = []
+    for o in run.outcomes:
+        log = f'<a href="logs/{e(_log_name(o))}">log</a>' if o.log is not None else ""
+        detail = e(o.reason)
+        if o.error:
+            detail += f'<div class="error">{e(o.error)}</div>'
+        if o.log_tail:
+            detail += f"<details><summary>last lines of the log</summary><pre>{e(o.log_tail)}</pre></details>"
+        if o.lint:
+            findings = e("\n".join(o.lint))
+            detail += (
+                f"<details><summary>rpmlint: {len(o.lint)} findings</summary><pre>{findings}</pre></details>"
+            )
+        badge = f'<span class="badge" style="background:{_COLOURS[o.status]}">{o.status.value}</span>'
+        cells = [badge, e(o.recipe), e(o.target), e(o.version), e(o.nevra or "")]
+        cells += [f"{o.seconds:.1f} s", _size(o.size), detail, log]
+        rows.append(
+            "<tr>"
+            + "".join(
+                f'<td class="num">{c}</td>' if i in (5, 6) else f"<td>{c}</td>" for i, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>pkgrun nightly {e(run.started.strftime("%Y-%m-%d %H:%M"))} UTC: {verdict}</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2em; color: #1f2328; }}
+h1 {{ font-size: 1.5em; margin-bottom: .2em; }}
+.summary {{ font-size: 1.1em; margin-bottom: 1.2em; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ text-align: left; padding: .45em .7em; border-bottom: 1px solid #d0d7de; vertical-align: top; }}
+th {{ background: #f6f8fa; }}
+td.num {{ text-align: right; white-space: nowrap; }}
+.badge {{ color: white; border-radius: 1em; padding: .1em .7em; font-weight: 600; }}
+.error {{ color: #cf222e; margin-top: .3em; }}
+pre {{ background: #f6f8fa; padding: .6em; overflow-x: auto; max-width: 70em; font-size: 13px; }}
+</style></head><body>
+<h1>pkgrun nightly: {verdict}</h1>
+<div class="summary">{summary} — started {e(run.started.strftime("%Y-%m-%d %H:%M:%S"))} UTC,
+took {run.seconds:.1f} s, pkgrun {e(__version__)}</div>
+<table>
+<tr><th>status</th><th>recipe</th><th>target</th><th>version</th><th>package</th><th>time</th><th>size</th>
+<th>why</th><th></th></tr>
+{chr(10).join(rows)}
+</table>
+<p><a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a></p>
+</body></html>
+"""
+
+
+def _link_latest(reports: Path, folder: Path) -> None:
+    tmp = reports / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(folder.name)
+    os.replace(tmp, reports / "latest")
+
+
+def _prune(reports: Path, keep: int) -> None:
+    runs = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and p.name[:1].isdigit())
+    for old in runs[:-keep]:
+        shutil.rmtree(old)

@@ -1,0 +1,2 @@
+# %post
+echo "alpha installed"

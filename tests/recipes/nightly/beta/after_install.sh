@@ -1,0 +1,2 @@
+# %post
+echo "beta installed"

@@ -1,0 +1,2 @@
+# %post
+echo "gamma installed"

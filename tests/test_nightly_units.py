@@ -1,0 +1,151 @@
+"""The nightly job's pure parts: the build cache's decisions, the graph, the configuration, the
+report files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from helpers import RECIPES, seed_recipe
+from pkgrun import buildcache
+from pkgrun.config import load_config
+from pkgrun.errors import RecipeError, UsageError
+from pkgrun.nightly import NightlyRun, Outcome, Status, graph
+from pkgrun.plan import make_plan
+from pkgrun.recipe_dir import LoadedRecipe
+from pkgrun.run_report import junit_xml, report_html, report_json
+from pkgrun.targets import TARGETS
+
+
+def plan_of(name: str = "nginx"):
+    return make_plan(
+        LoadedRecipe(seed_recipe(name), RECIPES / name), TARGETS["local"], out_dir=Path("o"), jobs=1
+    )
+
+
+def test_decisions(tmp_path: Path) -> None:
+    plan = plan_of()
+    inputs = buildcache.inputs_of(plan, image="sha256:abc", packager="nfpm v2")
+    assert buildcache.decide(plan, inputs, tmp_path, set()) == buildcache.Decision(
+        True, "never built for local"
+    )
+    entry = {
+        "digest": inputs.digest(),
+        "inputs": inputs.__dict__,
+        "nevra": "nginx-0:1.22.1-2.local.x86_64",
+        "file": "nginx-1.22.1-2.local.x86_64.rpm",
+    }
+    buildcache.record(tmp_path, {buildcache.key(plan): entry})
+    listed = {"nginx-1.22.1-2.local.x86_64.rpm"}
+    assert buildcache.decide(plan, inputs, tmp_path, listed).build is False
+    assert buildcache.decide(plan, inputs, tmp_path, set()).reason == (
+        "nginx-0:1.22.1-2.local.x86_64 is no longer published"
+    )
+    changed = buildcache.Inputs(
+        **{**inputs.__dict__, "image": "sha256:def", "files": {**inputs.files, "after_install.sh": "0" * 64}}
+    )
+    assert buildcache.decide(plan, changed, tmp_path, listed).reason == (
+        "changed: after_install.sh changed, build image changed"
+    )
+
+
+def test_every_file_of_the_recipe_directory_is_an_input() -> None:
+    files = buildcache.recipe_files(RECIPES / "nginx")
+    assert {"recipe.toml", "build.sh", "before_install.sh", "conf/nginx.conf"} <= set(files)
+
+
+@pytest.mark.parametrize(
+    ("iteration", "published", "expected"),
+    [
+        ("3", [], "3"),
+        ("3", ["2"], "3"),
+        ("3", ["3"], "3.1"),
+        ("3", ["3", "3.1", "3.4"], "3.5"),
+        ("3", ["3", "3.1.2"], "3.1"),
+    ],
+)
+def test_next_iteration(iteration: str, published: list[str], expected: str) -> None:
+    assert buildcache.next_iteration(iteration, published) == expected
+
+
+def test_a_cycle_is_a_usage_error(tmp_path: Path) -> None:
+    from helpers import demo
+
+    a = LoadedRecipe(demo('[files]\npaths = ["usr"]\n').model_copy(), tmp_path)
+    rec_a = a.recipe.model_copy(
+        update={
+            "package": a.recipe.package.model_copy(update={"name": "a"}),
+            "build": a.recipe.build.model_copy(update={"recipes": ["b"]}),
+        }
+    )
+    rec_b = a.recipe.model_copy(
+        update={
+            "package": a.recipe.package.model_copy(update={"name": "b"}),
+            "build": a.recipe.build.model_copy(update={"recipes": ["a"]}),
+        }
+    )
+    with pytest.raises(UsageError, match=r"in a cycle: (a -> b -> a|b -> a -> b)"):
+        graph([LoadedRecipe(rec_a, tmp_path), LoadedRecipe(rec_b, tmp_path)], [TARGETS["local"]])
+
+
+def test_configuration_errors(tmp_path: Path) -> None:
+    file = tmp_path / "pkgrun.toml"
+    file.write_text('[nightly]\ntargets = ["el6", "local"]\njobs = 0\n')
+    with pytest.raises(RecipeError) as info:
+        load_config(file)
+    assert sorted(p.field for p in info.value.problems) == ["nightly.jobs"]
+    file.write_text('[nightly]\ntargets = ["el6", "local"]\n')
+    with pytest.raises(RecipeError) as info:
+        load_config(file)
+    assert [str(p) for p in info.value.problems] == [f"{file}: nightly.targets[0]: unknown target 'el6'"]
+    assert "configuration file" in info.value.message
+    assert load_config(tmp_path / "missing.toml").nightly.targets == ["el7"]
+
+
+def test_report_files() -> None:
+    run = NightlyRun(
+        datetime(2026, 11, 27, 3, 0, tzinfo=UTC),
+        [
+            Outcome(
+                "el7",
+                "nginx",
+                "1.12.1",
+                Status.BUILT,
+                "never built for el7",
+                "nginx-0:1.12.1-2.el7.x86_64",
+                size=500_000,
+                seconds=30,
+            ),
+            Outcome(
+                "el7",
+                "php",
+                "7.1.8",
+                Status.FAILED,
+                "changed: build.sh changed",
+                error="build.sh failed",
+                log_tail="make: *** [all] Error 2 <oops>",
+                seconds=12,
+                log=Path("/x/php.log"),
+            ),
+            Outcome("el7", "supervisor", "3.1.4", Status.SKIPPED, "inputs unchanged"),
+        ],
+        seconds=42,
+    )
+    data = report_json(run)
+    assert data["exit_code"] == 1
+    assert data["counts"] == {"built": 1, "skipped": 1, "failed": 1, "blocked": 0}
+    assert data["builds"][1]["log"] == "logs/php-el7.log"
+    json.dumps(data)
+    page = report_html(run)
+    assert "pkgrun nightly: some builds failed" in page
+    assert "make: *** [all] Error 2 &lt;oops&gt;" in page  # escaped
+    assert '<a href="logs/php-el7.log">log</a>' in page
+    suite = junit_xml(run)
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["nginx 1.12.1", "php 7.1.8", "supervisor 3.1.4"]
+    assert cases[1].find("failure") is not None and cases[2].find("skipped") is not None
+    assert ElementTree.tostring(suite)
