@@ -1,7 +1,13 @@
-"""pkgrun's overhead on a real build: `pkgrun nginx --target local` against the same container and
-packager steps run by hand (the same commands, one after the other, with nothing around them).
+"""pkgrun's benchmarks. Prints figures; asserts nothing about time.
 
-Prints the figures; asserts nothing about time. Usage: python scripts/bench.py --mirror DIR [--runs N]
+- build:   `pkgrun nginx --target local` against the same container and packager steps run by
+           hand (the same commands, one after the other, with nothing around them);
+- publish: publishing 1 RPM into a repository of 2,000 small RPMs, incrementally, against a
+           full createrepo_c of the same packages;
+- nightly: a warm no-op nightly of the three seed recipes, and a cold nightly's wall time
+           against the sum of the same builds one by one.
+
+Usage: python scripts/bench.py --mirror DIR [--only build|publish|nightly] [--runs N]
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -105,6 +112,105 @@ def by_hand(plan, engine, image: str, source: Path, nfpm: str, out: Path) -> flo
     return time.monotonic() - started
 
 
+def bench_publish(count: int = 2000) -> None:
+    sys.path.insert(0, str(PROJECT / "tests"))
+    from helpers import make_rpm
+    from pkgrun.repo import publish_rpms
+    from pkgrun.report import NullReporter
+    from pkgrun.targets import TARGETS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rpms_dir = Path(tmp) / "rpms"
+        started = time.monotonic()
+        rpms = [make_rpm(rpms_dir, f"pkg{i:04d}") for i in range(count)]
+        made = time.monotonic() - started
+        repo = Path(tmp) / "repo"
+        started = time.monotonic()
+        publish_rpms(rpms, repo, TARGETS["local"], reporter=NullReporter())
+        first = time.monotonic() - started
+        incremental = []
+        for run in range(3):
+            one = make_rpm(Path(tmp) / f"extra{run}", f"newcomer{run}")
+            started = time.monotonic()
+            publish_rpms([one], repo, TARGETS["local"], reporter=NullReporter())
+            incremental.append(time.monotonic() - started)
+        arch_dir = repo / "local" / "x86_64"
+        full = []
+        for _ in range(3):
+            out = Path(tmp) / f"full-{len(full)}"
+            out.mkdir()
+            started = time.monotonic()
+            subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "createrepo_c"),
+                    "--quiet",
+                    "--no-database",
+                    "--general-compress-type",
+                    "gz",
+                    "--outputdir",
+                    str(out),
+                    str(arch_dir),
+                ],
+                check=True,
+            )
+            full.append(time.monotonic() - started)
+    inc, ful = statistics.median(incremental), statistics.median(full)
+    print(f"publish into a repository of {count} small RPMs (made in {made:.1f} s)")
+    print(f"  first publish of all {count}:           {first:.2f} s")
+    print(f"  publish 1 more, incremental (median of 3): {inc:.2f} s")
+    print(f"  full createrepo_c of the same (median of 3): {ful:.2f} s")
+    print(f"  incremental / full:                    {inc / ful:.2f}")
+
+
+def bench_nightly(mirror: Path) -> None:
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        shutil.copytree(PROJECT / "recipes", project / "recipes")
+        (project / "pkgrun.toml").write_text('[nightly]\ntargets = ["local"]\n')
+        env["PKGRUN_REPO"] = str(project / "repo")
+
+        def timed(*argv: str) -> float:
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, "-m", "pkgrun", *argv, "--mirror", str(mirror)],
+                cwd=project,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            return time.monotonic() - started
+
+        cold = timed("nightly", "--out", "out-nightly")
+        warm = [timed("nightly", "--out", "out-nightly") for _ in range(3)]
+        singles = {}
+        for name in ("nginx", "supervisor", "php"):
+            singles[name] = timed(
+                "build",
+                name,
+                "--target",
+                "local",
+                "--out",
+                "out-single",
+                "--repo",
+                str(project / "repo-single"),
+            )
+    total = sum(singles.values())
+    print("nightly of the three seed recipes, local target")
+    print(
+        f"  warm no-op nightly (median of 3): {statistics.median(warm):.2f} s  (runs: "
+        + ", ".join(f"{w:.2f}" for w in warm)
+        + ")"
+    )
+    print(f"  cold nightly:                     {cold:.1f} s")
+    print(
+        "  the same builds one by one:       "
+        + ", ".join(f"{n} {t:.1f} s" for n, t in singles.items())
+        + f" = {total:.1f} s"
+    )
+    print(f"  cold nightly / sum of singles:    {cold / total:.2f}")
+
+
 def with_pkgrun(mirror: Path, out: Path, env: dict[str, str]) -> float:
     started = time.monotonic()
     subprocess.run(
@@ -123,6 +229,10 @@ def with_pkgrun(mirror: Path, out: Path, env: dict[str, str]) -> float:
             str(mirror),
             "--out",
             str(out),
+            # the steps the by-hand run has: no rpmlint, install test or publish
+            "--no-publish",
+            "--no-install-test",
+            "--no-lint",
         ],
         check=True,
         capture_output=True,
@@ -135,7 +245,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mirror", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["build", "publish", "nightly"])
     args = parser.parse_args()
+    if args.only in (None, "publish"):
+        bench_publish()
+    if args.only in (None, "nightly"):
+        bench_nightly(args.mirror)
+    if args.only not in (None, "build"):
+        return
     env = dict(os.environ)
     engine = detect_engine(None, env)
     (loaded,) = load_recipes(PROJECT / "recipes", ["nginx"])

@@ -246,6 +246,7 @@ def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Contai
             workdir=CONTAINER_SRCDIR,
             log=ctx.log,
             hint=f"the build script failed; the whole output is in {ctx.log}",
+            what=recipe.build.script,
         )
     with reporter.step(name, "stage the recipe's files"):
         container.exec(stage_argv(plan), log=ctx.log)

@@ -178,9 +178,15 @@ class Container:
         env: Mapping[str, str] | None = None,
         workdir: str | None = None,
         hint: str | None = None,
+        what: str | None = None,
     ) -> None:
-        """Run ``command`` in the container, its output appended to ``log``."""
-        run_logged(exec_argv(self.engine, self.name, command, env=env, workdir=workdir), log, hint=hint)
+        """Run ``command`` in the container, its output appended to ``log``. A failure is told as
+        the failure of ``what`` (default: the command) in the container, not the engine's."""
+        try:
+            run_logged(exec_argv(self.engine, self.name, command, env=env, workdir=workdir), log, hint=hint)
+        except CommandFailed as exc:
+            what = what or " ".join(command[:2]) + (" ..." if len(command) > 2 else "")
+            raise CommandFailed(exc.argv, exc.returncode, exc.output, hint=exc.hint, what=what) from None
 
     def capture(self, command: Sequence[str], *, workdir: str | None = None) -> Result:
         """Run ``command`` and return its output (for short queries, not for builds)."""

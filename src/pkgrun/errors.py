@@ -67,8 +67,10 @@ class ToolNotFound(PkgrunError):
 class CommandFailed(PkgrunError):
     """A process exited non-zero. Keeps the command and the tail of its output."""
 
-    def __init__(self, argv: list[str], returncode: int, output: str, hint: str | None = None) -> None:
+    def __init__(
+        self, argv: list[str], returncode: int, output: str, hint: str | None = None, what: str | None = None
+    ) -> None:
         self.argv = argv
         self.returncode = returncode
         self.output = output
-        super().__init__(f"{argv[0]} exited with status {returncode}", hint=hint)
+        super().__init__(f"{what or argv[0]} failed (exit status {returncode})", hint=hint)
