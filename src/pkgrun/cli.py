@@ -75,58 +75,34 @@ def build_parser() -> argparse.ArgumentParser:
         common(sub, argparse.SUPPRESS)
         return sub
 
-    target_help = f"build target: {', '.join(TARGETS)} (default: {DEFAULT_TARGET})"
-
     list_ = command("list", "show the recipes as a table")
-    list_.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
-    list_.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _target(list_)
+    _json(list_)
 
     check = command("check", "validate recipes and report every problem at once")
     check.add_argument("recipe", nargs="*", help="recipes to check (default: all)")
 
     plan = command("plan", "show everything a build would do, running nothing")
     plan.add_argument("recipe", help="the recipe to plan")
-    plan.add_argument("--version", help="the version to build (default: the recipe's)")
-    plan.add_argument("--iteration", help="the RPM release before the dist tag (default: the recipe's)")
-    plan.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
-    plan.add_argument(
-        "--out", type=Path, default=Path("out"), metavar="DIR", help="where the RPM lands (default: ./out)"
-    )
-    plan.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        metavar="N",
-        help="parallel make jobs inside the build (default: the number of cores)",
-    )
-    plan.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _version(plan)
+    _target(plan)
+    _out(plan)
+    _make_jobs(plan)
+    _json(plan)
 
     build = command("build", "build RPMs in disposable containers (`pkgrun RECIPE` is short for this)")
     build.add_argument("recipe", nargs="+", help="the recipes to build")
-    build.add_argument("--version", help="the version to build (one recipe only; default: the recipe's)")
-    build.add_argument("--iteration", help="the RPM release before the dist tag (default: the recipe's)")
-    build.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
-    build.add_argument(
-        "--out", type=Path, default=Path("out"), metavar="DIR", help="where the RPMs land (default: ./out)"
-    )
-    build.add_argument(
-        "--engine",
-        choices=[e.value for e in EngineName],
-        help="container engine (default: $PKGRUN_ENGINE, else podman if installed, else docker)",
-    )
+    _version(build)
+    _target(build)
+    _out(build)
+    _engine(build)
     build.add_argument(
         "--packager",
         choices=[p.value for p in Packager],
         help="fpm where the build image carries it (el targets), else nfpm",
     )
-    build.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        metavar="N",
-        help="parallel make jobs inside the build (default: the number of cores)",
-    )
-    build.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _make_jobs(build)
+    _json(build)
     build.add_argument("--no-publish", action="store_true", help="leave the RPMs in --out, publish nothing")
     build.add_argument(
         "--no-install-test",
@@ -134,26 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the install test (install, upgrade, remove in a fresh container)",
     )
     build.add_argument("--no-lint", action="store_true", help="skip rpmlint")
-    source_options(build)
-    repo_options(build)
+    _sources(build)
+    _publishing(build)
 
     publish = command("publish", "publish RPMs into the yum repository")
     publish.add_argument("rpm", nargs="+", type=Path, help="RPM files")
-    publish.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
-    publish.add_argument("--json", action="store_true", help="print JSON for scripts")
-    repo_options(publish)
+    _target(publish)
+    _json(publish)
+    _publishing(publish)
 
     repo = command("repo", "look at the yum repository")
     repo_commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
     repo_list = repo_commands.add_parser("list", help="what is published: NEVRA, size, date")
-    repo_list.add_argument(
-        "--repo",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the repository (default: $PKGRUN_REPO, else ./repo)",
-    )
-    repo_list.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _repo(repo_list)
+    _json(repo_list)
 
     nightly = command(
         "nightly", "rebuild what changed for every configured target, publish what passed, report"
@@ -179,12 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="builds at once (default: [nightly] jobs, else the number of cores)",
     )
-    nightly.add_argument(
-        "--engine",
-        choices=[e.value for e in EngineName],
-        help="container engine (default: $PKGRUN_ENGINE, else podman if installed, else docker)",
-    )
-    nightly.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="where RPMs land first")
+    _engine(nightly)
+    _out(nightly)
     nightly.add_argument(
         "--reports",
         type=Path,
@@ -192,41 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="report folders (default: [nightly] reports)",
     )
-    nightly.add_argument(
-        "--repo",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the yum repository (default: $PKGRUN_REPO, else ./repo)",
-    )
-    nightly.add_argument("--json", action="store_true", help="print report.json")
-    source_options(nightly)
+    _repo(nightly)
+    _json(nightly, "print report.json")
+    _sources(nightly)
 
     image = command("image", "build the runtime image (nginx, php-fpm, supervisor) from the published RPMs")
-    image.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET, help=target_help)
+    _target(image)
     image.add_argument("--tag", help="the image's name (default: localhost/pkgrun-lnmp:DIST)")
-    image.add_argument(
-        "--repo",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the repository (default: $PKGRUN_REPO, else ./repo)",
-    )
-    image.add_argument(
-        "--engine",
-        choices=[e.value for e in EngineName],
-        help="container engine (default: $PKGRUN_ENGINE, else podman if installed, else docker)",
-    )
-    image.add_argument("--json", action="store_true", help="print JSON for scripts (the image reference)")
+    _repo(image)
+    _engine(image)
+    _json(image, "print JSON for scripts (the image reference)")
 
     serve = command("serve", "serve the repository over HTTP (Ctrl-C stops)")
-    serve.add_argument(
-        "--repo",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the repository (default: $PKGRUN_REPO, else ./repo)",
-    )
+    _repo(serve)
     serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8780, help="port (default: 8780; 0 picks a free one)")
 
@@ -234,18 +178,58 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("recipe", nargs="*", help="recipes whose sources to fetch (default: all)")
     fetch.add_argument("--version", help="this version (one recipe only; default: the recipe's)")
     fetch.add_argument("--all-versions", action="store_true", help="every version with a checksum")
-    fetch.add_argument(
-        "--target",
-        choices=TARGETS,
-        default=DEFAULT_TARGET,
-        help="fetch the versions this target builds by default",
-    )
-    fetch.add_argument("--json", action="store_true", help="print JSON for scripts")
-    source_options(fetch)
+    _target(fetch, "fetch the versions this target builds by default")
+    _json(fetch)
+    _sources(fetch)
     return parser
 
 
-def repo_options(parser: argparse.ArgumentParser) -> None:
+# --- options several commands share ------------------------------------------------------------------
+
+
+def _target(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
+        help=help or f"build target: {', '.join(TARGETS)} (default: {DEFAULT_TARGET})",
+    )
+
+
+def _json(parser: argparse.ArgumentParser, help: str = "print JSON for scripts") -> None:
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def _version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", help="the version to build (one recipe only; default: the recipe's)")
+    parser.add_argument("--iteration", help="the RPM release before the dist tag (default: the recipe's)")
+
+
+def _out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), metavar="DIR", help="where the RPMs land (default: ./out)"
+    )
+
+
+def _make_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel make jobs inside the build (default: the number of cores)",
+    )
+
+
+def _engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=[e.value for e in EngineName],
+        help="container engine (default: $PKGRUN_ENGINE, else podman if installed, else docker)",
+    )
+
+
+def _repo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repo",
         type=Path,
@@ -253,6 +237,10 @@ def repo_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the yum repository (default: $PKGRUN_REPO, else ./repo)",
     )
+
+
+def _publishing(parser: argparse.ArgumentParser) -> None:
+    _repo(parser)
     parser.add_argument(
         "--keep",
         type=int,
@@ -267,7 +255,7 @@ def repo_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def source_options(parser: argparse.ArgumentParser) -> None:
+def _sources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mirror",
         action="append",
@@ -451,7 +439,7 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
     packagers = [choose_packager(args.packager, plan) for plan in plans]
     find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
     cache_dir = args.cache_dir or default_cache_dir(env)
-    repo, keep = _repo(args, env), _keep(args, env)
+    repo, keep = _repo_dir(args, env), _keep(args, env)
     if not args.no_publish:
         find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     if not args.no_lint:
@@ -504,7 +492,7 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
     return EXIT_FAILURE if failures else 0
 
 
-def _repo(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
+def _repo_dir(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
     return args.repo or Path(env.get("PKGRUN_REPO") or "repo")
 
 
@@ -521,7 +509,7 @@ def cmd_publish(args: argparse.Namespace, out: Console, env: Mapping[str, str]) 
     missing = [str(rpm) for rpm in args.rpm if not rpm.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
-    target, repo = get_target(args.target), _repo(args, env)
+    target, repo = get_target(args.target), _repo_dir(args, env)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     with (
         RichReporter(err) as reporter,
@@ -549,16 +537,16 @@ def cmd_publish(args: argparse.Namespace, out: Console, env: Mapping[str, str]) 
 
 
 def cmd_repo(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
-    rows = list_published(_repo(args, env))
+    rows = list_published(_repo_dir(args, env))
     if args.json:
         _print_json([row.to_json() for row in rows])
         return 0
-    table = Table(title=f"published in {_repo(args, env)}")
+    table = Table(title=f"published in {_repo_dir(args, env)}")
     for column in ("dist", "NEVRA", "size", "built"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(row.dist, row.nevra, _size(row.size), row.built.strftime("%Y-%m-%d %H:%M"))
-    out.print(table if rows else f"nothing published in {_repo(args, env)}")
+    out.print(table if rows else f"nothing published in {_repo_dir(args, env)}")
     return 0
 
 
@@ -574,7 +562,7 @@ def cmd_nightly(args: argparse.Namespace, out: Console, env: Mapping[str, str]) 
         targets=targets,
         config=config,
         engine=engine,
-        repo=_repo(args, env),
+        repo=_repo_dir(args, env),
         out_dir=args.out,
         cache_dir=args.cache_dir or default_cache_dir(env),
         mirrors=_mirrors(args, env),
@@ -621,7 +609,7 @@ def cmd_image(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     with RichReporter(err) as reporter:
         image = build_runtime_image(
-            engine, target, plans, repo_root=_repo(args, env), tag=tag, log=log, reporter=reporter
+            engine, target, plans, repo_root=_repo_dir(args, env), tag=tag, log=log, reporter=reporter
         )
     if args.json:
         _print_json({"image": image.tag, "id": image.image_id, "packages": image.packages, "log": str(log)})
@@ -632,7 +620,7 @@ def cmd_image(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
 
 
 def cmd_serve(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
-    repo = _repo(args, env)
+    repo = _repo_dir(args, env)
     if not repo.is_dir():
         raise UsageError(
             f"no repository at {repo}", hint="build and publish first (make rpms), or pass --repo DIR"

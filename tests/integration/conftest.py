@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +92,18 @@ def build_env(cache_dir: Path, tmp_path: Path) -> dict[str, str]:
     env["PKGRUN_REPO"] = str(tmp_path / "repo")  # never the project's ./repo
     env.pop("PKGRUN_MIRROR", None)
     return env
+
+
+def hello_build(recipes: Path, out: Path, *extra: str) -> list[str]:
+    """`pkgrun build hello` of ``recipes`` for the local target, its source from the tests' mirror."""
+    return ["--recipes", str(recipes), "build", "hello", "--target", "local",
+            "--mirror", str(TEST_SOURCES), "--out", str(out), *extra]  # fmt: skip
+
+
+def publish_argv(repo: Path, *rpms: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    """`pkgrun publish` into ``repo`` for the local target, in a process of its own."""
+    return [sys.executable, "-m", "pkgrun", "publish", "--repo", str(repo), "--target", "local",
+            *extra, *map(str, rpms)]  # fmt: skip
 
 
 def pkgrun_containers(engine: str) -> list[str]:

@@ -9,24 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import TEST_RECIPES, TEST_SOURCES, pkgrun_containers
+from conftest import TEST_RECIPES, hello_build, pkgrun_containers
 from pkgrun.cli import main
 
 
 def build_hello(scenario: str, env: dict[str, str], out: Path, *extra: str) -> list[str]:
-    return [
-        "--recipes",
-        str(TEST_RECIPES / scenario),
-        "build",
-        "hello",
-        "--target",
-        "local",
-        "--mirror",
-        str(TEST_SOURCES),
-        "--out",
-        str(out),
-        *extra,
-    ]
+    return hello_build(TEST_RECIPES / scenario, out, *extra)
 
 
 def test_failing_build_step(podman, build_env, tmp_path, capsys, no_leftover_containers) -> None:

@@ -6,28 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import TEST_RECIPES, TEST_SOURCES
+from conftest import TEST_RECIPES, hello_build
 from pkgrun.cli import main
 
 
 def build(scenario: str, tmp_path: Path, env: dict[str, str], engine: str, *extra: str) -> list[str]:
-    return [
-        "--recipes",
-        str(TEST_RECIPES / scenario),
-        "build",
-        "hello",
-        "--target",
-        "local",
-        "--engine",
-        engine,
-        "--mirror",
-        str(TEST_SOURCES),
-        "--out",
-        str(tmp_path / "out"),
-        "--repo",
-        str(tmp_path / "repo"),
-        *extra,
-    ]
+    repo = str(tmp_path / "repo")
+    return hello_build(TEST_RECIPES / scenario, tmp_path / "out", "--engine", engine, "--repo", repo, *extra)
 
 
 def test_install_upgrade_remove_then_publish(
@@ -91,24 +76,7 @@ def test_lint_checks_named_by_the_recipe_fail_the_build(podman, build_env, tmp_p
         (recipes / "hello" / item.name).write_bytes(item.read_bytes())
     recipe = recipes / "hello" / "recipe.toml"
     recipe.write_text(recipe.read_text() + '\n[lint]\nfail = ["no-manual-page-for-binary"]\n')
-    code = main(
-        [
-            "--recipes",
-            str(recipes),
-            "build",
-            "hello",
-            "--target",
-            "local",
-            "--engine",
-            podman,
-            "--mirror",
-            str(TEST_SOURCES),
-            "--out",
-            str(tmp_path / "out"),
-            "--no-publish",
-        ],
-        env=build_env,
-    )
+    code = main(hello_build(recipes, tmp_path / "out", "--engine", podman, "--no-publish"), env=build_env)
     err = capsys.readouterr().err
     assert code == 1
     assert "rpmlint: 2 finding(s) of checks that fail the build: W: no-manual-page-for-binary hello" in err

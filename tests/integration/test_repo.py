@@ -7,14 +7,13 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
-from conftest import need_tool
+from conftest import need_tool, publish_argv
 from helpers import make_rpm
 from pkgrun.cli import main
 
@@ -49,22 +48,7 @@ def dnf_list(repo_dir: Path, cache: Path) -> list[str]:
 
 
 def publish(repo: Path, *rpms: Path, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pkgrun",
-            "publish",
-            "--repo",
-            str(repo),
-            "--target",
-            "local",
-            *extra,
-            *map(str, rpms),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    return subprocess.run(publish_argv(repo, *rpms, extra=extra), capture_output=True, text=True)
 
 
 def test_dnf_lists_exactly_what_was_published(dnf, tmp_path, capsys) -> None:
@@ -159,17 +143,7 @@ def test_four_concurrent_publishers(dnf, tmp_path) -> None:
     batches = [[make_rpm(tmp_path / f"p{i}", f"pkg{i}x{j}") for j in range(5)] for i in range(4)]
     processes = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pkgrun",
-                "publish",
-                "--repo",
-                str(repo),
-                "--target",
-                "local",
-                *map(str, batch),
-            ],
+            publish_argv(repo, *batch),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -203,17 +177,7 @@ def test_a_publish_killed_at_any_moment_leaves_old_or_new(dnf, tmp_path) -> None
     for run in range(24):
         batch = [make_rpm(tmp_path / f"new{run}", f"fresh{run}x{j}") for j in range(3)]
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pkgrun",
-                "publish",
-                "--repo",
-                str(repo),
-                "--target",
-                "local",
-                *map(str, batch),
-            ],
+            publish_argv(repo, *batch),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
