@@ -107,13 +107,16 @@ def report_html(run: NightlyRun) -> str:
     verdict = "all good" if run.exit_code == 0 else "some builds failed"
     summary = " · ".join(f'<span style="color:{_COLOURS[s]}">{counts[s]} {s.value}</span>' for s in Status)
     rows = []
-    for o in run.outcomes:
+    order = [Status.FAILED, Status.BLOCKED, Status.BUILT, Status.SKIPPED]  # what needs a person first
+    for o in sorted(run.outcomes, key=lambda o: (order.index(o.status), o.target, o.recipe)):
         log = f'<a href="logs/{e(_log_name(o))}">log</a>' if o.log is not None else ""
         detail = e(o.reason)
         if o.error:
             detail += f'<div class="error">{e(o.error)}</div>'
         if o.log_tail:
-            detail += f"<details><summary>last lines of the log</summary><pre>{e(o.log_tail)}</pre></details>"
+            shown = " open" if o.status is Status.FAILED else ""
+            tail = e(o.log_tail)
+            detail += f"<details{shown}><summary>last lines of the log</summary><pre>{tail}</pre></details>"
         if o.lint:
             findings = e("\n".join(o.lint))
             detail += (
@@ -142,7 +145,8 @@ th {{ background: #f6f8fa; }}
 td.num {{ text-align: right; white-space: nowrap; }}
 .badge {{ color: white; border-radius: 1em; padding: .1em .7em; font-weight: 600; }}
 .error {{ color: #cf222e; margin-top: .3em; }}
-pre {{ background: #f6f8fa; padding: .6em; overflow-x: auto; max-width: 70em; font-size: 13px; }}
+pre {{ background: #f6f8fa; padding: .6em; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }}
+td:nth-child(8) {{ max-width: 48em; }}
 </style></head><body>
 <h1>pkgrun nightly: {verdict}</h1>
 <div class="summary">{summary} — started {e(run.started.strftime("%Y-%m-%d %H:%M:%S"))} UTC,
