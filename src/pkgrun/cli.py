@@ -32,7 +32,7 @@ from pkgrun.container import EngineName, check_engine, detect_engine
 from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, RecipeError, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import LINT_HINT, Finding
-from pkgrun.nightly import NightlySettings, run_nightly, targets_of
+from pkgrun.nightly import NightlySettings, explain, run_nightly, targets_of
 from pkgrun.plan import BuildPlan, make_plan, resolve_source
 from pkgrun.recipe_dir import LoadedRecipe, load_recipes
 from pkgrun.repo import REPO_FILE, Published, list_published, publish_rpms
@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     _out(plan)
     _make_jobs(plan)
     _json(plan)
+    _repo(plan)
+    _engine(plan)
 
     build = command("build", "build RPMs in disposable containers (`pkgrun RECIPE` is short for this)")
     build.add_argument("recipe", nargs="+", help="the recipes to build")
@@ -399,11 +401,23 @@ def cmd_plan(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> 
         version=args.version,
         iteration=args.iteration,
     )
+    nightly = _nightly_decision(plan, args, env)
     if args.json:
-        _print_json(plan.to_json())
+        _print_json({**plan.to_json(), "nightly": nightly})
     else:
         _print_plan(out, plan)
+        out.print(Text.assemble(("nightly job  ", "bold"), nightly))
     return 0
+
+
+def _nightly_decision(plan: BuildPlan, args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """Would the nightly job build this plan, and why; best effort, since plan runs nothing."""
+    try:
+        engine = detect_engine(args.engine, env)
+        decision = explain(plan, engine, _repo_dir(args, env))
+    except PkgrunError as exc:
+        return f"cannot tell ({exc.message})"
+    return f"{'build' if decision.build else 'skip'}: {decision.reason}"
 
 
 def _plans(args: argparse.Namespace, env: Mapping[str, str], names: Sequence[str]) -> list[BuildPlan]:

@@ -188,19 +188,7 @@ def run_nightly(settings: NightlySettings, reporter: Reporter) -> NightlyRun:
         target_reporter = _Labelled(reporter, plan.target.name)
         dist_dir = settings.repo / plan.target.dist
         deps = {dep[1]: _rpm_for(dep, plans[dep], built_rpms, settings.repo) for dep in sorted(nodes[node])}
-        base = images.base_image_tag(plan.target, plan.target.containerfile)
-        inputs = buildcache.inputs_of(
-            plan,
-            image=image_id(settings.engine, base) or "",
-            packager=identity,
-            recipes={name: _sha256(rpm) for name, rpm in deps.items() if rpm},
-        )
-        listed = (
-            set().union(*(listed_files(d) for d in dist_dir.glob("*/") if (d / "repodata").is_dir()))
-            if dist_dir.is_dir()
-            else set()
-        )
-        decision = buildcache.decide(plan, inputs, dist_dir, listed)
+        inputs, decision = cache_decision(plan, settings.engine, settings.repo, identity, deps)
         outcome.reason = decision.reason
         if not decision.build:
             outcome.status, outcome.nevra = Status.SKIPPED, decision.published
@@ -255,6 +243,36 @@ def run_nightly(settings: NightlySettings, reporter: Reporter) -> NightlyRun:
     return NightlyRun(started, [outcomes[node] for node in nodes], time.monotonic() - clock)
 
 
+def cache_decision(
+    plan: BuildPlan, engine: Engine, repo: Path, packager: str, deps: Mapping[str, Path | None]
+) -> tuple[buildcache.Inputs, buildcache.Decision]:
+    """The build's inputs and whether the repository already publishes a package made of them."""
+    base = images.base_image_tag(plan.target, plan.target.containerfile)
+    inputs = buildcache.inputs_of(
+        plan,
+        image=image_id(engine, base) or "",
+        packager=packager,
+        recipes={name: _sha256(rpm) for name, rpm in deps.items() if rpm},
+    )
+    dist_dir = repo / plan.target.dist
+    listed: set[str] = set()
+    for arch_dir in dist_dir.glob("*/repodata"):
+        listed |= listed_files(arch_dir.parent)
+    return inputs, buildcache.decide(plan, inputs, dist_dir, listed)
+
+
+def explain(plan: BuildPlan, engine: Engine, repo: Path) -> buildcache.Decision:
+    """What the nightly job would do with ``plan`` now, and why (for `pkgrun plan`)."""
+    packager, path = choose_packager(None, plan)
+    deps = {name: _published(plan, name, repo) for name in plan.loaded.recipe.build.recipes}
+    return cache_decision(plan, engine, repo, packager_identity(packager, path), deps)[1]
+
+
+def _published(plan: BuildPlan, name: str, repo: Path) -> Path | None:
+    releases = published_releases(repo, plan.target.dist, name)
+    return max(releases, key=lambda item: item[0])[1] if releases else None
+
+
 def _schedule(nodes: Mapping[Node, set[Node]], work: Callable[[Node], None], jobs: int) -> None:
     """Run ``work`` on every node once the nodes it needs are done, ``jobs`` at a time."""
     sorter = graphlib.TopologicalSorter(nodes)
@@ -281,10 +299,7 @@ def _schedule(nodes: Mapping[Node, set[Node]], work: Callable[[Node], None], job
 
 def _rpm_for(node: Node, plan: BuildPlan, built: Mapping[Node, Path], repo: Path) -> Path | None:
     """The package of a needed recipe: this run's build, else the newest published one."""
-    if node in built:
-        return built[node]
-    releases = published_releases(repo, plan.target.dist, plan.name)
-    return max(releases, key=lambda item: item[0])[1] if releases else None
+    return built.get(node) or _published(plan, plan.name, repo)
 
 
 def _with_free_release(plan: BuildPlan, repo: Path, out_dir: Path, jobs: int) -> BuildPlan:
