@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,17 @@ def inputs_of(
 
 def key(plan: BuildPlan) -> str:
     return f"{plan.name}@{plan.version}"
+
+
+def entry(inputs: Inputs, nevra: str, file: str) -> dict[str, Any]:
+    """What the index records of a published build."""
+    return {
+        "digest": inputs.digest(),
+        "inputs": asdict(inputs),
+        "nevra": nevra,
+        "file": file,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def read_index(dist_dir: Path) -> dict[str, Any]:

@@ -25,14 +25,21 @@ from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, Te
 from rich.table import Table
 from rich.text import Text
 
-from pkgrun import __version__
+from pkgrun import __version__, buildcache
 from pkgrun.build import BuildContext, BuildResult, Packager, build_recipe, choose_packager, default_log_path
 from pkgrun.config import CONFIG_FILE, load_config
 from pkgrun.container import EngineName, check_engine, detect_engine
 from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, RecipeError, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import LINT_HINT, Finding
-from pkgrun.nightly import NightlySettings, explain, run_nightly, targets_of
+from pkgrun.nightly import (
+    NightlySettings,
+    cache_decision,
+    explain,
+    packager_identity,
+    run_nightly,
+    targets_of,
+)
 from pkgrun.plan import BuildPlan, make_plan, resolve_source
 from pkgrun.recipe_dir import LoadedRecipe, load_recipes
 from pkgrun.repo import REPO_FILE, Published, list_published, publish_rpms
@@ -483,9 +490,21 @@ def cmd_build(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
                 result = build_recipe(ctx, reporter)
                 results.append(result)
                 if not args.no_publish:
+                    # the inputs are recorded for the nightly job, which then need not build it again
+                    identity = packager_identity(packager, packager_path)
+                    inputs, _ = cache_decision(plan, engine, repo, identity, {})
+                    builds = {
+                        buildcache.key(plan): buildcache.entry(inputs, result.info.nevra, result.rpm.name)
+                    }
                     with reporter.step(plan.name, f"publish into {repo / plan.target.dist}"):
                         published += publish_rpms(
-                            [result.rpm], repo, plan.target, reporter=reporter, force=args.force, keep=keep
+                            [result.rpm],
+                            repo,
+                            plan.target,
+                            reporter=reporter,
+                            force=args.force,
+                            keep=keep,
+                            builds=builds,
                         ).published
             except PkgrunError as exc:
                 failures.append((plan, exc, ctx.log))

@@ -215,13 +215,7 @@ def run_nightly(settings: NightlySettings, reporter: Reporter) -> NightlyRun:
         started_node = time.monotonic()
         try:
             result = build_recipe(ctx, target_reporter)
-            entry = {
-                "digest": inputs.digest(),
-                "inputs": inputs.__dict__,
-                "nevra": result.info.nevra,
-                "file": result.rpm.name,
-                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
+            entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name)
             with target_reporter.step(plan.name, f"publish into {dist_dir}"):
                 publish_rpms(
                     [result.rpm],
