@@ -145,8 +145,11 @@ def runtime_image(engine: str, apt_requires: list[str]) -> str:
             *packages,
         ]
         (Path(tmp) / "Containerfile").write_text(f"FROM {LOCAL_IMAGE}\nRUN {json.dumps(install)}\n")
+        containerfile = str(Path(tmp) / "Containerfile")  # docker looks for a Dockerfile otherwise
         subprocess.run(
-            [engine, "build", "--network=host", "--tag", tag, tmp], check=True, capture_output=True
+            [engine, "build", "--network=host", "--tag", tag, "--file", containerfile, tmp],
+            check=True,
+            capture_output=True,
         )
     return tag
 

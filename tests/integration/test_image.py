@@ -33,6 +33,23 @@ def get(url: str, timeout: float = 60) -> str:
             time.sleep(0.5)
 
 
+def wait_for_running(name: str, timeout: float = 60) -> str:
+    """supervisorctl status once both programs are RUNNING (they start as STARTING)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = supervisor_status(name)
+        if status.count("RUNNING") == 2:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+
+
+def supervisor_status(name: str, *programs: str) -> str:
+    # supervisorctl exits non-zero while a program is not RUNNING: its words are what count
+    command = ["podman", "exec", name, "supervisorctl", "-c", "/etc/supervisord.conf", "status", *programs]
+    return subprocess.run(command, capture_output=True, text=True).stdout
+
+
 def exec_in(name: str, *command: str) -> str:
     return subprocess.run(
         ["podman", "exec", name, *command], capture_output=True, text=True, check=True
@@ -81,8 +98,8 @@ def test_runtime_image_serves_php(seed_packages, build_env, capsys) -> None:
         assert "PHP 8.2.32 via fpm-fcgi" in page
         assert "served by nginx/1.22.1" in page
 
-        status = exec_in(name, "supervisorctl", "-c", "/etc/supervisord.conf", "status")
-        assert "nginx" in status and "php-fpm" in status and status.count("RUNNING") == 2
+        status = wait_for_running(name)
+        assert "nginx" in status and "php-fpm" in status
         old_pid = exec_in(name, "cat", "/run/php-fpm/php-fpm.pid").strip()
         exec_in(name, "sh", "-c", f"kill {old_pid}")  # php-fpm's master goes away ...
         deadline = time.monotonic() + 60
@@ -90,7 +107,7 @@ def test_runtime_image_serves_php(seed_packages, build_env, capsys) -> None:
             pid = subprocess.run(
                 ["podman", "exec", name, "cat", "/run/php-fpm/php-fpm.pid"], capture_output=True, text=True
             ).stdout.strip()
-            status = exec_in(name, "supervisorctl", "-c", "/etc/supervisord.conf", "status", "php-fpm")
+            status = supervisor_status(name, "php-fpm")
             if pid and pid != old_pid and "RUNNING" in status:
                 break
             assert time.monotonic() < deadline, status
