@@ -182,6 +182,16 @@ def run_nightly(settings: NightlySettings, reporter: Reporter) -> NightlyRun:
                 f"needs {', '.join(d[1] for d in failed_deps)}, which failed",
             )
             return
+        started_node = time.monotonic()
+        try:
+            build_node(node, plan, outcome)
+        except PkgrunError as exc:  # one recipe's failure is reported, the others go on
+            outcome.status, outcome.error = Status.FAILED, exc.message
+            outcome.log_tail = _tail_of(exc, outcome.log)
+        finally:
+            outcome.seconds = time.monotonic() - started_node
+
+    def build_node(node: Node, plan: BuildPlan, outcome: Outcome) -> None:
         packager, path = packagers[node]
         with lock:
             identity = identities.setdefault(packager.value, packager_identity(packager, path))
@@ -197,8 +207,7 @@ def run_nightly(settings: NightlySettings, reporter: Reporter) -> NightlyRun:
                 built_rpms[node] = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / entry["file"]
             return
         plan = _with_free_release(plan, settings.repo, settings.out_dir, settings.jobs)
-        log = default_log_path(settings.env, plan)
-        outcome.log = log
+        outcome.log = default_log_path(settings.env, plan)
         ctx = BuildContext(
             plan=plan,
             engine=settings.engine,
@@ -206,32 +215,25 @@ def run_nightly(settings: NightlySettings, reporter: Reporter) -> NightlyRun:
             packager_path=path,
             out_dir=settings.out_dir,
             cache_dir=settings.cache_dir,
-            log=log,
+            log=outcome.log,
             mirrors=settings.mirrors,
             env=settings.env,
             repo_root=settings.repo,
             dependencies=[rpm for rpm in deps.values() if rpm],
         )
-        started_node = time.monotonic()
-        try:
-            result = build_recipe(ctx, target_reporter)
-            entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name)
-            with target_reporter.step(plan.name, f"publish into {dist_dir}"):
-                publish_rpms(
-                    [result.rpm],
-                    settings.repo,
-                    plan.target,
-                    reporter=target_reporter,
-                    keep=settings.config.nightly.keep,
-                    builds={buildcache.key(plan): entry},
-                )
-            built_rpms[node] = result.rpm
-            _fill_built(outcome, result)
-        except PkgrunError as exc:
-            outcome.status, outcome.error = Status.FAILED, exc.message
-            outcome.log_tail = _tail_of(exc, log)
-        finally:
-            outcome.seconds = time.monotonic() - started_node
+        result = build_recipe(ctx, target_reporter)
+        entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name)
+        with target_reporter.step(plan.name, f"publish into {dist_dir}"):
+            publish_rpms(
+                [result.rpm],
+                settings.repo,
+                plan.target,
+                reporter=target_reporter,
+                keep=settings.config.nightly.keep,
+                builds={buildcache.key(plan): entry},
+            )
+        built_rpms[node] = result.rpm
+        _fill_built(outcome, result)
 
     _schedule(nodes, work, settings.jobs)
     return NightlyRun(started, [outcomes[node] for node in nodes], time.monotonic() - clock)
@@ -319,11 +321,13 @@ def _fill_built(outcome: Outcome, result: BuildResult) -> None:
     outcome.lint = [str(f) for f in result.lint.findings] if result.lint else []
 
 
-def _tail_of(exc: PkgrunError, log: Path, lines: int = 30) -> str:
+def _tail_of(exc: PkgrunError, log: Path | None, lines: int = 30) -> str:
     if isinstance(exc, InstallTestFailed):
         return exc.output[-4000:]
     if isinstance(exc, CommandFailed) and exc.output:
         return exc.output
+    if log is None:
+        return exc.hint or ""
     try:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
