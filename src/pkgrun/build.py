@@ -1,9 +1,10 @@
 """One recipe from source to a verified RPM, in a disposable container.
 
 ``build_recipe`` reads like the plan it runs: fetch, image, container, unpack, build, stage,
-package, verify, deliver. Every step is reported (and timed) by the reporter; all output goes
-to the build's log. The RPM is written to a private directory and moved into the output
-directory only once rpm has read it back and it matches the recipe.
+package, verify, lint, install test, deliver. Every step is reported (and timed) by the
+reporter; all output goes to the build's log. The RPM is written to a private directory and
+moved into the output directory only once rpm has read it back, it matches the recipe, and it
+passed rpmlint's failing checks and its install test.
 """
 
 from __future__ import annotations
