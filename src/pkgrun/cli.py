@@ -20,8 +20,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -729,6 +738,17 @@ COMMANDS = {
 # --- progress ---------------------------------------------------------------------------------------
 
 
+class _DownloadOnly(ProgressColumn):
+    """A column shown for downloads only: a step has no bytes to count."""
+
+    def __init__(self, inner: ProgressColumn) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def render(self, task: Task) -> RenderableType:
+        return self.inner.render(task) if task.fields.get("download") else Text("")
+
+
 class RichReporter:
     """Steps with their elapsed time: a live view on a terminal, plain lines elsewhere (CI, logs)."""
 
@@ -738,8 +758,8 @@ class RichReporter:
         self.bars = Progress(
             SpinnerColumn(finished_text="[green]✓"),
             TextColumn("{task.description}"),
-            BarColumn(bar_width=20),
-            DownloadColumn(),
+            _DownloadOnly(BarColumn(bar_width=20)),
+            _DownloadOnly(DownloadColumn()),
             TimeElapsedColumn(),
             console=console,
             transient=False,
@@ -779,7 +799,7 @@ class RichReporter:
     def progress(self, recipe: str, name: str, total: int | None) -> Advance:
         if not self.live:
             return lambda n: None
-        task = self.bars.add_task(f"{recipe}: {name}", total=total)
+        task = self.bars.add_task(f"{recipe}: {name}", total=total, download=True)
         return lambda n: self.bars.advance(task, n)
 
     def note(self, recipe: str, message: str) -> None:
