@@ -112,7 +112,7 @@ def by_hand(plan, engine, image: str, source: Path, nfpm: str, out: Path) -> flo
     return time.monotonic() - started
 
 
-def bench_publish(count: int = 2000) -> None:
+def bench_publish(count: int = 2000, size: int = 0) -> None:
     sys.path.insert(0, str(PROJECT / "tests"))
     from helpers import make_rpm
     from pkgrun.repo import publish_rpms
@@ -122,7 +122,7 @@ def bench_publish(count: int = 2000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rpms_dir = Path(tmp) / "rpms"
         started = time.monotonic()
-        rpms = [make_rpm(rpms_dir, f"pkg{i:04d}") for i in range(count)]
+        rpms = [make_rpm(rpms_dir, f"pkg{i:04d}", size=size) for i in range(count)]
         made = time.monotonic() - started
         repo = Path(tmp) / "repo"
         started = time.monotonic()
@@ -155,7 +155,8 @@ def bench_publish(count: int = 2000) -> None:
             )
             full.append(time.monotonic() - started)
     inc, ful = statistics.median(incremental), statistics.median(full)
-    print(f"publish into a repository of {count} small RPMs (made in {made:.1f} s)")
+    what = f"{size // 1048576} MiB" if size else "small"
+    print(f"publish into a repository of {count} {what} RPMs (made in {made:.1f} s)")
     print(f"  first publish of all {count}:           {first:.2f} s")
     print(f"  publish 1 more, incremental (median of 3): {inc:.2f} s")
     print(f"  full createrepo_c of the same (median of 3): {ful:.2f} s")
@@ -249,6 +250,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.only in (None, "publish"):
         bench_publish()
+        bench_publish(100, size=8 << 20)  # where not re-reading the packages pays
     if args.only in (None, "nightly"):
         bench_nightly(args.mirror)
     if args.only not in (None, "build"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -55,8 +56,10 @@ def make_rpm(
     release: str = "1.local",
     arch: str = "x86_64",
     payload: str = "",
+    size: int = 0,
 ) -> Path:
-    """A small real RPM made with nfpm (pkgrun's own dependency), no container needed."""
+    """A small real RPM made with nfpm (pkgrun's own dependency), no container needed;
+    ``size`` bytes of random data make a large one."""
     import json
     import subprocess
     import tempfile
@@ -68,6 +71,8 @@ def make_rpm(
     with tempfile.TemporaryDirectory() as tmp:
         content = Path(tmp) / "content"
         content.write_text(f"{name} {version}-{release} {payload}\n")
+        if size:
+            content.write_bytes(os.urandom(size))
         config = {
             "name": name,
             "arch": arch,

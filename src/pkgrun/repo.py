@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
@@ -31,13 +30,14 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+import createrepo_c as cr  # type: ignore[import-untyped]  # headers and metadata, read by their writer
+
 from pkgrun import buildcache
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.report import Reporter
 from pkgrun.run import find_tool, run
 from pkgrun.targets import Target
-from pkgrun.verify import read_rpm
 
 NOARCH_REPO = "x86_64"
 REPO_FILE = "pkgrun.repo"
@@ -97,14 +97,6 @@ def repo_file_text(dist: str, baseurl: str) -> str:
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 16):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
     """One publisher per distribution at a time; a waiting one says so."""
@@ -128,6 +120,49 @@ def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class RpmHeader:
+    """What publishing needs of a package, read with createrepo_c (the library that will
+    describe it in the metadata): its NEVRA and the sha256 of its file."""
+
+    name: str
+    epoch: int
+    version: str
+    release: str
+    arch: str
+    sha256: str
+
+    @classmethod
+    def from_package(cls, pkg: Any) -> RpmHeader:
+        return cls(
+            str(pkg.name),
+            int(pkg.epoch or 0),
+            str(pkg.version),
+            str(pkg.release),
+            str(pkg.arch),
+            str(pkg.pkgId),
+        )
+
+    @property
+    def nevra(self) -> str:
+        return f"{self.name}-{self.epoch}:{self.version}-{self.release}.{self.arch}"
+
+    @property
+    def evr(self) -> EVR:
+        return EVR(self.epoch, self.version, self.release)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{self.version}-{self.release}.{self.arch}.rpm"
+
+
+def read_header(rpm: Path) -> RpmHeader:
+    try:
+        return RpmHeader.from_package(cr.package_from_rpm(str(rpm)))
+    except Exception as exc:  # the bindings raise their own error type
+        raise PkgrunError(f"{rpm} is not a readable RPM: {exc}", hint="publish built .rpm files") from None
+
+
 def publish_rpms(
     rpms: Sequence[Path],
     repo_root: Path,
@@ -144,48 +179,47 @@ def publish_rpms(
     started = time.monotonic()
     find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     dist_dir = repo_root / target.dist
-    headers = [(rpm, read_rpm(rpm)) for rpm in rpms]  # before the lock: reading takes time
+    headers = [(rpm, read_header(rpm)) for rpm in rpms]  # before the lock: reading takes time
     published: list[Published] = []
     pruned: list[Path] = []
     with repo_lock(dist_dir, reporter, "publish"):
-        listed: dict[Path, set[str]] = {}
+        listed: dict[Path, dict[str, RpmHeader]] = {}  # arch dir -> file name -> header
         placements = []
-        for rpm, info in headers:  # every clash is refused before anything changes
-            h = info.header
-            arch_dir = dist_dir / repo_arch(h["ARCH"])
+        for rpm, header in headers:  # every clash is refused before anything changes
+            arch_dir = dist_dir / repo_arch(header.arch)
             if arch_dir not in listed:
                 arch_dir.mkdir(parents=True, exist_ok=True)
                 _clean_stale(arch_dir)
-                listed[arch_dir] = listed_files(arch_dir)
-            dest = arch_dir / f"{h['NAME']}-{h['VERSION']}-{h['RELEASE']}.{h['ARCH']}.rpm"
-            same = dest.name in listed[arch_dir] and sha256_of(dest) == sha256_of(rpm)
-            if dest.name in listed[arch_dir] and not same and not force:
+                listed[arch_dir] = {
+                    str(p.location_href): RpmHeader.from_package(p) for p in _packages(arch_dir)
+                }
+            dest = arch_dir / header.filename
+            old = listed[arch_dir].get(dest.name)
+            if old is not None and old.sha256 != header.sha256 and not force:
                 raise NevraClash(
-                    f"{info.nevra} is already published as a different file ({dest})",
+                    f"{header.nevra} is already published as a different file ({dest})",
                     hint="a published version never changes: raise the iteration (--iteration) and "
                     "build again, or pass --force to replace it",
                 )
-            placements.append((rpm, dest, info.nevra, same, dest.name in listed[arch_dir]))
-        for rpm, dest, nevra, same, was_listed in placements:
-            if same:
-                published.append(Published(nevra, dest, "unchanged"))
+            placements.append((rpm, dest, header, old))
+        for rpm, dest, header, old in placements:
+            if old is not None and old.sha256 == header.sha256:
+                published.append(Published(header.nevra, dest, "unchanged"))
                 continue
             _copy_into_place(rpm, dest)
-            published.append(Published(nevra, dest, "replaced" if was_listed else "added"))
-        touched = set(listed)
-        for arch_dir in sorted(touched):
-            new = {p.path for p in published if p.path.parent == arch_dir}
+            published.append(Published(header.nevra, dest, "replaced" if old else "added"))
+            listed[dest.parent][dest.name] = header
+        for arch_dir, packages in sorted(listed.items()):
+            new = {p.path.name for p in published if p.path.parent == arch_dir}
             # The repository's packages: what its metadata lists and what this publish adds.
             # Anything else is the leftover of a killed publish, which no publish takes over.
-            packages = sorted({arch_dir / href for href in listed[arch_dir]} | new)
-            doomed = _beyond_retention(packages, keep, new) if keep else []
-            _update_metadata(
-                arch_dir, dist_dir, target.metadata_compression, [p for p in packages if p not in doomed]
-            )
+            doomed = _beyond_retention(packages, keep, new) if keep else set()
+            kept = sorted(set(packages) - doomed)
+            _update_metadata(arch_dir, dist_dir, target.metadata_compression, kept)
             for path in arch_dir.glob("*.rpm"):  # listed by no metadata any more, or never
-                if path not in packages or path in doomed:
+                if path.name not in packages or path.name in doomed:
                     path.unlink()
-            pruned += doomed
+            pruned += [arch_dir / name for name in sorted(doomed)]
         _write_atomically(
             dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl or repo_root.resolve().as_uri())
         )
@@ -202,25 +236,23 @@ def _copy_into_place(rpm: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def _beyond_retention(packages: Sequence[Path], keep: int, protect: set[Path]) -> list[Path]:
-    """The releases of each package name older than its newest ``keep``."""
-    by_name: dict[str, list[tuple[EVR, Path]]] = {}
-    for rpm in packages:
-        h = read_rpm(rpm).header
-        epoch = int(h["EPOCH"]) if h["EPOCH"].isdigit() else 0
-        by_name.setdefault(h["NAME"], []).append((EVR(epoch, h["VERSION"], h["RELEASE"]), rpm))
-    doomed = []
+def _beyond_retention(packages: Mapping[str, RpmHeader], keep: int, protect: set[str]) -> set[str]:
+    """The files of the releases of each package name older than its newest ``keep``."""
+    by_name: dict[str, list[tuple[EVR, str]]] = {}
+    for filename, header in packages.items():
+        by_name.setdefault(header.name, []).append((header.evr, filename))
+    doomed: set[str] = set()
     for releases in by_name.values():
         releases.sort(key=lambda item: item[0], reverse=True)
-        doomed += [path for _, path in releases[keep:] if path not in protect]
-    return sorted(doomed)
+        doomed |= {filename for _, filename in releases[keep:] if filename not in protect}
+    return doomed
 
 
-def _update_metadata(arch_dir: Path, dist_dir: Path, compression: str, packages: Sequence[Path]) -> None:
+def _update_metadata(arch_dir: Path, dist_dir: Path, compression: str, packages: Sequence[str]) -> None:
     repodata = arch_dir / "repodata"
     with tempfile.TemporaryDirectory(prefix=".metadata-", dir=dist_dir) as tmp:
-        pkglist = Path(tmp) / "pkglist"  # exactly the packages to list
-        pkglist.write_text("".join(f"{p.name}\n" for p in packages))
+        pkglist = Path(tmp) / "pkglist"  # exactly the packages to list, by file name
+        pkglist.write_text("".join(f"{name}\n" for name in packages))
         output = Path(tmp) / "out"
         output.mkdir()
         run(
@@ -251,8 +283,6 @@ def listed_files(arch_dir: Path) -> set[str]:
 def _packages(arch_dir: Path) -> list[Any]:
     """The packages in ``arch_dir``'s metadata, read with createrepo_c's bindings: the metadata
     is read by the library that wrote it."""
-    import createrepo_c as cr  # type: ignore[import-untyped]
-
     if not (arch_dir / "repodata" / "repomd.xml").is_file():
         return []
     metadata = cr.Metadata()
