@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrun import images
-from pkgrun.container import Container, Engine, Mount, start_container
+from pkgrun.container import Engine, Mount, start_container
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.plan import BuildPlan
@@ -138,11 +138,11 @@ def run_install_test(
         step("remove", ["rpm", "-e", info.header["NAME"]])
         left = step("nothing left behind", ["sh", "-c", _LEFTOVERS, "sh", *(f.path for f in info.files)])
         if left.strip():
-            _fail_leftovers(name, container, left)
+            _fail_leftovers(name, left)
     return report
 
 
-def _fail_leftovers(name: str, container: Container, left: str) -> None:
+def _fail_leftovers(name: str, left: str) -> None:
     paths = left.split()
     raise InstallTestFailed(
         name,
