@@ -19,7 +19,7 @@ from pkgrun.container import Engine, Mount, start_container
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.plan import BuildPlan
-from pkgrun.repo import published_releases
+from pkgrun.repo import newest_release
 from pkgrun.report import Reporter
 from pkgrun.targets import PackageFamily
 from pkgrun.verify import RpmInfo
@@ -60,12 +60,7 @@ def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | 
     """The newest published release of the package older than the new one, if any."""
     header = info.header
     new = EVR(int(header["EPOCH"]) if header["EPOCH"].isdigit() else 0, header["VERSION"], header["RELEASE"])
-    older = [
-        (evr, path)
-        for evr, path in published_releases(repo_root, plan.target.dist, header["NAME"])
-        if evr < new
-    ]
-    return max(older, key=lambda item: item[0])[1] if older else None
+    return newest_release(repo_root, plan.target.dist, header["NAME"], older_than=new)
 
 
 def run_install_test(

@@ -29,9 +29,10 @@ from pkgrun.errors import CommandFailed, PkgrunError, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.plan import BuildPlan, make_plan
 from pkgrun.recipe_dir import LoadedRecipe
-from pkgrun.repo import listed_files, publish_rpms, published_releases, repo_arch
+from pkgrun.repo import listed_files, newest_release, publish_rpms, published_releases, repo_arch
 from pkgrun.report import Advance, Reporter
 from pkgrun.run import run
+from pkgrun.sources import sha256_file
 from pkgrun.targets import Target, get_target
 
 
@@ -260,13 +261,8 @@ def cache_decision(
 def explain(plan: BuildPlan, engine: Engine, repo: Path) -> buildcache.Decision:
     """What the nightly job would do with ``plan`` now, and why (for `pkgrun plan`)."""
     packager, path = choose_packager(None, plan)
-    deps = {name: _published(plan, name, repo) for name in plan.loaded.recipe.build.recipes}
+    deps = {name: newest_release(repo, plan.target.dist, name) for name in plan.loaded.recipe.build.recipes}
     return cache_decision(plan, engine, repo, packager_identity(packager, path), deps)[1]
-
-
-def _published(plan: BuildPlan, name: str, repo: Path) -> Path | None:
-    releases = published_releases(repo, plan.target.dist, name)
-    return max(releases, key=lambda item: item[0])[1] if releases else None
 
 
 def _schedule(nodes: Mapping[Node, set[Node]], work: Callable[[Node], None], jobs: int) -> None:
@@ -295,7 +291,7 @@ def _schedule(nodes: Mapping[Node, set[Node]], work: Callable[[Node], None], job
 
 def _rpm_for(node: Node, plan: BuildPlan, built: Mapping[Node, Path], repo: Path) -> Path | None:
     """The package of a needed recipe: this run's build, else the newest published one."""
-    return built.get(node) or _published(plan, plan.name, repo)
+    return built.get(node) or newest_release(repo, plan.target.dist, plan.name)
 
 
 def _with_free_release(plan: BuildPlan, repo: Path, out_dir: Path, jobs: int) -> BuildPlan:
@@ -335,7 +331,7 @@ def _tail_of(exc: PkgrunError, log: Path | None, lines: int = 30) -> str:
 
 
 def _sha256(path: Path | None) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+    return sha256_file(path) if path else ""
 
 
 def targets_of(names: Sequence[str]) -> list[Target]:

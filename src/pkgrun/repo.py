@@ -353,6 +353,16 @@ def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR,
     return out
 
 
+def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None = None) -> Path | None:
+    """The newest published release of ``name`` (older than ``older_than``, when given)."""
+    releases = [
+        (evr, path)
+        for evr, path in published_releases(repo_root, dist, name)
+        if older_than is None or evr < older_than
+    ]
+    return max(releases, key=lambda item: item[0])[1] if releases else None
+
+
 def list_published(repo_root: Path) -> list[PublishedPackage]:
     """What the repository's metadata lists, as consumers see it (read with createrepo_c)."""
     rows = []

@@ -22,7 +22,7 @@ from pkgrun import images
 from pkgrun.container import Engine, build_argv, image_id
 from pkgrun.errors import PkgrunError
 from pkgrun.plan import BuildPlan
-from pkgrun.repo import published_releases
+from pkgrun.repo import newest_release
 from pkgrun.report import Reporter
 from pkgrun.run import run_logged
 from pkgrun.targets import PackageFamily, Target
@@ -63,13 +63,13 @@ def containerfile(base: str, install: Sequence[str]) -> str:
 def newest_published(repo_root: Path, target: Target) -> dict[str, Path]:
     newest = {}
     for name in PACKAGES:
-        releases = published_releases(repo_root, target.dist, name)
-        if not releases:
+        newest_path = newest_release(repo_root, target.dist, name)
+        if newest_path is None:
             raise PkgrunError(
                 f"{name} is not published for {target.name} in {repo_root}",
                 hint=f"build and publish first: make rpms TARGET={target.name} (MIRROR=DIR offline)",
             )
-        newest[name] = max(releases, key=lambda item: item[0])[1]
+        newest[name] = newest_path
     return newest
 
 
