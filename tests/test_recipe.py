@@ -132,8 +132,12 @@ def test_files_the_recipe_points_at() -> None:
             "files.directories[0]",
             "must be normalized",
         ),
-        ('[fpm]\nargs = ["linux"]\n', "fpm.args", "must start with a flag"),
-        ('[fpm]\nargs = ["--workdir=/tmp"]\n', "fpm.args", "--workdir is set by pkgrun"),
+        (
+            '[fpm]\nargs = ["linux"]\n',
+            "fpm.args[0]",
+            "'linux' is not an option: a positional argument would add files",
+        ),
+        ('[fpm]\nargs = ["--workdir=/tmp"]\n', "fpm.args[0]", "--workdir is set by pkgrun"),
     ],
 )
 def test_more_mistakes(section: str, field: str, message: str) -> None:

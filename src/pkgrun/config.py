@@ -14,14 +14,14 @@ php = "7.1.8"
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pkgrun.errors import Problem, RecipeError
-from pkgrun.recipe import problems_from
+from pkgrun.errors import ConfigError, Problem
 from pkgrun.targets import TARGETS
+from pkgrun.tomlfile import read_toml
+from pkgrun.validation import problems_from, scan
 
 CONFIG_FILE = "pkgrun.toml"
 
@@ -45,17 +45,16 @@ class Config(BaseModel):
 
 def load_config(file: Path) -> Config:
     """The configuration in ``file``; the defaults when it does not exist."""
-    if not file.is_file():
+    if not file.exists() and not file.is_symlink():
         return Config()
-    try:
-        with file.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError([Problem(file, "", f"not valid TOML: {exc}")], what="configuration file") from None
+    data = read_toml(file, ConfigError, "configuration file")
+    problems = scan(data, file)
+    if problems:
+        raise ConfigError(problems)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(problems_from(exc, file, Config), what="configuration file") from None
+        raise ConfigError(problems_from(exc, file, Config)) from None
     problems = [
         Problem(file, f"nightly.targets[{i}]", f"unknown target {t!r}", f"choose from: {', '.join(TARGETS)}")
         for i, t in enumerate(config.nightly.targets)
@@ -67,5 +66,5 @@ def load_config(file: Path) -> Config:
         if t not in TARGETS
     ]
     if problems:
-        raise RecipeError(problems, what="configuration file")
+        raise ConfigError(problems)
     return config

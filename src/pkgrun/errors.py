@@ -43,19 +43,32 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class RecipeError(PkgrunError):
-    """One or more recipes are invalid. Every problem found is listed, not just the first."""
+class ProblemsError(PkgrunError):
+    """One or more files are invalid. Every problem found is listed, not just the first."""
 
     exit_code = EXIT_BAD_INPUT
+    what = "file"
 
-    def __init__(self, problems: list[Problem], what: str = "recipe file") -> None:
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
         count = len(self.problems)
         files = len({p.file for p in self.problems})
         super().__init__(
-            f"{count} problem{'s' if count != 1 else ''} in {files} {what}{'s' if files != 1 else ''}",
+            f"{count} problem{'s' if count != 1 else ''} in {files} {self.what}{'s' if files != 1 else ''}",
             hint="fix the fields named above; the reference is in README.md",
         )
+
+
+class RecipeError(ProblemsError):
+    """One or more recipes are invalid."""
+
+    what = "recipe file"
+
+
+class ConfigError(ProblemsError):
+    """The project configuration (pkgrun.toml) is invalid."""
+
+    what = "configuration file"
 
 
 class ToolNotFound(PkgrunError):

@@ -7,13 +7,11 @@ line, the target, paths) belong to the build plan, not here.
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 import re
-import string
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +23,9 @@ from pydantic import (
 )
 
 from pkgrun.errors import Problem, RecipeError
+from pkgrun.fpm_flags import check_fpm_args
 from pkgrun.targets import TARGETS, PackageFamily, Target
+from pkgrun.validation import did_you_mean, key_text, problems_from, scan
 
 # pkgrun's commands. `pkgrun NAME` builds recipe NAME, so a recipe may not take one of these names.
 COMMAND_NAMES = frozenset(
@@ -33,50 +33,24 @@ COMMAND_NAMES = frozenset(
 )
 
 ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x", "i686", "noarch")
-
-# Flags that pkgrun derives from the recipe itself; passing them through [fpm] args would
-# contradict the recipe, so they are refused there.
-FPM_MANAGED_FLAGS = {
-    "-s": "pkgrun packages a directory",
-    "-t": "pkgrun makes RPMs",
-    "-f": "pkgrun always passes -f",
-    "--force": "pkgrun always passes -f",
-    "-n": "[package] name",
-    "--name": "[package] name",
-    "-v": "[package] version or --version",
-    "--version": "[package] version or --version",
-    "--epoch": "[package] epoch",
-    "--iteration": "[package] iteration",
-    "-a": "[package] arch",
-    "--architecture": "[package] arch",
-    "-C": "pkgrun's staging directory",
-    "--chdir": "pkgrun's staging directory",
-    "-p": "pkgrun's output directory",
-    "--package": "pkgrun's output directory",
-    "--workdir": "pkgrun's work directory",
-    "-d": "[requires]",
-    "--depends": "[requires]",
-    "--config-files": "[files] config",
-    "--directories": "[files] directories",
-    "--before-install": "[hooks] before-install",
-    "--after-install": "[hooks] after-install",
-    "--before-remove": "[hooks] before-remove",
-    "--after-remove": "[hooks] after-remove",
-    "--before-upgrade": "[hooks] before-upgrade",
-    "--after-upgrade": "[hooks] after-upgrade",
-    "--rpm-compression": "the target's payload compression",
-    "--rpm-digest": "pkgrun (sha256 file digests)",
-}
+# rpm keeps the epoch in an unsigned 32-bit header field
+MAX_EPOCH = 2**32 - 1
+# the longest file name most file systems take (NAME_MAX), in bytes: the RPM's file name and
+# every component of an installed path must fit
+NAME_MAX = 255
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~^]*")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _PYPI_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
-# One requirement per entry: a name, optionally an operator and a version ("openssl >= 1.0.2").
-_REQUIREMENT_RE = re.compile(r"[A-Za-z0-9_.+()/:-]+( (<|>|<=|>=|=) [A-Za-z0-9_.+~:^-]+)?")
-_URL_PLACEHOLDERS = frozenset({"name", "version"})
-# Pydantic prefixes messages of ValueErrors raised in validators with this; ours read better without.
-_VALUE_ERROR_PREFIX = "Value error, "
+# One requirement per entry: a name (a package, a capability such as perl(Foo), or an absolute
+# path), optionally an operator and a version ("openssl >= 1.0.2"). Never a leading '-': a
+# requirement lands in argv (fpm -d, apt-get install).
+_REQUIREMENT_RE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_.+()/:-]*( (<|>|<=|>=|=) [A-Za-z0-9_.+~:^-]+)?")
+# The source's file name becomes a path in the cache and part of a --mount specification: a
+# safe character set only (no ',' '=' or quotes), never a leading '-' or '.'.
+_FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
+_URL_PLACEHOLDERS = ("{name}", "{version}")
 
 
 # --- field types: each validator says what is wrong and what is allowed --------------------------
@@ -126,16 +100,18 @@ def _int_to_str(value: Any) -> Any:
 
 def _sha256(value: str) -> str:
     if not _SHA256_RE.fullmatch(value.lower()):
-        raise ValueError(f"must be 64 hex digits (a sha256), got {len(value)} characters: {value!r}")
+        raise ValueError(f"must be 64 hex digits (a sha256), got {len(value)} characters: {_short(value)}")
     return value.lower()
+
+
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
 
 
 def _one_line(value: str) -> str:
     if "\n" in value.strip():
         raise ValueError("must be a single line (put longer text in description)")
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value.strip()
+    return _no_dash(_not_empty(value.strip()))
 
 
 def _not_empty(value: str) -> str:
@@ -144,7 +120,16 @@ def _not_empty(value: str) -> str:
     return value
 
 
+def _no_dash(value: str) -> str:
+    """A value that lands in argv after a flag: never one that reads as an option."""
+    if value.lstrip().startswith("-"):
+        raise ValueError(f"must not start with '-' (got {_short(value)}): it would read as an option")
+    return value
+
+
 def _requirement(value: str) -> str:
+    if value.startswith("-"):
+        raise ValueError(f"{_short(value)} starts with '-': a requirement is a package name, not an option")
     if not _REQUIREMENT_RE.fullmatch(value):
         words = value.split()
         if len(words) > 1 and all(_NAME_RE.fullmatch(w) for w in words):
@@ -152,7 +137,7 @@ def _requirement(value: str) -> str:
                 f"one requirement per entry: write {', '.join(repr(w) for w in words)} as separate list items"
             )
         raise ValueError(
-            f"{value!r} is not a requirement: write a package name, optionally with a version "
+            f"{_short(value)} is not a requirement: write a package name, optionally with a version "
             "as in 'openssl >= 1.0.2'"
         )
     return value
@@ -162,7 +147,7 @@ def _requirement_key(value: str) -> str:
     allowed = [f.value for f in PackageFamily] + list(TARGETS)
     if value not in allowed:
         raise ValueError(
-            f"{value!r} is neither a package family nor a target{_did_you_mean(value, allowed)}; "
+            f"{_short(value)} is neither a package family nor a target{did_you_mean(value, allowed)}; "
             f"allowed: {', '.join(allowed)}"
         )
     return value
@@ -173,56 +158,79 @@ def _recipe_path(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
     if value.startswith("/"):
-        raise ValueError(f"{value!r} is absolute: write it relative to the recipe directory, e.g. 'build.sh'")
+        raise ValueError(
+            f"{_short(value)} is absolute: write it relative to the recipe directory, e.g. 'build.sh'"
+        )
     if ".." in value.split("/"):
-        raise ValueError(f"{value!r} leaves the recipe directory: '..' is not allowed")
+        raise ValueError(f"{_short(value)} leaves the recipe directory: '..' is not allowed")
+    if value.startswith("-"):
+        raise ValueError(
+            f"{_short(value)} starts with '-': name files so that no tool reads them as an option"
+        )
+    _check_components(value)
     return value
+
+
+def _check_components(value: str) -> None:
+    for part in value.split("/"):
+        if len(part.encode()) > NAME_MAX:
+            raise ValueError(f"a path component is longer than {NAME_MAX} bytes: {_short(part)}")
 
 
 def _package_path(value: str) -> str:
     """A path as installed on the target system: absolute and normalized."""
     if not value.startswith("/"):
-        raise ValueError(f"{value!r} must be absolute, as installed: e.g. '/etc/nginx/nginx.conf'")
+        raise ValueError(f"{_short(value)} must be absolute, as installed: e.g. '/etc/nginx/nginx.conf'")
     if ".." in value.split("/"):
-        raise ValueError(f"{value!r} must not contain '..'")
+        raise ValueError(f"{_short(value)} must not contain '..'")
     if posixpath.normpath(value) != value or value == "/":
-        raise ValueError(f"{value!r} must be normalized (no '//', '/./' or trailing '/') and not '/'")
+        raise ValueError(f"{_short(value)} must be normalized (no '//', '/./' or trailing '/') and not '/'")
+    _check_components(value)
     return value
 
 
 def _staging_path(value: str) -> str:
     """A top-level path of the staging directory, as fpm's positional arguments (`etc`, `usr`)."""
     if not value or value.startswith("/"):
-        raise ValueError(f"{value!r} must be relative to the staging directory, e.g. 'usr'")
-    if ".." in value.split("/") or posixpath.normpath(value) != value:
-        raise ValueError(f"{value!r} must be normalized and must not contain '..'")
+        raise ValueError(f"{_short(value)} must be relative to the staging directory, e.g. 'usr'")
+    if ".." in value.split("/") or posixpath.normpath(value) != value or value == ".":
+        raise ValueError(f"{_short(value)} must be normalized and must not contain '..'")
+    if value.startswith("-"):
+        raise ValueError(f"{_short(value)} starts with '-': it would read as an option of fpm")
+    _check_components(value)
     return value
 
 
 def _url_template(value: str) -> str:
     if not re.match(r"(https?|ftp)://[^/\s]+/\S+$", value):
-        raise ValueError(f"{value!r} is not an http(s) or ftp URL of a file")
-    used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-    unknown = sorted(used - _URL_PLACEHOLDERS)
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}}: the URL may use {{name}} and {{version}}")
+        raise ValueError(f"{_short(value)} is not an http(s) or ftp URL of a file")
+    rest = value
+    for placeholder in _URL_PLACEHOLDERS:
+        rest = rest.replace(placeholder, "")
+    if unknown := re.search(r"\{[^{}]*\}", rest):
+        raise ValueError(f"unknown placeholder {unknown.group()}: the URL may use {{name}} and {{version}}")
+    if "{" in rest or "}" in rest:
+        raise ValueError(
+            f"{_short(value)} has a brace that is not {{name}} or {{version}}: the URL may use only those "
+            "two placeholders"
+        )
     return value
 
 
 def _pypi_name(value: str) -> str:
     if not _PYPI_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a PyPI project name")
+        raise ValueError(f"{_short(value)} is not a PyPI project name")
     return value
 
 
-def _fpm_args(value: list[str]) -> list[str]:
-    for arg in value:
-        flag = arg.split("=", 1)[0]
-        if flag in FPM_MANAGED_FLAGS:
-            raise ValueError(f"{flag} is set by pkgrun from {FPM_MANAGED_FLAGS[flag]}: remove it here")
-    if value and not value[0].startswith("-"):
-        raise ValueError(f'must start with a flag (got {value[0]!r}); e.g. ["--rpm-os", "linux"]')
+def _shellcheck_code(value: str) -> str:
+    if not re.fullmatch(r"SC\d{4}", value):
+        raise ValueError(f"{_short(value)} is not a shellcheck code: write it as SC2086")
     return value
+
+
+def _test_command(value: str) -> str:
+    return _no_dash(_not_empty(value))
 
 
 RpmName = Annotated[str, AfterValidator(_rpm_name)]
@@ -230,7 +238,7 @@ Version = Annotated[str, AfterValidator(rpm_version_rule("version"))]
 Iteration = Annotated[str, BeforeValidator(_int_to_str), AfterValidator(rpm_version_rule("iteration"))]
 Sha256 = Annotated[str, AfterValidator(_sha256)]
 OneLine = Annotated[str, AfterValidator(_one_line)]
-Text = Annotated[str, AfterValidator(_not_empty)]
+Text = Annotated[str, AfterValidator(_not_empty), AfterValidator(_no_dash)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
 RequirementKey = Annotated[str, AfterValidator(_requirement_key)]
 RecipePath = Annotated[str, AfterValidator(_recipe_path)]
@@ -252,14 +260,14 @@ class Package(_Section):
     version: Version  # the default version; --version picks another one from [source.sha256]
     # a different default for some targets, by target name or package family (the target wins)
     version_for: dict[RequirementKey, Version] = Field({}, alias="version-for")
-    epoch: int = Field(0, ge=0)
+    epoch: int = Field(0, ge=0, le=MAX_EPOCH)
     iteration: Iteration = "1"  # RPM's Release without the dist tag; the target appends it
     arch: Annotated[str, AfterValidator(_arch)] = "x86_64"
     summary: OneLine
-    description: str = ""
+    description: Annotated[str, AfterValidator(_no_dash)] = ""
     license: Text
     url: Text
-    vendor: str = ""
+    vendor: Annotated[str, AfterValidator(_no_dash)] = ""
     maintainer: Text
 
 
@@ -278,7 +286,8 @@ class Source(_Section):
     def url_for(self, package: str, version: str) -> str | None:
         if self.url is None:
             return None
-        return self.url.format(name=package, version=version)
+        # plain replacement, not str.format: a URL is not a format string
+        return self.url.replace("{name}", package).replace("{version}", version)
 
 
 class Build(_Section):
@@ -317,12 +326,12 @@ class Hooks(_Section):
 
 class Fpm(_Section):
     # flags fpm has that the format does not model yet, passed through as they are
-    args: Annotated[list[str], AfterValidator(_fpm_args)] = []
+    args: list[str] = []  # checked as a whole in _cross_checks: every bad element is named
 
 
 class Test(_Section):
     # shell commands run (each with sh -c) in a fresh container once the package is installed
-    commands: list[Annotated[str, AfterValidator(_not_empty)]] = []
+    commands: list[Annotated[str, AfterValidator(_test_command)]] = []
 
 
 # rpmlint checks that mean a broken package, whatever the layout: they fail a build unless a
@@ -333,6 +342,10 @@ DEFAULT_LINT_FAIL = ("dangling-symlink", "dangling-relative-symlink", "non-reada
 class Lint(_Section):
     # the rpmlint checks that fail this recipe's build; the other findings are listed
     fail: list[Annotated[str, AfterValidator(_not_empty)]] = list(DEFAULT_LINT_FAIL)
+    # shellcheck codes (SC2086) not reported for this recipe's hooks and build script
+    shellcheck_ignore: list[Annotated[str, AfterValidator(_shellcheck_code)]] = Field(
+        [], alias="shellcheck-ignore"
+    )
 
 
 class Recipe(_Section):
@@ -365,7 +378,7 @@ class Recipe(_Section):
         """(field, path) of every file the recipe points at inside its directory."""
         paths = [("build.script", self.build.script)]
         paths += [(f"hooks.{name}", path) for name, path in self.hooks.items()]
-        paths += [(f"files.add.{_key(dest)}", src) for dest, src in self.files.add.items()]
+        paths += [(f"files.add.{key_text(dest)}", src) for dest, src in self.files.add.items()]
         return paths
 
 
@@ -377,9 +390,16 @@ def _resolve(table: Mapping[str, list[str]], target: Target) -> list[str]:
 
 # --- parsing: pydantic errors become Problems a person can act on ---------------------------------
 
+# Fields whose text may span lines; every other string is one line without control characters.
+MULTILINE_FIELDS = ("package.description", "test.commands")
+LONG_FIELDS = ("package.description", "test.commands")
+
 
 def parse_recipe(data: Mapping[str, Any], file: Path) -> Recipe:
     """Validate a recipe mapping (as read from ``file``). Raises RecipeError with every problem."""
+    problems = scan(data, file, multiline=MULTILINE_FIELDS, long_fields=LONG_FIELDS)
+    if problems:
+        raise RecipeError(problems)  # no model sees control characters or absurd sizes
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
@@ -410,15 +430,39 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
                 'e.g. url = "https://nginx.org/download/nginx-{version}.tar.gz" or pypi = "supervisor"',
             )
         )
+    for version in src.sha256:
+        filename = src.filename(pkg.name, version)
+        if not _FILENAME_RE.fullmatch(filename) or len(filename.encode()) > NAME_MAX:
+            found.append(
+                (
+                    "source.url" if src.url else "source.pypi",
+                    f"the source file name for {version}, {filename[:80]!r}, is not a plain file name",
+                    "pkgrun keeps the file under this name and mounts it by name: the URL must end in "
+                    "a name of letters, digits and . _ + ~ - (no query string), at most 255 bytes",
+                )
+            )
+        for target in TARGETS.values():
+            rpm = f"{pkg.name}-{version}-{pkg.iteration}.{target.dist}.{pkg.arch}.rpm"
+            if len(rpm.encode()) > NAME_MAX:
+                found.append(
+                    (
+                        "package.name",
+                        f"the RPM file name {rpm[:60]}... is longer than {NAME_MAX} bytes",
+                        "shorten the name, the version or the iteration",
+                    )
+                )
+                break
     for version in dict.fromkeys([pkg.version, *pkg.version_for.values()]):
         if version not in src.sha256:
             found.append(
                 (
-                    f"source.sha256.{_key(version)}",
+                    f"source.sha256.{key_text(version)}",
                     f"the default version {version} has no checksum",
                     f'add "{version}" = "<sha256 of the source file>" under [source.sha256]',
                 )
             )
+    for bad in check_fpm_args(recipe.fpm.args):
+        found.append((f"fpm.args[{bad.index}]", bad.message, None))
     top_levels = [p.split("/")[0] for p in files.paths]
     for field, paths in (
         ("files.config", files.config),
@@ -427,7 +471,7 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
     ):
         for index, path in enumerate(paths):
             if not any(_is_under(path, top) for top in files.paths):
-                where = f"{field}.{_key(path)}" if field == "files.add" else f"{field}[{index}]"
+                where = f"{field}.{key_text(path)}" if field == "files.add" else f"{field}[{index}]"
                 found.append(
                     (
                         where,
@@ -442,103 +486,3 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
 def _is_under(package_path: str, staging_path: str) -> bool:
     top = "/" + staging_path
     return package_path == top or package_path.startswith(top + "/")
-
-
-_TYPE_MESSAGES = {
-    "missing": "is required",
-    "string_type": "must be a string (in quotes)",
-    "int_type": "must be an integer",
-    "list_type": 'must be a list, e.g. ["a", "b"]',
-    "dict_type": "must be a table",
-    "model_type": "must be a table",
-    "model_attributes_type": "must be a table",
-    "too_short": "must not be empty",
-    "greater_than_equal": "must be a non-negative integer",
-}
-
-
-def problems_from(exc: ValidationError, file: Path, root: type[BaseModel]) -> list[Problem]:
-    """Pydantic's errors for ``root`` read from ``file``, as Problems a person can act on."""
-    return [_problem(err, file, root) for err in exc.errors()]
-
-
-def _problem(err: Mapping[str, Any], file: Path, root: type[BaseModel]) -> Problem:
-    loc = tuple(err["loc"])
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], root)
-        key = str(loc[-1])
-        return Problem(
-            file,
-            _field(loc),
-            f"unknown key {key!r}{_did_you_mean(key, allowed)}",
-            f"allowed here: {', '.join(allowed)}" if allowed else None,
-        )
-    if kind == "missing":
-        section = _field(loc[:-1]) or "the top level"
-        return Problem(
-            file,
-            _field(loc),
-            "is required",
-            f"add {loc[-1]} under [{section}]" if loc[:-1] else f"add a [{loc[-1]}] table",
-        )
-    message = str(err["msg"]).removeprefix(_VALUE_ERROR_PREFIX)
-    if kind in _TYPE_MESSAGES:
-        message = _TYPE_MESSAGES[kind]
-        if "input" in err and kind != "missing":
-            message += f" (got {_show(err['input'])})"
-    return Problem(file, _field(loc), message)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    """('source', 'sha256', '7.1.8') -> source.sha256."7.1.8"; list indices as [n]."""
-    out = ""
-    for part in loc:
-        if part == "[key]":
-            continue  # pydantic marks an error in a dict key this way; the key itself is named
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + _key(str(part))
-    return out
-
-
-def _key(part: str) -> str:
-    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
-
-
-def _did_you_mean(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _allowed_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
-    """The keys the model at ``loc`` accepts, as written in TOML (aliases)."""
-    model: Any = root
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        model = _model_in(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
-
-
-def _model_in(annotation: Any) -> Any:
-    """The BaseModel inside ``X``, ``X | None`` or ``Annotated[X, ...]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if get_origin(annotation) is not None:
-        for arg in get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None

@@ -1,0 +1,3 @@
+echo installed
+%postun
+echo injected

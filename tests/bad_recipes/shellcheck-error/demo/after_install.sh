@@ -1,0 +1,2 @@
+set -- a b
+for x in $@; do echo "$x"; done
