@@ -13,12 +13,14 @@ STAMP  := $(VENV)/.installed
 # system tools the targets need, as TOOL=DEBIAN_PACKAGE
 SYSTEM_TOOLS := bash sh=dash
 BUILD_TOOLS  := rpm rpmlint debootstrap podman runc
-TEST_TOOLS   := $(BUILD_TOOLS) dnf
+TEST_TOOLS   := $(BUILD_TOOLS) dnf dockerd=docker.io
 # Debian's orig tarballs for the integration tests and benchmarks (scripts/fetch-test-sources.sh)
 TEST_MIRROR  ?= $(or $(PKGRUN_TEST_MIRROR),$(CURDIR)/.cache/mirror)
-# podman with runc and ulimits under the hard limits: what hosts whose cgroup layout crun refuses
-# (this project's CI machines among them) need; harmless elsewhere when runc is installed
-export CONTAINERS_CONF ?= $(if $(shell command -v runc),$(CURDIR)/.ci/containers.conf)
+# podman with runc: what hosts whose cgroup layout crun refuses need (this project's CI machines
+# among them); harmless elsewhere when runc is installed. Decided when a target runs, after
+# check-system.sh may have installed runc, not when make reads this file. (pkgrun gives every
+# container explicit ulimits under the host's hard limits itself.)
+WITH_RUNC = CONTAINERS_CONF="$${CONTAINERS_CONF:-$$(command -v runc >/dev/null 2>&1 && echo $(CURDIR)/.ci/containers.conf)}"
 
 # make rpms: the target, a directory or URL to look for sources first, releases to keep
 TARGET ?= el7
@@ -44,7 +46,7 @@ test: setup
 	@scripts/check-system.sh $(TEST_TOOLS) || echo "make test: integration tests needing them will be skipped" >&2
 	@scripts/fetch-test-sources.sh $(TEST_MIRROR) >/dev/null 2>&1 || \
 	    echo "make test: could not fetch the test sources (needs root and apt); tests needing them will be skipped" >&2
-	PKGRUN_TEST_MIRROR=$(TEST_MIRROR) $(BIN)/pytest
+	$(WITH_RUNC) PKGRUN_TEST_MIRROR=$(TEST_MIRROR) $(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check src tests
@@ -54,20 +56,20 @@ lint: setup
 rpms: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
 	@scripts/check-system.sh rpm rpmlint $(if $(filter local,$(TARGET)),debootstrap)
-	$(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP))
+	$(WITH_RUNC) $(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP))
 	$(BIN)/pkgrun repo list
 
 nightly: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
 	@scripts/check-system.sh rpm rpmlint $(if $(filter local,$(TARGET)),debootstrap)
-	$(BIN)/pkgrun nightly $(if $(filter command line,$(origin TARGET)),--target $(TARGET)) $(if $(MIRROR),--mirror $(MIRROR))
+	$(WITH_RUNC) $(BIN)/pkgrun nightly $(if $(filter command line,$(origin TARGET)),--target $(TARGET)) $(if $(MIRROR),--mirror $(MIRROR))
 
 image: setup
-	$(BIN)/pkgrun image --target $(TARGET) $(if $(TAG),--tag $(TAG))
+	$(WITH_RUNC) $(BIN)/pkgrun image --target $(TARGET) $(if $(TAG),--tag $(TAG))
 
 bench: setup
 	scripts/fetch-test-sources.sh $(TEST_MIRROR)
-	$(BIN)/python scripts/bench.py --mirror $(TEST_MIRROR)
+	$(WITH_RUNC) $(BIN)/python scripts/bench.py --mirror $(TEST_MIRROR)
 
 clean:
 	rm -rf $(VENV) out reports .cache .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

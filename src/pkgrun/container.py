@@ -2,8 +2,9 @@
 always goes away.
 
 podman and docker take the same arguments for everything pkgrun does, so one set of builders
-serves both; ``Engine.argv`` puts the engine's own flags in front (``--remote`` for a podman
-reached through CONTAINER_HOST; docker reads DOCKER_HOST itself).
+serves both; ``Engine.argv`` puts the engine's own flags in front: the service it talks to
+(``podman --url``, ``docker --host``), given explicitly rather than through CONTAINER_HOST or
+DOCKER_HOST in the environment, so that every command reaches the engine the run chose.
 """
 
 from __future__ import annotations
@@ -26,16 +27,29 @@ class EngineName(StrEnum):
     DOCKER = "docker"
 
 
+# Limits for a container on an engine pkgrun cannot look at (a remote service): what any Linux
+# host's hard limits allow (the kernel's default hard nofile is 4096).
+PORTABLE_ULIMITS = ("nofile=1024:4096", "nproc=4096:8192")
+
+
 @dataclass(frozen=True)
 class Engine:
     name: EngineName
-    remote: bool = False  # podman --remote, when CONTAINER_HOST points at a service
+    url: str | None = None  # a service (unix://, ssh://, tcp://), or None for the local engine
+    # --ulimit for every container and image build: explicit, so that an engine never asks the
+    # kernel for more than the host allows (podman's defaults can exceed a host's hard limits,
+    # and runc then fails with "error setting rlimit")
+    ulimits: tuple[str, ...] = PORTABLE_ULIMITS
 
     def argv(self, *args: str) -> list[str]:
         head = [self.name.value]
-        if self.remote:
-            head.append("--remote")
+        if self.url:
+            head += ["--url" if self.name is EngineName.PODMAN else "--host", self.url]
         return head + list(args)
+
+    @property
+    def remote(self) -> bool:
+        return self.url is not None
 
 
 @dataclass(frozen=True)
@@ -72,7 +86,52 @@ def detect_engine(choice: str | None, env: Mapping[str, str]) -> Engine:
                 "no container engine found: neither podman nor docker is on PATH",
                 hint="install podman (or docker); pkgrun builds every package in a container",
             )
-    return Engine(name, remote=name is EngineName.PODMAN and bool(env.get("CONTAINER_HOST")))
+    url = env.get("CONTAINER_HOST" if name is EngineName.PODMAN else "DOCKER_HOST") or None
+    return Engine(
+        name,
+        url=url,
+        ulimits=ulimits_from(env.get("PKGRUN_ULIMITS")) or (PORTABLE_ULIMITS if url else host_ulimits()),
+    )
+
+
+def host_ulimits() -> tuple[str, ...]:
+    """This host's limits for open files and processes, as --ulimit values: a container gets what
+    pkgrun itself may use (soft:hard), and never more than the kernel allows (pid_max)."""
+    import resource
+
+    out = []
+    for name, limit, cap in (
+        ("nofile", resource.RLIMIT_NOFILE, 1 << 20),
+        ("nproc", resource.RLIMIT_NPROC, _pid_max()),
+    ):
+        soft, hard = resource.getrlimit(limit)
+        hard = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+        soft = hard if soft == resource.RLIM_INFINITY else min(soft, hard)
+        out.append(f"{name}={soft}:{hard}")
+    return tuple(out)
+
+
+def _pid_max() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 32768
+
+
+def ulimits_from(text: str | None) -> tuple[str, ...]:
+    """PKGRUN_ULIMITS: "nofile=1024:4096 nproc=4096:8192"."""
+    if not text:
+        return ()
+    values = tuple(text.split())
+    for value in values:
+        name, _, limits = value.partition("=")
+        parts = limits.split(":")
+        if name not in ("nofile", "nproc") or not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
+            raise UsageError(
+                f"PKGRUN_ULIMITS: {value!r} is not a limit",
+                hint='write "nofile=SOFT:HARD nproc=SOFT:HARD", e.g. "nofile=1024:4096 nproc=4096:8192"',
+            )
+    return values
 
 
 def check_engine(engine: Engine) -> None:
@@ -82,7 +141,10 @@ def check_engine(engine: Engine) -> None:
             engine.argv(
                 "version",
                 "--format",
-                "{{.Server.Version}}" if engine.name is EngineName.DOCKER else "{{.Client.Version}}",
+                # a daemon or a service must answer; a local podman has no server
+                "{{.Client.Version}}"
+                if engine.name is EngineName.PODMAN and not engine.url
+                else "{{.Server.Version}}",
             )
         )
     except CommandFailed as exc:
@@ -91,6 +153,36 @@ def check_engine(engine: Engine) -> None:
             hint="start the engine (or its service), check DOCKER_HOST / CONTAINER_HOST, "
             "or choose the other engine with --engine",
         ) from None
+
+
+class ContainerStartFailed(PkgrunError):
+    """The engine refused to start a container: says why, in the engine's words, and what to do."""
+
+    def __init__(self, engine: Engine, image: str, output: str) -> None:
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        reason = lines[-1] if lines else "no reason given"
+        self.output = output
+        super().__init__(
+            f"{engine.name} could not start a container from {image}: {reason}",
+            hint=_start_hint(engine, reason),
+        )
+
+
+def _start_hint(engine: Engine, reason: str) -> str:
+    text = reason.lower()
+    if "rlimit" in text:
+        return (
+            f"the container asked for more than the host allows ({' '.join(engine.ulimits)}): set "
+            'PKGRUN_ULIMITS to limits under the host\'s hard limits, e.g. "nofile=1024:4096 nproc=4096:8192"'
+        )
+    if "cgroup" in text or "crun" in text:
+        return (
+            "the OCI runtime refused this host's cgroup set-up: use runc "
+            '(runtime = "runc" under [engine] in a containers.conf that CONTAINERS_CONF names)'
+        )
+    if "no such image" in text or "image not known" in text or "unable to find" in text:
+        return "the image is missing: run the build again, it is made on first use"
+    return f"see `{engine.name} info`; the engine's whole message is above"
 
 
 def container_name(recipe: str) -> str:
@@ -112,6 +204,7 @@ def run_detached_argv(
     """A container that idles until pkgrun has run its steps in it with ``exec``."""
     # sleep as PID 1 ignores SIGTERM: with KILL as the stop signal, removal takes no grace period
     argv = engine.argv("run", "--detach", "--name", name, f"--network={network}", "--stop-signal=KILL")
+    argv += _ulimit_flags(engine)
     for key, value in (labels or {}).items():
         argv += ["--label", f"{key}={value}"]
     for mount in mounts:
@@ -146,9 +239,12 @@ def image_id_argv(engine: Engine, image: str) -> list[str]:
 def build_argv(
     engine: Engine, tag: str, containerfile: Path, context: Path, *, network: str = "host"
 ) -> list[str]:
-    return engine.argv(
-        "build", f"--network={network}", "--tag", tag, "--file", str(containerfile), str(context)
-    )
+    argv = engine.argv("build", f"--network={network}", *_ulimit_flags(engine))
+    return argv + ["--tag", tag, "--file", str(containerfile), str(context)]
+
+
+def _ulimit_flags(engine: Engine) -> list[str]:
+    return [flag for value in engine.ulimits for flag in ("--ulimit", value)]
 
 
 def import_argv(engine: Engine, tarball: Path, tag: str) -> list[str]:
@@ -210,7 +306,10 @@ def start_container(
     with _ACTIVE_LOCK:
         _ACTIVE[name] = engine
     try:
-        run(run_detached_argv(engine, name, image, mounts, labels=labels, network=network))
+        try:
+            run(run_detached_argv(engine, name, image, mounts, labels=labels, network=network))
+        except CommandFailed as exc:
+            raise ContainerStartFailed(engine, image, exc.output) from None
         yield Container(engine, name)
     finally:
         if not keep:

@@ -10,16 +10,21 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from pkgrun.container import host_ulimits
 
 REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
 TESTS = Path(__file__).resolve().parent.parent
 TEST_RECIPES = TESTS / "recipes"
 TEST_SOURCES = TEST_RECIPES / "sources"
 LOCAL_IMAGE = "localhost/pkgrun-local:bookworm"
+# the limits pkgrun gives its own containers: what this host allows, never an engine's defaults
+ULIMITS = [flag for value in host_ulimits() for flag in ("--ulimit", value)]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,11 +65,53 @@ def podman() -> str:
 
 
 @pytest.fixture(scope="session")
-def docker() -> str:
+def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A docker daemon: the one DOCKER_HOST names when it answers, else a private dockerd that
+    the tests start (as root: its own socket, data root and pidfile; no iptables, no bridge,
+    since every container runs without a network) and stop at the end of the session."""
     need_tool("docker")
-    need(engine_works("docker"), "no docker daemon answers (DOCKER_HOST)")
     need_tool("rpm")
-    return "docker"
+    if engine_works("docker"):
+        yield "docker"
+        return
+    dockerd = shutil.which("dockerd")
+    need(
+        dockerd is not None and os.geteuid() == 0,
+        "no docker daemon answers, and no dockerd to start (as root)",
+    )
+    assert dockerd is not None
+    state = tmp_path_factory.mktemp("dockerd")
+    socket = state / "docker.sock"
+    log = (state / "dockerd.log").open("w")
+    daemon = subprocess.Popen(
+        [dockerd, "--iptables=false", "--bridge=none", "--host", f"unix://{socket}",
+         "--data-root", str(state / "data"), "--exec-root", str(state / "exec"),
+         "--pidfile", str(state / "docker.pid")],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    previous = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = f"unix://{socket}"
+    try:
+        deadline = time.monotonic() + 60
+        while not engine_works("docker"):
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                need(False, "dockerd did not start: " + (state / "dockerd.log").read_text()[-2000:])
+            time.sleep(0.5)
+        yield "docker"
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        # dockerd leaves its network namespace mounted under the exec root
+        subprocess.run(["umount", str(state / "exec" / "netns" / "default")], capture_output=True)
+        if previous is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +194,7 @@ def runtime_image(engine: str, apt_requires: list[str]) -> str:
         (Path(tmp) / "Containerfile").write_text(f"FROM {LOCAL_IMAGE}\nRUN {json.dumps(install)}\n")
         containerfile = str(Path(tmp) / "Containerfile")  # docker looks for a Dockerfile otherwise
         subprocess.run(
-            [engine, "build", "--network=host", "--tag", tag, "--file", containerfile, tmp],
+            [engine, "build", "--network=host", *ULIMITS, "--tag", tag, "--file", containerfile, tmp],
             check=True,
             capture_output=True,
         )
@@ -164,7 +211,7 @@ def run_installed(engine: str, rpms: list[Path], apt_requires: list[str], script
     # --nodeps: the RPMs require Debian packages, which apt installed and rpm's database lacks
     command = "set -e; rpm -i --nodeps /rpms/*.rpm; " + script
     result = subprocess.run(
-        [engine, "run", "--rm", "--network=none", *mounts, image, "sh", "-c", command],
+        [engine, "run", "--rm", "--network=none", *ULIMITS, *mounts, image, "sh", "-c", command],
         capture_output=True,
         text=True,
         timeout=600,

@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.request
 
+from conftest import ULIMITS
 from helpers import RECIPES
 from pkgrun.cli import main
 
@@ -86,7 +87,7 @@ def test_runtime_image_serves_php(seed_packages, build_env, capsys) -> None:
 
     port, name = free_port(), f"pkgrun-test-lnmp-{secrets.token_hex(3)}"
     subprocess.run(
-        ["podman", "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80", image["image"]],
+        ["podman", "run", "-d", "--name", name, *ULIMITS, "-p", f"127.0.0.1:{port}:80", image["image"]],
         check=True,
         capture_output=True,
     )
