@@ -3,6 +3,7 @@ report files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +14,11 @@ import pytest
 from helpers import RECIPES, seed_recipe
 from pkgrun import buildcache
 from pkgrun.config import load_config
-from pkgrun.errors import RecipeError, UsageError
+from pkgrun.errors import ConfigError, UsageError
 from pkgrun.nightly import NightlyRun, Outcome, Status, graph
 from pkgrun.plan import make_plan
 from pkgrun.recipe_dir import LoadedRecipe
+from pkgrun.repo import record_index
 from pkgrun.run_report import junit_xml, report_html, report_json
 from pkgrun.targets import TARGETS
 
@@ -39,7 +41,7 @@ def test_decisions(tmp_path: Path) -> None:
         "nevra": "nginx-0:1.22.1-2.local.x86_64",
         "file": "nginx-1.22.1-2.local.x86_64.rpm",
     }
-    buildcache.record(tmp_path, {buildcache.key(plan): entry})
+    record_index(tmp_path, {buildcache.key(plan): entry})
     listed = {"nginx-1.22.1-2.local.x86_64.rpm"}
     assert buildcache.decide(plan, inputs, tmp_path, listed).build is False
     assert buildcache.decide(plan, inputs, tmp_path, set()).reason == (
@@ -95,11 +97,11 @@ def test_a_cycle_is_a_usage_error(tmp_path: Path) -> None:
 def test_configuration_errors(tmp_path: Path) -> None:
     file = tmp_path / "pkgrun.toml"
     file.write_text('[nightly]\ntargets = ["el6", "local"]\njobs = 0\n')
-    with pytest.raises(RecipeError) as info:
+    with pytest.raises(ConfigError) as info:
         load_config(file)
     assert sorted(p.field for p in info.value.problems) == ["nightly.jobs"]
     file.write_text('[nightly]\ntargets = ["el6", "local"]\n')
-    with pytest.raises(RecipeError) as info:
+    with pytest.raises(ConfigError) as info:
         load_config(file)
     assert [str(p) for p in info.value.problems] == [f"{file}: nightly.targets[0]: unknown target 'el6'"]
     assert "configuration file" in info.value.message
@@ -149,3 +151,16 @@ def test_report_files() -> None:
     assert [c.get("name") for c in cases] == ["nginx 1.12.1", "php 7.1.8", "supervisor 3.1.4"]
     assert cases[1].find("failure") is not None and cases[2].find("skipped") is not None
     assert ElementTree.tostring(suite)
+
+
+def test_recipe_files_never_follow_a_link(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "a.conf").write_text("a\n")
+    (tmp_path / "b.conf").symlink_to("conf/a.conf")
+    (tmp_path / "elsewhere").symlink_to("/etc")  # refused when the recipe loads; never read here
+    files = buildcache.recipe_files(tmp_path)
+    assert files == {
+        "b.conf": "-> conf/a.conf",
+        "conf/a.conf": hashlib.sha256(b"a\n").hexdigest(),
+        "elsewhere": "-> /etc",
+    }

@@ -134,3 +134,92 @@ def test_pkgrun_fetch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
             "size": HELLO.stat().st_size,
         }
     ]
+
+
+# --- the download boundary: a size limit, and nothing half-done left in the cache -----------------
+
+
+def test_a_source_over_the_limit_is_refused_and_removed(tmp_path: Path) -> None:
+    from pkgrun.sources import TooLarge
+
+    with pytest.raises(TooLarge, match="larger than the download limit"):
+        fetch_source(
+            hello(),
+            recipe="hello",
+            cache_dir=tmp_path,
+            mirrors=[str(SOURCES)],
+            env={"PKGRUN_MAX_DOWNLOAD": "100"},
+            reporter=NullReporter(),
+        )
+    assert list((tmp_path / "sources").iterdir()) == []
+
+
+def test_a_server_that_sends_more_than_it_announced_is_cut_off(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pkgrun.sources import TooLarge
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            if "announced" in self.path:
+                self.send_header("Content-Length", str(10 << 20))
+            self.end_headers()
+            try:
+                for _ in range(200):
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for path in ("announced", "streamed"):
+            url = f"http://127.0.0.1:{server.server_address[1]}/{path}"
+            with pytest.raises(TooLarge):
+                fetch_source(
+                    hello(),
+                    recipe="hello",
+                    cache_dir=tmp_path,
+                    mirrors=[url],
+                    env={"PKGRUN_MAX_DOWNLOAD": "1M"},
+                    reporter=NullReporter(),
+                )
+            assert list((tmp_path / "sources").iterdir()) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_interrupted_download_leaves_nothing(tmp_path: Path) -> None:
+    class Interrupt(NullReporter):
+        def progress(self, recipe: str, name: str, total: int | None):  # type: ignore[no-untyped-def]
+            def advance(n: int) -> None:
+                raise KeyboardInterrupt
+
+            return advance
+
+    with pytest.raises(KeyboardInterrupt):
+        fetch_source(
+            hello(),
+            recipe="hello",
+            cache_dir=tmp_path,
+            mirrors=[SOURCES.resolve().as_uri()],
+            env={},
+            reporter=Interrupt(),
+        )
+    assert list((tmp_path / "sources").iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["x", "0", "-1", "12Q"])
+def test_a_bad_download_limit_is_a_usage_error(value: str) -> None:
+    from pkgrun.errors import UsageError
+    from pkgrun.sources import max_download
+
+    with pytest.raises(UsageError, match="PKGRUN_MAX_DOWNLOAD"):
+        max_download({"PKGRUN_MAX_DOWNLOAD": value})
+    assert max_download({"PKGRUN_MAX_DOWNLOAD": "4G"}) == 4 << 30

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,8 +22,9 @@ from typing import Any
 
 from pkgrun import __version__
 from pkgrun.plan import BuildPlan
-
-INDEX_FILE = "pkgrun-builds.json"
+from pkgrun.recipe_dir import walk
+from pkgrun.repo import read_index
+from pkgrun.sources import sha256_file
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,16 @@ class Inputs:
 
 
 def recipe_files(directory: Path) -> dict[str, str]:
-    """Every file of a recipe directory, by relative path, with its sha256."""
+    """Every file of a recipe directory, by relative path, with its sha256; a symlink by where it
+    points ("-> target"), never followed: what is hashed is the recipe's own content, never a
+    file elsewhere on the host (loading a recipe refuses links that lead out of it)."""
     files = {}
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            files[path.relative_to(directory).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for path in walk(directory):
+        relative = path.relative_to(directory).as_posix()
+        if path.is_symlink():
+            files[relative] = "-> " + os.readlink(path)
+        elif stat.S_ISREG(path.lstat().st_mode):
+            files[relative] = sha256_file(path)
     return files
 
 
@@ -102,23 +109,6 @@ def entry(inputs: Inputs, nevra: str, file: str) -> dict[str, Any]:
         "file": file,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-
-
-def read_index(dist_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((dist_dir / INDEX_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def record(dist_dir: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
-    """Add ``entries`` to the index; called under the repository's lock, written atomically."""
-    index = read_index(dist_dir)
-    index.update(entries)
-    tmp = dist_dir / f".{INDEX_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(tmp, dist_dir / INDEX_FILE)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from pkgrun import __version__, buildcache
 from pkgrun.build import BuildContext, BuildResult, Packager, build_recipe, choose_packager, default_log_path
 from pkgrun.config import CONFIG_FILE, load_config
 from pkgrun.container import EngineName, check_engine, detect_engine
-from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, RecipeError, UsageError
+from pkgrun.errors import EXIT_FAILURE, CommandFailed, PkgrunError, ProblemsError, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import LINT_HINT, Finding
 from pkgrun.nightly import (
@@ -191,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     _repo(serve)
     serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8780, help="port (default: 8780; 0 picks a free one)")
+    serve.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the URL clients reach the server at, for the .repo files it answers "
+        "(default: the Host the client asked for)",
+    )
 
     fetch = command("fetch", "download and verify sources ahead of time, for offline builds")
     fetch.add_argument("recipe", nargs="*", help="recipes whose sources to fetch (default: all)")
@@ -306,7 +312,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         return COMMANDS[args.command](args, out, env)
-    except RecipeError as exc:
+    except ProblemsError as exc:
         for problem in exc.problems:
             err.print(Text.assemble(("error: ", "bold red"), str(problem)))
             if problem.hint:
@@ -400,9 +406,11 @@ def cmd_list(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> 
 
 
 def cmd_check(args: argparse.Namespace, out: Console, env: Mapping[str, str]) -> int:
-    loaded = load_recipes(args.recipes, args.recipe)
+    loaded = load_recipes(args.recipes, args.recipe, cache_dir=default_cache_dir(env))
     for item in loaded:
         out.print(Text.assemble(("ok ", "green"), f"{item.name} ({item.file})"))
+        for warning in item.warnings:
+            out.print(Text.assemble(("  warning: ", "yellow"), f"{warning.field}: {warning.message}"))
     out.print(f"{len(loaded)} recipe{'s' if len(loaded) != 1 else ''} valid")
     return 0
 
@@ -667,7 +675,7 @@ def cmd_serve(args: argparse.Namespace, out: Console, env: Mapping[str, str]) ->
         raise UsageError(
             f"no repository at {repo}", hint="build and publish first (make rpms), or pass --repo DIR"
         )
-    server = make_server(repo, args.bind, args.port)
+    server = make_server(repo, args.bind, args.port, args.base_url)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     out.print(f"serving {repo} at http://{host}:{port}/ (Ctrl-C stops)")
     for dist in sorted(p.name for p in repo.iterdir() if (p / REPO_FILE).is_file()):

@@ -29,7 +29,14 @@ from pkgrun.errors import CommandFailed, PkgrunError, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.plan import BuildPlan, make_plan
 from pkgrun.recipe_dir import LoadedRecipe
-from pkgrun.repo import listed_files, newest_release, publish_rpms, published_releases, repo_arch
+from pkgrun.repo import (
+    listed_files,
+    newest_release,
+    publish_rpms,
+    published_releases,
+    read_index,
+    repo_arch,
+)
 from pkgrun.report import Advance, Reporter
 from pkgrun.run import run
 from pkgrun.sources import sha256_file
@@ -203,7 +210,7 @@ def run_nightly(settings: NightlySettings, reporter: Reporter) -> NightlyRun:
         outcome.reason = decision.reason
         if not decision.build:
             outcome.status, outcome.nevra = Status.SKIPPED, decision.published
-            entry = buildcache.read_index(dist_dir).get(buildcache.key(plan), {})
+            entry = read_index(dist_dir).get(buildcache.key(plan), {})
             if entry.get("file"):
                 built_rpms[node] = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / entry["file"]
             return

@@ -18,8 +18,11 @@ moment leaves the previous repository whole:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -27,12 +30,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.etree import ElementTree
 
 import createrepo_c as cr  # type: ignore[import-untyped]  # headers and metadata, read by their writer
 
-from pkgrun import buildcache
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.report import Reporter
@@ -41,11 +43,33 @@ from pkgrun.targets import Target
 
 NOARCH_REPO = "x86_64"
 REPO_FILE = "pkgrun.repo"
+# What the builds of the published packages were made of: an index kept beside the repository
+# for the build cache (buildcache.py), opaque here: entries by key, each a JSON object.
+INDEX_FILE = "pkgrun-builds.json"
 _REPOMD_NS = {"repo": "http://linux.duke.edu/metadata/repo"}
 
 
 class NevraClash(PkgrunError):
     exit_code = EXIT_BAD_INPUT
+
+
+class UnsafeRpm(PkgrunError):
+    """An RPM whose header would put a file where it does not belong, or that is no RPM."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+# What rpm itself lets through rpmbuild in each header field that becomes part of a path
+# (rpmbuild's rpmCharCheck, without the macro characters): a crafted header must not name a
+# file outside the repository ("../../x"), a hidden one, or one with control characters.
+_HEADER_RULES = {
+    "name": (re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*"), "letters, digits and . _ + - (not first)"),
+    "version": (re.compile(r"[A-Za-z0-9_+~^][A-Za-z0-9._+~^]*"), "letters, digits and . _ + ~ ^"),
+    "release": (re.compile(r"[A-Za-z0-9_+~^][A-Za-z0-9._+~^]*"), "letters, digits and . _ + ~ ^"),
+    "arch": (re.compile(r"[A-Za-z0-9_]+"), "letters, digits and _"),
+}
+# A file name as metadata lists it, and as publishing writes it
+_FILE_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+~^-]*\.rpm")
 
 
 @dataclass(frozen=True)
@@ -101,7 +125,7 @@ def repo_file_text(dist: str, baseurl: str) -> str:
 def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
     """One publisher per distribution at a time; a waiting one says so."""
     dist_dir.mkdir(parents=True, exist_ok=True)
-    with (dist_dir / ".lock").open("a+") as fh:
+    with _open_nofollow(dist_dir / ".lock", os.O_RDWR | os.O_CREAT, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -155,12 +179,40 @@ class RpmHeader:
     def filename(self) -> str:
         return f"{self.name}-{self.version}-{self.release}.{self.arch}.rpm"
 
+    def unsafe_fields(self) -> list[str]:
+        """The header fields that cannot become part of a path, with what is allowed."""
+        out = []
+        for field, (pattern, allowed) in _HEADER_RULES.items():
+            value = getattr(self, field)
+            if not pattern.fullmatch(value) or len(value) > 255:
+                out.append(f"{field} {value[:80]!r} (allowed: {allowed})")
+        return out
+
 
 def read_header(rpm: Path) -> RpmHeader:
     try:
-        return RpmHeader.from_package(cr.package_from_rpm(str(rpm)))
+        header = RpmHeader.from_package(cr.package_from_rpm(str(rpm)))
     except Exception as exc:  # the bindings raise their own error type
-        raise PkgrunError(f"{rpm} is not a readable RPM: {exc}", hint="publish built .rpm files") from None
+        raise UnsafeRpm(f"{rpm} is not a readable RPM: {exc}", hint="publish built .rpm files") from None
+    if bad := header.unsafe_fields():
+        raise UnsafeRpm(
+            f"{rpm} is refused: its header's " + "; ".join(bad),
+            hint="nothing was written; a package's name, version, release and arch become its file "
+            "name in the repository, so they must hold what rpmbuild allows",
+        )
+    return header
+
+
+def destination(dist_dir: Path, header: RpmHeader) -> Path:
+    """Where ``header``'s package goes: checked to resolve inside ``dist_dir``."""
+    dest = dist_dir / repo_arch(header.arch) / header.filename
+    inside = dist_dir.resolve()
+    if not dest.resolve().is_relative_to(inside) or not dest.parent.resolve().is_relative_to(inside):
+        raise UnsafeRpm(
+            f"{header.nevra} would be written to {dest.resolve()}, outside {inside}",
+            hint="nothing was written; is a directory of the repository a symlink?",
+        )
+    return dest
 
 
 def publish_rpms(
@@ -180,20 +232,24 @@ def publish_rpms(
     find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     dist_dir = repo_root / target.dist
     headers = [(rpm, read_header(rpm)) for rpm in rpms]  # before the lock: reading takes time
+    for _, header in headers:
+        destination(dist_dir, header)  # every header is safe before anything is written
     published: list[Published] = []
     pruned: list[Path] = []
     with repo_lock(dist_dir, reporter, "publish"):
         listed: dict[Path, dict[str, RpmHeader]] = {}  # arch dir -> file name -> header
         placements = []
         for rpm, header in headers:  # every clash is refused before anything changes
-            arch_dir = dist_dir / repo_arch(header.arch)
+            dest = destination(dist_dir, header)
+            arch_dir = dest.parent
             if arch_dir not in listed:
                 arch_dir.mkdir(parents=True, exist_ok=True)
                 _clean_stale(arch_dir)
                 listed[arch_dir] = {
-                    str(p.location_href): RpmHeader.from_package(p) for p in _packages(arch_dir)
+                    str(p.location_href): RpmHeader.from_package(p)
+                    for p in _packages(arch_dir)
+                    if _FILE_NAME.fullmatch(str(p.location_href))  # never a path from metadata
                 }
-            dest = arch_dir / header.filename
             old = listed[arch_dir].get(dest.name)
             if old is not None and old.sha256 != header.sha256 and not force:
                 raise NevraClash(
@@ -217,22 +273,50 @@ def publish_rpms(
             kept = sorted(set(packages) - doomed)
             _update_metadata(arch_dir, dist_dir, target.metadata_compression, kept)
             for path in arch_dir.glob("*.rpm"):  # listed by no metadata any more, or never
-                if path.name not in packages or path.name in doomed:
+                if (path.name not in packages or path.name in doomed) and not path.is_symlink():
                     path.unlink()
             pruned += [arch_dir / name for name in sorted(doomed)]
         _write_atomically(
             dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl or repo_root.resolve().as_uri())
         )
         if builds:
-            buildcache.record(dist_dir, builds)
+            record_index(dist_dir, builds)
     return PublishResult(published, pruned, time.monotonic() - started)
+
+
+def _open_nofollow(path: Path, flags: int, mode: str) -> IO[Any]:
+    """Open ``path`` without following a symlink there: in a shared repository, a link planted
+    at a lock or temporary file's name must not make pkgrun write through it."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PkgrunError(
+                f"{path} is a symlink; pkgrun does not write through links in the repository",
+                hint="remove the link; it was not made by pkgrun",
+            ) from None
+        raise
+    return os.fdopen(fd, mode)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file at ``path`` (a temporary name): never through a link or
+    into a file someone else made."""
+    path.unlink(missing_ok=True)
+    with _open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _copy_into_place(rpm: Path, dest: Path) -> None:
     """Copy under a temporary name, then rename: a reader never sees half a file."""
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.copyfile(rpm, tmp)
-    _fsync(tmp)
+    tmp.unlink(missing_ok=True)
+    with rpm.open("rb") as src, _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
     os.replace(tmp, dest)
 
 
@@ -304,9 +388,25 @@ def _clean_stale(arch_dir: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def read_index(dist_dir: Path) -> dict[str, Any]:
+    """The build index beside the distribution's repository; empty when missing or unreadable."""
+    try:
+        data = json.loads((dist_dir / INDEX_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record_index(dist_dir: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add ``entries`` to the index; called under the repository's lock, written atomically."""
+    index = read_index(dist_dir)
+    index.update(entries)
+    _write_atomically(dist_dir / INDEX_FILE, json.dumps(index, indent=1, sort_keys=True))
+
+
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    write_new(tmp, text.encode())
     os.replace(tmp, path)
 
 
