@@ -48,6 +48,9 @@ SEED_FIXES: dict[str, dict[str, list[str]]] = {
     },
 }
 
+# `--` before the packaged paths, which the seed did not need: no path can read as an option.
+END_OF_OPTIONS = ["--"]
+
 # The flags the seed left to fpm's defaults, which pkgrun passes explicitly, by recipe.
 ADDED = {
     "php": [
@@ -179,7 +182,7 @@ def seed_paths(name: str) -> FpmPaths:
     return FpmPaths(
         staging=f"/data/scripts/{name}",
         workdir=f"/data/scripts/{name}",
-        recipe_dir=f"/data/scripts/{name}",
+        hooks=f"/data/scripts/{name}",
         package="/data/out/"
         + rpm_filename(seed_recipe(name), seed_recipe(name).package.version, TARGETS["el7"]),
     )
@@ -203,7 +206,7 @@ def without_added_flags(argv: list[str], added: list[str]) -> list[str]:
 def test_seed_command_is_reproduced(name: str) -> None:
     recipe = seed_recipe(name)
     argv = fpm_argv(recipe, recipe.package.version, TARGETS["el7"], seed_paths(name))
-    passed = PASSED_THROUGH[name]
+    passed = PASSED_THROUGH[name] + END_OF_OPTIONS
     paths = recipe.files.paths
     assert argv[len(argv) - len(paths) - len(passed) : len(argv) - len(paths)] == passed
     del argv[len(argv) - len(paths) - len(passed) : len(argv) - len(paths)]
@@ -217,13 +220,15 @@ def test_golden_argv(name: str) -> None:
     seed = seed_argv(name)
     paths = recipe.files.paths
     # the seed's flags, then pkgrun's explicit ones, then the packaged paths
-    assert argv == seed[: len(seed) - len(paths)] + ADDED[name] + PASSED_THROUGH[name] + paths
+    assert (
+        argv == seed[: len(seed) - len(paths)] + ADDED[name] + PASSED_THROUGH[name] + END_OF_OPTIONS + paths
+    )
 
 
 def test_nginx_golden_argv_in_full() -> None:
     """One golden list written out whole, as a reader would check it by eye."""
     recipe = seed_recipe("nginx")
-    paths = FpmPaths(staging="/S", workdir="/W", recipe_dir="/R", package="/O/nginx.rpm")
+    paths = FpmPaths(staging="/S", workdir="/W", hooks="/R", package="/O/nginx.rpm")
     assert fpm_argv(recipe, "1.12.1", TARGETS["el7"], paths) == [
         "fpm", "-f", "-s", "dir", "-t", "rpm",
         "-n", "nginx", "--epoch", "0", "-v", "1.12.1", "--iteration", "2.el7",
@@ -244,13 +249,13 @@ def test_nginx_golden_argv_in_full() -> None:
         "--config-files", "/usr/local/nginx/conf/conf.d/default.conf",
         "--config-files", "/etc/logrotate.d/nginx",
         "--directories", "/usr/local/nginx",
-        "etc", "usr",
+        "--", "etc", "usr",
     ]  # fmt: skip
 
 
 # --- each flag from its part of the recipe ------------------------------------------------------
 
-PATHS = FpmPaths(staging="/S", workdir="/W", recipe_dir="/R", package="/O/x.rpm")
+PATHS = FpmPaths(staging="/S", workdir="/W", hooks="/R", package="/O/x.rpm")
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:
@@ -333,7 +338,7 @@ def test_all_six_hooks_in_order() -> None:
 def test_unmodelled_fpm_flags_pass_through_before_the_paths() -> None:
     recipe = demo('[fpm]\nargs = ["--rpm-os", "linux", "--provides", "webserver"]\n')
     argv = fpm_argv(recipe, "1.0", TARGETS["el7"], PATHS)
-    assert argv[-5:] == ["--rpm-os", "linux", "--provides", "webserver", "usr"]
+    assert argv[-6:] == ["--rpm-os", "linux", "--provides", "webserver", "--", "usr"]
 
 
 def test_recipe_strings_are_single_arguments() -> None:

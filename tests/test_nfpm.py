@@ -10,7 +10,14 @@ from pkgrun.fpm import FpmPaths, fpm_argv
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import make_plan
 from pkgrun.recipe_dir import LoadedRecipe
-from pkgrun.staging import Entry, expand_directories, find_argv, owned_directories, parse_listing
+from pkgrun.staging import (
+    Entry,
+    expand_directories,
+    find_argv,
+    owned_directories,
+    parse_listing,
+    unsafe_names,
+)
 from pkgrun.targets import TARGETS
 
 STAGED = [
@@ -124,14 +131,20 @@ def test_scripts_are_used_as_they_are_without_upgrade_hooks() -> None:
 
 
 def test_upgrade_hooks_are_wrapped_as_fpm_does() -> None:
+    """Golden: the scriptlets fpm 1.17.0's rpm template made from these hooks, as rpm -qp printed
+    them (checked against real fpm; rpm drops the final newline)."""
     scripts = fpm_style_scripts(
-        {"after-install": "echo fresh", "after-upgrade": "echo again", "before-remove": "echo bye"}
+        {"before-install": "echo bi\n", "after-upgrade": "echo au\n", "before-remove": "echo br\n"}
     )
-    post = scripts["postinstall"]
-    assert 'if [ "${1}" -eq 1 ]\nthen\n    _install\nelif [ "${1}" -gt 1 ]\nthen\n    upgrade\nfi' in post
-    assert "_install() {\n    :\necho fresh\n}" in post and "upgrade() {\n    :\necho again\n}" in post
-    assert scripts["preremove"] == 'if [ "${1}" -eq 0 ]\nthen\n    :\necho bye\nfi\n'
-    assert "preinstall" not in scripts
+    assert scripts == {
+        "preinstall": "upgrade() {\n    :\n}\n_install() {\n    :\necho bi\n\n}\n"
+        'if [ "${1}" -eq 1 ]\nthen\n    # "before install" goes here\n    _install\n'
+        'elif [ "${1}" -gt 1 ]\nthen\n    # "before upgrade" goes here\n    upgrade\nfi\n',
+        "postinstall": "upgrade() {\n    :\necho au\n\n}\n_install() {\n    :\n}\n"
+        'if [ "${1}" -eq 1 ]\nthen\n    # "after install" goes here\n    _install\n'
+        'elif [ "${1}" -gt 1 ]\nthen\n    # "after upgrade" goes here\n    upgrade\nfi\n',
+        "preremove": 'if [ "${1}" -eq 0 ]\nthen\n    :\necho br\n\nfi\n',
+    }
 
 
 def test_listing_round_trip_keeps_odd_names() -> None:
@@ -192,3 +205,22 @@ def test_container_commands_pass_recipe_paths_as_arguments() -> None:
     assert argv[:2] == ["sh", "-c"] and argv[3:5] == ["sh", "/pkgrun/destdir"]
     assert argv[5:7] == ["/pkgrun/recipe/conf/nginx.conf", "/usr/local/nginx/conf/nginx.conf"]
     assert argv[-2:] == ["--", "/usr/local/nginx"]
+
+
+def test_names_a_package_cannot_hold_are_named_safely() -> None:
+    entries = [
+        Entry("f", 0o644, "/usr/share/ok/caf\u00e9"),
+        Entry("f", 0o644, "/usr/share/x\n%post"),
+        Entry("f", 0o644, "/usr/share/bad\udcff"),  # a byte that is not UTF-8, as run() keeps it
+        Entry("l", 0o777, "/usr/bin/y", "\x1b[2J"),
+    ]
+    assert unsafe_names(entries) == ["/usr/share/x\\x0a%post", "/usr/share/bad\\xff", "/usr/bin/y"]
+
+
+def test_output_that_is_not_utf8_is_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pkgrun.run import run
+
+    name = tmp_path / b"caf\xe9".decode("utf-8", "surrogateescape")
+    name.write_text("x")
+    listed = run(["find", str(tmp_path), "-type", "f"]).stdout.strip()
+    assert listed == str(name) and unsafe_names([Entry("f", 0o644, listed)]) != []

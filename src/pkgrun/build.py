@@ -22,26 +22,33 @@ from pathlib import Path
 from pkgrun import __version__, images
 from pkgrun.container import Container, Engine, Mount, start_container
 from pkgrun.errors import PkgrunError, UsageError
-from pkgrun.fpm import FpmPaths, fpm_argv
+from pkgrun.fpm import FpmPaths, fpm_argv, spec_escape
 from pkgrun.install_test import InstallTestReport, run_install_test
 from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
     CONTAINER_DESTDIR,
+    CONTAINER_HOOKS_DIR,
     CONTAINER_OUT_DIR,
     CONTAINER_RECIPE_DIR,
     CONTAINER_SOURCE_DIR,
     CONTAINER_SRCDIR,
+    CONTAINER_TOOLS_DIR,
     CONTAINER_WORKDIR,
     BuildPlan,
 )
 from pkgrun.report import Reporter
 from pkgrun.run import find_tool
 from pkgrun.sources import fetch_source
-from pkgrun.staging import expand_directories, find_argv, owned_directories, parse_listing
+from pkgrun.staging import (
+    Entry,
+    expand_directories,
+    find_argv,
+    owned_directories,
+    parse_listing,
+    unsafe_names,
+)
 from pkgrun.verify import RpmInfo, verify_rpm
-
-CONTAINER_TOOLS_DIR = "/pkgrun/tools"
 
 
 class Packager(StrEnum):
@@ -179,12 +186,14 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             ctx.engine, name, image, mounts, keep=ctx.keep_container, labels={"io.pkgrun.recipe": name}
         ) as container:
             reporter.note(name, f"container {container.name} from {image}, no network")
-            _build_in_container(ctx, reporter, container, tools)
+            entries = _build_in_container(ctx, reporter, container, tools)
         rpm_tmp = out_tmp / plan.rpm.name
         with reporter.step(name, "read the RPM back and check it"):
             if not rpm_tmp.is_file():
                 raise PkgrunError(f"the packager made no {plan.rpm.name}", hint=f"see {ctx.log}")
-            info = verify_rpm(rpm_tmp, plan)
+            # the scriptlets are the hooks as written and the files are what was staged,
+            # whatever the build script did to the container the packager ran in
+            info = verify_rpm(rpm_tmp, plan, fpm_style_scripts(hook_texts(plan)), entries)
         lint = check_lint(ctx, reporter, rpm_tmp) if ctx.lint else None
         tested = None
         if ctx.install_test:
@@ -220,7 +229,10 @@ def check_lint(ctx: BuildContext, reporter: Reporter, rpm: Path) -> LintResult:
     return result
 
 
-def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Container, tools: Path) -> None:
+def _build_in_container(
+    ctx: BuildContext, reporter: Reporter, container: Container, tools: Path
+) -> list[Entry]:
+    """The build, staging and packaging steps; returns what was staged."""
     plan = ctx.plan
     recipe = plan.loaded.recipe
     name = plan.name
@@ -255,9 +267,16 @@ def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Contai
             find_argv(CONTAINER_DESTDIR, recipe.files.paths), workdir=CONTAINER_DESTDIR
         )
         entries = parse_listing(listing.stdout)
+        if bad := unsafe_names(entries):
+            raise PkgrunError(
+                f"the build installed {len(bad)} path(s) with control characters or bytes that are not "
+                f"UTF-8: {', '.join(bad[:5])}",
+                hint="rename them in the build script; RPM headers and fpm's spec file hold names as text",
+            )
         directories = expand_directories(recipe.files.directories, entries)
     with reporter.step(name, f"package with {ctx.packager}"):
         if ctx.packager is Packager.FPM:
+            _write_escaped_hooks(plan, tools)
             container.exec(
                 fpm_argv(
                     recipe,
@@ -267,6 +286,9 @@ def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Contai
                     plan.iteration,
                     directories=directories,
                 ),
+                # fpm also reads options from $FPMOPTS, ./.fpm and ~/.fpm: none of them here
+                env={"FPMOPTS": "", "HOME": CONTAINER_WORKDIR},
+                workdir=CONTAINER_WORKDIR,
                 log=ctx.log,
             )
         else:
@@ -297,6 +319,7 @@ def _build_in_container(ctx: BuildContext, reporter: Reporter, container: Contai
                 ],
                 log=ctx.log,
             )
+    return entries
 
 
 NFPM_IN_CONTAINER = "/pkgrun/bin/nfpm"
@@ -307,7 +330,7 @@ def _fpm_paths(plan: BuildPlan) -> FpmPaths:
     return FpmPaths(
         staging=CONTAINER_DESTDIR,
         workdir=CONTAINER_WORKDIR,
-        recipe_dir=CONTAINER_RECIPE_DIR,
+        hooks=CONTAINER_HOOKS_DIR,
         package=f"{CONTAINER_OUT_DIR}/{plan.rpm.name}",
     )
 
@@ -344,13 +367,24 @@ def stage_argv(plan: BuildPlan) -> list[str]:
     return argv + [d for d in files.directories if not any(c in d for c in "*?[")]
 
 
-def _write_scripts(plan: BuildPlan, tools: Path) -> dict[str, str]:
-    texts = {
+def _write_escaped_hooks(plan: BuildPlan, tools: Path) -> None:
+    """The recipe's hooks as fpm must read them (spec_escape), under the same relative paths."""
+    for _, path in plan.loaded.recipe.hooks.items():
+        copy = tools / "hooks" / path
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(spec_escape((plan.loaded.directory / path).read_text()))
+
+
+def hook_texts(plan: BuildPlan) -> dict[str, str]:
+    return {
         hook: (plan.loaded.directory / path).read_text() for hook, path in plan.loaded.recipe.hooks.items()
     }
+
+
+def _write_scripts(plan: BuildPlan, tools: Path) -> dict[str, str]:
     scripts = {}
     (tools / "scripts").mkdir()
-    for key, text in fpm_style_scripts(texts).items():
+    for key, text in fpm_style_scripts(hook_texts(plan)).items():
         (tools / "scripts" / key).write_text(text)
         scripts[key] = f"{CONTAINER_TOOLS_DIR}/scripts/{key}"
     return scripts

@@ -21,8 +21,16 @@ class FpmPaths:
 
     staging: str  # the DESTDIR the build installed into: fpm -C
     workdir: str  # fpm's scratch space: --workdir
-    recipe_dir: str  # where the recipe's hook scripts are
+    hooks: str  # where pkgrun put the hook scripts for rpmbuild (see spec_escape)
     package: str  # the RPM file to write: -p
+
+
+def spec_escape(text: str) -> str:
+    """Text as fpm must be given it to reach the RPM unchanged. fpm writes metadata and hooks
+    into an rpm spec file verbatim, and rpmbuild expands macros there (``%{_host}``,
+    ``%(command)``): ``%%`` is a literal ``%``. (A hook line that starts with ``%`` would still
+    open a spec section; loading a recipe refuses it.)"""
+    return text.replace("%", "%%")
 
 
 def release(recipe: Recipe, target: Target, iteration: str | None = None) -> str:
@@ -54,21 +62,23 @@ def fpm_argv(
     for requirement in recipe.requires_for(target):
         argv += ["-d", requirement]
     for hook, script in recipe.hooks.items():
-        argv += [f"--{hook}", posixpath.join(paths.recipe_dir, script)]
+        argv += [f"--{hook}", posixpath.join(paths.hooks, script)]
     argv += ["--workdir", paths.workdir]
     # What the seed left to fpm's defaults, made explicit: fpm would otherwise take the
     # architecture and the maintainer from the machine it runs on.
     argv += ["-a", pkg.arch, "-p", paths.package]
     # sha256 file digests: fpm's default is md5, which FIPS-mode el8/el9 hosts refuse to install
     argv += ["--rpm-compression", target.payload_compression, "--rpm-digest", "sha256"]
-    argv += ["--rpm-summary", pkg.summary, "--description", pkg.description.strip() or pkg.summary]
-    argv += ["--license", pkg.license, "--url", pkg.url, "-m", pkg.maintainer]
+    description = pkg.description.strip() or pkg.summary
+    argv += ["--rpm-summary", spec_escape(pkg.summary), "--description", spec_escape(description)]
+    argv += ["--license", spec_escape(pkg.license), "--url", spec_escape(pkg.url)]
+    argv += ["-m", spec_escape(pkg.maintainer)]
     if pkg.vendor:
-        argv += ["--vendor", pkg.vendor]
+        argv += ["--vendor", spec_escape(pkg.vendor)]
     for path in files.config:
         argv += ["--config-files", path]
     for path in files.directories if directories is None else directories:
         argv += ["--directories", path]
     argv += recipe.fpm.args
-    argv += files.paths
-    return argv
+    # `--` ends fpm's options: no packaged path can ever read as one
+    return argv + ["--", *files.paths]

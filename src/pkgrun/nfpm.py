@@ -96,10 +96,15 @@ def fpm_style_scripts(hooks: Mapping[str, str]) -> dict[str, str]:
         if install is None and upgrade is None:
             continue
         out[SCRIPT_KEYS[f"{when}-install"]] = (
-            f"upgrade() {{\n    :\n{upgrade or ''}\n}}\n_install() {{\n    :\n{install or ''}\n}}\n"
-            'if [ "${1}" -eq 1 ]\nthen\n    _install\nelif [ "${1}" -gt 1 ]\nthen\n    upgrade\nfi\n'
+            f"upgrade() {{\n    :\n{_body(upgrade)}}}\n_install() {{\n    :\n{_body(install)}}}\n"
+            f'if [ "${{1}}" -eq 1 ]\nthen\n    # "{when} install" goes here\n    _install\n'
+            f'elif [ "${{1}}" -gt 1 ]\nthen\n    # "{when} upgrade" goes here\n    upgrade\nfi\n'
         )
     for name in ("before-remove", "after-remove"):
         if name in hooks:
             out[SCRIPT_KEYS[name]] = f'if [ "${{1}}" -eq 0 ]\nthen\n    :\n{hooks[name]}\nfi\n'
     return out
+
+
+def _body(text: str | None) -> str:
+    return "" if text is None else text + "\n"

@@ -25,6 +25,8 @@ CONTAINER_SRCDIR = "/pkgrun/build/src"  # the unpacked source, the build script'
 CONTAINER_DESTDIR = "/pkgrun/destdir"  # the staging directory: fpm -C
 CONTAINER_WORKDIR = "/pkgrun/work"  # fpm --workdir
 CONTAINER_OUT_DIR = "/pkgrun/out"
+CONTAINER_TOOLS_DIR = "/pkgrun/tools"  # what pkgrun writes for the packager (read-only)
+CONTAINER_HOOKS_DIR = CONTAINER_TOOLS_DIR + "/hooks"  # hooks escaped for rpmbuild (fpm)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def make_plan(
     paths = FpmPaths(
         staging=CONTAINER_DESTDIR,
         workdir=CONTAINER_WORKDIR,
-        recipe_dir=CONTAINER_RECIPE_DIR,
+        hooks=CONTAINER_HOOKS_DIR,
         package=f"{CONTAINER_OUT_DIR}/{filename}",
     )
     build_env = {

@@ -15,6 +15,7 @@ import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
@@ -60,7 +61,16 @@ def run(
     command = local[find_tool(argv[0], hint)][argv[1:]]
     log_debug(argv)
     with local.cwd(cwd or local.cwd), local.env(**(env or {})):
-        returncode, stdout, stderr = command.run(retcode=None)
+        process = command.popen(stdin=subprocess.DEVNULL)
+        try:
+            out, err = cast(tuple[bytes, bytes], process.communicate())
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        returncode = process.wait()
+    # bytes that are not UTF-8 (a file name a build made) survive as surrogates, never dropped
+    stdout, stderr = out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape")
     result = Result(argv, returncode, stdout, stderr)
     if check and returncode != 0:
         raise CommandFailed(argv, returncode, tail(stdout + stderr), hint=hint)

@@ -41,6 +41,22 @@ def parse_listing(output: str) -> list[Entry]:
     return entries
 
 
+def unsafe_names(entries: Sequence[Entry]) -> list[str]:
+    """Staged paths no package should hold: control characters (a newline in a file name would
+    end a line of fpm's spec file), or a name that is not UTF-8 (rpm's headers are)."""
+    return [
+        shown(entry.path)
+        for entry in entries
+        if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xDC80 <= ord(c) <= 0xDCFF for c in entry.path + entry.link)
+    ]
+
+
+def shown(path: str) -> str:
+    """A path as plain ASCII: other bytes as \\xNN, so that no name can move a terminal's cursor."""
+    text = path.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+    return "".join(c if 32 <= ord(c) < 127 else f"\\x{ord(c):02x}" for c in text)
+
+
 def expand_directories(patterns: Sequence[str], entries: Sequence[Entry]) -> list[str]:
     """[files] directories, glob patterns matched against the staged directories."""
     dirs = [e.path for e in entries if e.kind == "d"]

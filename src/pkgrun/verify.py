@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,10 @@ SCRIPT_TAGS = {
     "before-remove": "PREUN",
     "after-remove": "POSTUN",
 }
+# nfpm's names of the same scriptlets (nfpm.SCRIPT_KEYS), to compare with what pkgrun made
+_NFPM_KEYS = {"PREIN": "preinstall", "POSTIN": "postinstall", "PREUN": "preremove", "POSTUN": "postremove"}
+# Scriptlets no recipe can ask for: one in a package means something other than the recipe made it
+FOREIGN_SCRIPT_TAGS = ("PRETRANS", "POSTTRANS", "VERIFYSCRIPT", "TRIGGERSCRIPTS")
 _SEP = "\x1f"  # between fields: no header value holds it
 _RPM_HINT = "install rpm (Debian/Ubuntu: apt-get install rpm) to read built packages back"
 
@@ -42,6 +47,7 @@ class RpmFile:
     user: str
     group: str
     config: bool
+    octal: int = 0  # st_mode
 
 
 @dataclass(frozen=True)
@@ -73,19 +79,27 @@ def read_rpm(rpm: Path) -> RpmInfo:
     requires = [r.split("\t", 1)[1] for r in requires if r.startswith("manual\t")]
     files = []
     for line in query(
-        "[%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}\t%{FILENAMES}\n]"
+        "[%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEMODES}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}"
+        "\t%{FILENAMES}\n]"
     ).splitlines():
-        flags, mode, user, group, path = line.split("\t", 4)
-        files.append(RpmFile(path, mode, user, group, "c" in flags))
+        flags, mode, octal, user, group, path = line.split("\t", 5)
+        files.append(RpmFile(path, mode, user, group, "c" in flags, int(octal)))
     scripts = {}
-    for tag in SCRIPT_TAGS.values():
-        body = query(f"%{{{tag}}}")
-        scripts[tag] = "" if body == "(none)" else body
+    for tag in (*SCRIPT_TAGS.values(), *FOREIGN_SCRIPT_TAGS):
+        body = query(f"[%{{{tag}}}\n]" if tag == "TRIGGERSCRIPTS" else f"%{{{tag}}}")
+        scripts[tag] = "" if body.strip() in ("(none)", "") else body
     return RpmInfo(header, requires, files, scripts, rpm.stat().st_size)
 
 
-def check_rpm(info: RpmInfo, plan: BuildPlan) -> list[str]:
-    """What in the RPM differs from the plan; empty when it is what the recipe asked for."""
+def check_rpm(
+    info: RpmInfo,
+    plan: BuildPlan,
+    scripts: Mapping[str, str] | None = None,
+    entries: Sequence[Entry] | None = None,
+) -> list[str]:
+    """What in the RPM differs from the plan; empty when it is what the recipe asked for.
+    ``scripts``: the scriptlets pkgrun made from the hooks (nfpm's keys), compared byte for byte;
+    ``entries``: the staged files, which must be the package's files with their modes."""
     pkg = plan.loaded.recipe.package
     expected = {
         "NAME": pkg.name,
@@ -122,12 +136,47 @@ def check_rpm(info: RpmInfo, plan: BuildPlan) -> list[str]:
         tag = SCRIPT_TAGS.get(hook)
         if tag and not info.scripts.get(tag):
             problems.append(f"the {hook} hook is missing (no %{tag.lower()} scriptlet)")
+    if scripts is not None:
+        for tag, key in _NFPM_KEYS.items():
+            if info.scripts.get(tag, "").rstrip("\n") != scripts.get(key, "").rstrip("\n"):
+                problems.append(f"the %{tag.lower()} scriptlet is not the recipe's hook as written")
+    if foreign := [tag for tag in FOREIGN_SCRIPT_TAGS if info.scripts.get(tag)]:
+        problems.append(f"scriptlets the recipe did not ask for: {', '.join(foreign)}")
+    if entries is not None:
+        problems += _check_files(info, entries)
     return problems
 
 
-def verify_rpm(rpm: Path, plan: BuildPlan) -> RpmInfo:
+def _check_files(info: RpmInfo, entries: Sequence[Entry]) -> list[str]:
+    """The package holds exactly the staged files and links, with the modes the build gave them."""
+    staged = {e.path: e for e in entries}
+    packaged = {f.path: f for f in info.files}
+    wanted = {e.path for e in entries if e.kind in ("f", "l")}
+    problems = []
+    if missing := sorted(wanted - set(packaged)):
+        problems.append(f"staged but not in the package: {', '.join(missing[:5])}")
+    if extra := sorted(p for p in packaged if p not in staged):
+        problems.append(f"in the package but never staged: {', '.join(extra[:5])}")
+    changed = [
+        f"{f.path} ({f.octal & 0o7777:o}, staged {staged[f.path].mode:o})"
+        for f in info.files
+        if f.path in staged
+        and staged[f.path].kind in ("f", "d")
+        and f.octal & 0o7777 != staged[f.path].mode & 0o7777
+    ]
+    if changed:
+        problems.append(f"modes differ from the staged files: {', '.join(changed[:5])}")
+    return problems
+
+
+def verify_rpm(
+    rpm: Path,
+    plan: BuildPlan,
+    scripts: Mapping[str, str] | None = None,
+    entries: Sequence[Entry] | None = None,
+) -> RpmInfo:
     info = read_rpm(rpm)
-    problems = check_rpm(info, plan)
+    problems = check_rpm(info, plan, scripts, entries)
     if problems:
         raise PkgrunError(
             f"{rpm.name} does not match its recipe: " + "; ".join(problems),
