@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pkgrun import __version__
+from pkgrun.archive import walk
 from pkgrun.plan import BuildPlan
-from pkgrun.recipe_dir import walk
-from pkgrun.repo import read_index
+from pkgrun.repodata import read_index
 from pkgrun.sources import sha256_file
 
 

@@ -1,9 +1,11 @@
-"""The project's configuration, pkgrun.toml: what the nightly job builds and keeps.
+"""The project's configuration, pkgrun.toml: what the nightly job builds and keeps. Every command
+reads it (settings.py); options and the environment win over it.
 
 ```toml
 [nightly]
 targets = ["el7"]          # every recipe is built for each target
-jobs = 2                   # builds at once (default: the number of cores)
+builds = 2                 # builds at once (default: about the square root of the cores)
+make-jobs = 4              # make -j inside each build (default: the cores over the builds)
 keep = 5                   # releases of each package the repository keeps
 reports = "reports"        # where each run's report folder goes
 keep-reports = 14          # the newest N reports are kept
@@ -30,11 +32,18 @@ class Nightly(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     targets: list[str] = Field(default_factory=lambda: ["el7"], min_length=1)
+    builds: int | None = Field(None, ge=1)
+    make_jobs: int | None = Field(None, ge=1, alias="make-jobs")
+    # before builds and make-jobs were named apart, "jobs" meant builds at once: still read so
     jobs: int | None = Field(None, ge=1)
     keep: int | None = Field(5, ge=1)
     reports: str = "reports"
     keep_reports: int = Field(14, ge=1, alias="keep-reports")
     versions: dict[str, dict[str, str]] = {}
+
+    @property
+    def builds_at_once(self) -> int | None:
+        return self.builds or self.jobs
 
 
 class Config(BaseModel):

@@ -5,12 +5,18 @@ podman and docker take the same arguments for everything pkgrun does, so one set
 serves both; ``Engine.argv`` puts the engine's own flags in front: the service it talks to
 (``podman --url``, ``docker --host``), given explicitly rather than through CONTAINER_HOST or
 DOCKER_HOST in the environment, so that every command reaches the engine the run chose.
+
+Nothing is bind-mounted: files go into a container and come out of it as tar streams (`cp -`),
+which work the same on a local engine and on one reached over a socket or ssh. Every command
+an engine runs goes through this module's ``run``, ``run_logged`` and ``run_to_file``: the one
+seam the tests replace with a fake engine.
 """
 
 from __future__ import annotations
 
 import secrets
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,18 +24,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from pkgrun.archive import Item, extract_file, write_archive
 from pkgrun.errors import CommandFailed, PkgrunError, ToolNotFound, UsageError
-from pkgrun.run import Result, find_tool, run, run_logged
+from pkgrun.run import Result, find_tool, run, run_logged, run_to_file
+
+# Limits for a container on an engine pkgrun cannot look at (a remote service): what any Linux
+# host's hard limits allow (the kernel's default hard nofile is 4096).
+PORTABLE_ULIMITS = ("nofile=1024:4096", "nproc=4096:8192")
+LABEL = "io.pkgrun.recipe"
 
 
 class EngineName(StrEnum):
     PODMAN = "podman"
     DOCKER = "docker"
-
-
-# Limits for a container on an engine pkgrun cannot look at (a remote service): what any Linux
-# host's hard limits allow (the kernel's default hard nofile is 4096).
-PORTABLE_ULIMITS = ("nofile=1024:4096", "nproc=4096:8192")
 
 
 @dataclass(frozen=True)
@@ -52,21 +59,9 @@ class Engine:
         return self.url is not None
 
 
-@dataclass(frozen=True)
-class Mount:
-    source: Path
-    target: str
-    read_only: bool = True
-
-    def flag(self) -> str:
-        return f"type=bind,source={self.source},target={self.target}" + (
-            ",readonly" if self.read_only else ""
-        )
-
-
-def detect_engine(choice: str | None, env: Mapping[str, str]) -> Engine:
-    """``--engine``, else $PKGRUN_ENGINE, else podman if installed, else docker."""
-    choice = choice or env.get("PKGRUN_ENGINE") or None
+def detect_engine(choice: str | None, urls: Mapping[str, str], ulimits: Sequence[str] = ()) -> Engine:
+    """``choice`` (--engine, $PKGRUN_ENGINE), else podman if installed, else docker; reached at
+    ``urls[name]`` when given (CONTAINER_HOST, DOCKER_HOST)."""
     if choice is not None:
         try:
             name = EngineName(choice)
@@ -86,12 +81,8 @@ def detect_engine(choice: str | None, env: Mapping[str, str]) -> Engine:
                 "no container engine found: neither podman nor docker is on PATH",
                 hint="install podman (or docker); pkgrun builds every package in a container",
             )
-    url = env.get("CONTAINER_HOST" if name is EngineName.PODMAN else "DOCKER_HOST") or None
-    return Engine(
-        name,
-        url=url,
-        ulimits=ulimits_from(env.get("PKGRUN_ULIMITS")) or (PORTABLE_ULIMITS if url else host_ulimits()),
-    )
+    url = urls.get(name.value) or None
+    return Engine(name, url=url, ulimits=tuple(ulimits) or (PORTABLE_ULIMITS if url else host_ulimits()))
 
 
 def host_ulimits() -> tuple[str, ...]:
@@ -118,38 +109,20 @@ def _pid_max() -> int:
         return 32768
 
 
-def ulimits_from(text: str | None) -> tuple[str, ...]:
-    """PKGRUN_ULIMITS: "nofile=1024:4096 nproc=4096:8192"."""
-    if not text:
-        return ()
-    values = tuple(text.split())
-    for value in values:
-        name, _, limits = value.partition("=")
-        parts = limits.split(":")
-        if name not in ("nofile", "nproc") or not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
-            raise UsageError(
-                f"PKGRUN_ULIMITS: {value!r} is not a limit",
-                hint='write "nofile=SOFT:HARD nproc=SOFT:HARD", e.g. "nofile=1024:4096 nproc=4096:8192"',
-            )
-    return values
-
-
 def check_engine(engine: Engine) -> None:
     """Fail before any work when the engine cannot be reached (a stopped docker daemon, say)."""
+    # a daemon or a service must answer; a local podman has no server
+    local_podman = engine.name is EngineName.PODMAN and not engine.url
     try:
         run(
             engine.argv(
-                "version",
-                "--format",
-                # a daemon or a service must answer; a local podman has no server
-                "{{.Client.Version}}"
-                if engine.name is EngineName.PODMAN and not engine.url
-                else "{{.Server.Version}}",
+                "version", "--format", "{{.Client.Version}}" if local_podman else "{{.Server.Version}}"
             )
         )
     except CommandFailed as exc:
+        last = exc.output.strip().splitlines()[-1] if exc.output.strip() else str(exc)
         raise PkgrunError(
-            f"{engine.name} does not answer: {exc.output.strip().splitlines()[-1] if exc.output else exc}",
+            f"{engine.name}{' at ' + engine.url if engine.url else ''} does not answer: {last}",
             hint="start the engine (or its service), check DOCKER_HOST / CONTAINER_HOST, "
             "or choose the other engine with --engine",
         ) from None
@@ -196,19 +169,21 @@ def run_detached_argv(
     engine: Engine,
     name: str,
     image: str,
-    mounts: Sequence[Mount],
     *,
     network: str = "none",
     labels: Mapping[str, str] | None = None,
+    volumes: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
-    """A container that idles until pkgrun has run its steps in it with ``exec``."""
+    """A container that idles until pkgrun has run its steps in it with ``exec``. ``volumes``:
+    (named volume, path) pairs; never a host path, which a remote engine would look up on its own
+    disk."""
     # sleep as PID 1 ignores SIGTERM: with KILL as the stop signal, removal takes no grace period
     argv = engine.argv("run", "--detach", "--name", name, f"--network={network}", "--stop-signal=KILL")
     argv += _ulimit_flags(engine)
     for key, value in (labels or {}).items():
         argv += ["--label", f"{key}={value}"]
-    for mount in mounts:
-        argv += ["--mount", mount.flag()]
+    for volume, path in volumes:
+        argv += ["--volume", f"{volume}:{path}"]
     return argv + ["--entrypoint", "sleep", image, "infinity"]
 
 
@@ -228,6 +203,16 @@ def exec_argv(
     return argv + [name, *command]
 
 
+def copy_in_argv(engine: Engine, name: str) -> list[str]:
+    """A tar stream on standard input, extracted at the container's root."""
+    return engine.argv("cp", "-", f"{name}:/")
+
+
+def copy_out_argv(engine: Engine, name: str, path: str) -> list[str]:
+    """``path`` in the container as a tar stream on standard output."""
+    return engine.argv("cp", f"{name}:{path}", "-")
+
+
 def remove_argv(engine: Engine, name: str) -> list[str]:
     return engine.argv("rm", "--force", name)
 
@@ -243,12 +228,12 @@ def build_argv(
     return argv + ["--tag", tag, "--file", str(containerfile), str(context)]
 
 
-def _ulimit_flags(engine: Engine) -> list[str]:
-    return [flag for value in engine.ulimits for flag in ("--ulimit", value)]
-
-
 def import_argv(engine: Engine, tarball: Path, tag: str) -> list[str]:
     return engine.argv("import", str(tarball), tag)
+
+
+def _ulimit_flags(engine: Engine) -> list[str]:
+    return [flag for value in engine.ulimits for flag in ("--ulimit", value)]
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -257,6 +242,23 @@ def import_argv(engine: Engine, tarball: Path, tag: str) -> list[str]:
 def image_id(engine: Engine, image: str) -> str | None:
     result = run(image_id_argv(engine, image), check=False)
     return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def build_image(engine: Engine, tag: str, containerfile_text: str, *, log: Path, hint: str) -> None:
+    """Build ``tag`` from a Containerfile (whose context holds nothing else)."""
+    with tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp:
+        file = Path(tmp) / "Containerfile"
+        file.write_text(containerfile_text)
+        run_logged(build_argv(engine, tag, file, Path(tmp)), log, hint=hint)
+
+
+def build_image_from(engine: Engine, tag: str, context: Path, *, log: Path, hint: str) -> None:
+    """Build ``tag`` from ``context``/Containerfile."""
+    run_logged(build_argv(engine, tag, context / "Containerfile", context), log, hint=hint)
+
+
+def import_image(engine: Engine, tarball: Path, tag: str, *, log: Path) -> None:
+    run_logged(import_argv(engine, tarball, tag), log)
 
 
 class Container:
@@ -284,9 +286,23 @@ class Container:
             what = what or " ".join(command[:2]) + (" ..." if len(command) > 2 else "")
             raise CommandFailed(exc.argv, exc.returncode, exc.output, hint=exc.hint, what=what) from None
 
-    def capture(self, command: Sequence[str], *, workdir: str | None = None) -> Result:
+    def capture(self, command: Sequence[str], *, workdir: str | None = None, check: bool = True) -> Result:
         """Run ``command`` and return its output (for short queries, not for builds)."""
-        return run(exec_argv(self.engine, self.name, command, workdir=workdir))
+        return run(exec_argv(self.engine, self.name, command, workdir=workdir), check=check)
+
+    def put(self, items: Sequence[Item] = (), trees: Sequence[tuple[Path, str]] = ()) -> None:
+        """Copy files (and whole directories) into the container, owned by root."""
+        with tempfile.TemporaryDirectory(prefix="pkgrun-put-") as tmp:
+            archive = Path(tmp) / "in.tar"
+            write_archive(archive, items, trees)
+            run(copy_in_argv(self.engine, self.name), stdin=archive)
+
+    def get(self, path: str, dest: Path) -> None:
+        """Copy the regular file ``path`` out of the container to ``dest``."""
+        with tempfile.TemporaryDirectory(prefix="pkgrun-get-", dir=dest.parent) as tmp:
+            archive = Path(tmp) / "out.tar"
+            run_to_file(copy_out_argv(self.engine, self.name, path), archive)
+            extract_file(archive, path.rsplit("/", 1)[-1], dest)
 
 
 @contextmanager
@@ -294,11 +310,11 @@ def start_container(
     engine: Engine,
     recipe: str,
     image: str,
-    mounts: Sequence[Mount],
     *,
     keep: bool = False,
     labels: Mapping[str, str] | None = None,
     network: str = "none",
+    volumes: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Container]:
     """Start a container and remove it whatever happens: success, failure, Ctrl-C, or an error
     half-way through starting it. ``keep`` (PKGRUN_KEEP_CONTAINER=1) leaves it for debugging."""
@@ -307,7 +323,16 @@ def start_container(
         _ACTIVE[name] = engine
     try:
         try:
-            run(run_detached_argv(engine, name, image, mounts, labels=labels, network=network))
+            run(
+                run_detached_argv(
+                    engine,
+                    name,
+                    image,
+                    labels={LABEL: recipe, **(labels or {})},
+                    network=network,
+                    volumes=volumes,
+                )
+            )
         except CommandFailed as exc:
             raise ContainerStartFailed(engine, image, exc.output) from None
         yield Container(engine, name)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from pkgrun.container import Engine, build_argv, image_id, import_argv
+from pkgrun.container import Engine, build_image, image_id, import_image
 from pkgrun.errors import PkgrunError
 from pkgrun.report import Reporter
 from pkgrun.run import find_tool, run_logged
@@ -78,15 +78,12 @@ def ensure_base_image(
         with reporter.step(recipe, f"create the {target.name} base image (debootstrap, about a minute)"):
             make_local_image(engine, tag, log)
     else:
-        with (
-            reporter.step(recipe, f"build the image {tag} from {containerfile}"),
-            tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp,
-        ):
-            file = Path(tmp) / "Containerfile"
-            file.write_text(containerfile_text(containerfile))
-            run_logged(
-                build_argv(engine, tag, file, Path(tmp)),
-                log,
+        with reporter.step(recipe, f"build the image {tag} from {containerfile}"):
+            build_image(
+                engine,
+                tag,
+                containerfile_text(containerfile),
+                log=log,
                 hint=f"the {target.name} image needs its registry and package repositories",
             )
     return tag
@@ -105,7 +102,7 @@ def make_local_image(engine: Engine, tag: str, log: Path) -> None:
         tarball = Path(tmp) / "rootfs.tar"
         run_logged(debootstrap_argv(rootfs), log, hint="debootstrap needs Debian's package archive")
         run_logged(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], log)
-        run_logged(import_argv(engine, tarball, tag), log)
+        import_image(engine, tarball, tag, log=log)
 
 
 def ensure_build_image(
@@ -129,15 +126,12 @@ def ensure_build_image(
     if image_id(engine, tag) is not None:
         reporter.note(recipe, f"{kind} image {tag}: cached ({len(requirements)} requirements)")
         return tag
-    with (
-        reporter.step(recipe, f"install {len(requirements)} {kind} requirements into {tag}"),
-        tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp,
-    ):
-        file = Path(tmp) / "Containerfile"
-        file.write_text(build_containerfile(base, target, requirements))
-        run_logged(
-            build_argv(engine, tag, file, Path(tmp)),
-            log,
+    with reporter.step(recipe, f"install {len(requirements)} {kind} requirements into {tag}"):
+        build_image(
+            engine,
+            tag,
+            build_containerfile(base, target, requirements),
+            log=log,
             hint="check the names in [build.requires] for this target's package family",
         )
     return tag

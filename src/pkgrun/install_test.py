@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrun import images
-from pkgrun.container import Engine, Mount, start_container
+from pkgrun.archive import Item
+from pkgrun.container import Engine, start_container
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.plan import BuildPlan
-from pkgrun.repo import newest_release
+from pkgrun.repodata import newest_release
 from pkgrun.report import Reporter
-from pkgrun.targets import PackageFamily
-from pkgrun.verify import RpmInfo
+from pkgrun.targets import RuntimeDeps
+from pkgrun.verify import RpmInfo, read_rpm
 
 NEW_DIR = "/pkgrun/new"
 REPO_DIR = "/pkgrun/repo"
@@ -48,12 +49,16 @@ class InstallTestReport:
     upgraded_from: str | None = None
 
 
-def runtime_requirements(plan: BuildPlan) -> list[str]:
-    """What the test image needs before the package: on `local`, rpm and the package's own
-    runtime libraries (apt names: rpm installs with --nodeps); el targets resolve them with yum."""
-    if plan.target.family is PackageFamily.APT:
-        return ["rpm", *(r.split()[0] for r in plan.requires)]  # apt takes names, not "x >= 1"
-    return []
+def runtime_requirements(plan: BuildPlan, siblings: Sequence[RpmInfo] = ()) -> list[str]:
+    """What the test image needs before the package: where requirements are preinstalled
+    (`local`), rpm and the runtime libraries of the package and its siblings (as the image's own
+    package names: rpm installs with --nodeps); elsewhere the package manager resolves them."""
+    if plan.target.runtime_deps is not RuntimeDeps.PREINSTALLED:
+        return []
+    requires = [*plan.requires, *(r for s in siblings for r in s.requires)]
+    names = {r.split()[0] for r in requires}  # apt takes names, not "x >= 1"
+    # a sibling is an RPM of this run, given to rpm beside the package, not an apt package
+    return sorted({"rpm", *names} - {s.header["NAME"] for s in siblings})
 
 
 def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | None:
@@ -72,9 +77,13 @@ def run_install_test(
     repo_root: Path,
     log: Path,
     reporter: Reporter,
+    siblings: Sequence[Path] = (),
     keep_container: bool = False,
 ) -> InstallTestReport:
+    """``siblings``: packages of the same run the new one may need (its [build] recipes'),
+    installed together with it."""
     target, name = plan.target, plan.name
+    sibling_infos = [read_rpm(s) for s in siblings] if target.runtime_deps is RuntimeDeps.PREINSTALLED else []
     base = images.ensure_base_image(
         engine, target, target.runtime_containerfile, log=log, reporter=reporter, recipe=name
     )
@@ -82,28 +91,27 @@ def run_install_test(
         engine,
         target,
         base,
-        runtime_requirements(plan),
+        runtime_requirements(plan, sibling_infos),
         log=log,
         reporter=reporter,
         recipe=name,
         kind="runtime",
     )
     previous = previous_release(plan, info, repo_root)
-    mounts = [Mount(rpm.resolve(), f"{NEW_DIR}/{rpm.name}")]
+    items = [Item(f"{NEW_DIR}/{rpm.name}", source=rpm)]
+    items += [Item(f"{NEW_DIR}/{sibling.name}", source=sibling) for sibling in siblings]
     if previous is not None:
-        mounts.append(Mount(previous.resolve(), f"{REPO_DIR}/{previous.name}"))
+        items.append(Item(f"{REPO_DIR}/{previous.name}", source=previous))
     report = InstallTestReport(upgraded_from=previous.name if previous else None)
-    # el targets resolve dependencies from their repositories; `local` needs nothing outside
-    network = "none" if target.family is PackageFamily.APT else "host"
     with start_container(
         engine,
         f"{name}-test",
         image,
-        mounts,
         keep=keep_container,
-        network=network,
+        network=target.install_test_network,
         labels={"io.pkgrun.recipe": name},
     ) as container:
+        container.put(items)
 
         def step(label: str, command: Sequence[str]) -> str:
             report.steps.append((label, shlex.join(command)))
@@ -124,11 +132,15 @@ def run_install_test(
                 step(f"{when}: {command}", ["sh", "-c", command])
 
         install = list(target.install_rpm)
+        with_siblings = [f"{NEW_DIR}/{sibling.name}" for sibling in siblings]
         if previous is not None:
-            step(f"install the published {previous.name}", [*install, f"{REPO_DIR}/{previous.name}"])
+            step(
+                f"install the published {previous.name}",
+                [*install, f"{REPO_DIR}/{previous.name}", *with_siblings],
+            )
             step(f"upgrade to {rpm.name}", [*install, f"{NEW_DIR}/{rpm.name}"])
         else:
-            step(f"install {rpm.name}", [*install, f"{NEW_DIR}/{rpm.name}"])
+            step(f"install {rpm.name}", [*install, f"{NEW_DIR}/{rpm.name}", *with_siblings])
         run_tests("test")
         step("remove", ["rpm", "-e", info.header["NAME"]])
         left = step("nothing left behind", ["sh", "-c", _LEFTOVERS, "sh", *(f.path for f in info.files)])

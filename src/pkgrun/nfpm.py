@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pkgrun.plan import BuildPlan
+from pkgrun.recipe import Recipe
 from pkgrun.staging import Entry
+from pkgrun.targets import Target
 
 # fpm's scriptlet names -> nfpm's
 SCRIPT_KEYS = {
@@ -23,18 +24,45 @@ SCRIPT_KEYS = {
 }
 
 
+def nfpm_base(
+    recipe: Recipe, version: str, release: str, target: Target, requires: Sequence[str]
+) -> dict[str, Any]:
+    """Everything nfpm is given but the file list and the scripts, which the build makes."""
+    pkg = recipe.package
+    return {
+        "name": pkg.name,
+        "arch": pkg.arch,
+        "platform": "linux",
+        "epoch": str(pkg.epoch),
+        "version": version,
+        "version_schema": "none",
+        "release": release,
+        "maintainer": pkg.maintainer,
+        "description": pkg.description.strip() or pkg.summary,
+        "vendor": pkg.vendor,
+        "homepage": pkg.url,
+        "license": pkg.license,
+        "depends": list(requires),
+        "rpm": {
+            "summary": pkg.summary,
+            "compression": target.payload_compression,
+            "packager": pkg.maintainer,
+        },
+    }
+
+
 def nfpm_config(
-    plan: BuildPlan,
+    base: Mapping[str, Any],
+    config: Sequence[str],
     entries: Sequence[Entry],
     owned_dirs: Sequence[str],
     *,
     staging: str,
     scripts: Mapping[str, str],
 ) -> dict[str, Any]:
-    """``scripts``: nfpm script key -> path of the script as nfpm will see it."""
-    recipe = plan.loaded.recipe
-    pkg = recipe.package
-    config = config_files(recipe.files.config, entries)
+    """``base`` (nfpm_base) with the staged files and the scripts. ``config``: [files] config;
+    ``scripts``: nfpm script key -> path of the script as nfpm will see it."""
+    marked = config_files(config, entries)
     owned = set(owned_dirs)
     contents: list[dict[str, Any]] = []
     for entry in entries:
@@ -46,30 +74,9 @@ def nfpm_config(
             # rpm shows a symlink as lrwxrwxrwx; nfpm needs the mode said
             contents.append({"src": entry.link, "dst": entry.path, "type": "symlink", "file_info": info})
         elif entry.kind == "f":
-            kind = "config|noreplace" if entry.path in config else ""
+            kind = "config|noreplace" if entry.path in marked else ""
             contents.append({"src": staging + entry.path, "dst": entry.path, "type": kind, "file_info": info})
-    return {
-        "name": pkg.name,
-        "arch": pkg.arch,
-        "platform": "linux",
-        "epoch": str(pkg.epoch),
-        "version": plan.version,
-        "version_schema": "none",
-        "release": plan.release,
-        "maintainer": pkg.maintainer,
-        "description": pkg.description.strip() or pkg.summary,
-        "vendor": pkg.vendor,
-        "homepage": pkg.url,
-        "license": pkg.license,
-        "depends": plan.requires,
-        "contents": contents,
-        "scripts": dict(scripts),
-        "rpm": {
-            "summary": pkg.summary,
-            "compression": plan.target.payload_compression,
-            "packager": pkg.maintainer,
-        },
-    }
+    return {**base, "contents": contents, "scripts": dict(scripts)}
 
 
 def config_files(config: Sequence[str], entries: Sequence[Entry]) -> set[str]:

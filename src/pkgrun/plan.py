@@ -1,32 +1,62 @@
-"""A build plan: one recipe resolved against a version, an iteration and a target.
+"""A build plan: one recipe resolved against a version, an iteration, a target and the run's
+options. The single truth of what a build does.
 
 The recipe says what its author wrote; the plan says what a build of it will do, with every
-value decided: the source file and checksum, the image, the build environment, fpm's argv and
-where the RPM lands. ``make_plan`` is pure, so `pkgrun plan` shows exactly what a build runs.
+value decided: the source file and checksum, the packager and what it is given, the image, the
+build environment, where everything lies inside the container and where the RPM lands, and the
+steps, in the order the build runs them. ``make_plan`` is pure (it imports nothing that starts
+a process): `pkgrun plan` prints exactly the plan a build then runs, and a build reports each
+step under the plan's name for it.
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pkgrun.errors import UsageError
 from pkgrun.fpm import FpmPaths, fpm_argv, release, rpm_filename
-from pkgrun.recipe import rpm_version_rule
-from pkgrun.recipe_dir import LoadedRecipe
-from pkgrun.targets import PackageFamily, Target
+from pkgrun.nfpm import nfpm_base
+from pkgrun.recipe import LoadedRecipe
+from pkgrun.recipe_types import rpm_version_rule
+from pkgrun.targets import Packager, RuntimeDeps, Target
 
-# The layout inside the build container. The recipe and the source are mounted read-only.
+# The layout inside the build container.
 CONTAINER_RECIPE_DIR = "/pkgrun/recipe"
 CONTAINER_SOURCE_DIR = "/pkgrun/source"
 CONTAINER_SRCDIR = "/pkgrun/build/src"  # the unpacked source, the build script's working directory
 CONTAINER_DESTDIR = "/pkgrun/destdir"  # the staging directory: fpm -C
 CONTAINER_WORKDIR = "/pkgrun/work"  # fpm --workdir
 CONTAINER_OUT_DIR = "/pkgrun/out"
-CONTAINER_TOOLS_DIR = "/pkgrun/tools"  # what pkgrun writes for the packager (read-only)
+CONTAINER_TOOLS_DIR = "/pkgrun/tools"  # what pkgrun writes for the packager
 CONTAINER_HOOKS_DIR = CONTAINER_TOOLS_DIR + "/hooks"  # hooks escaped for rpmbuild (fpm)
+CONTAINER_NFPM = "/pkgrun/bin/nfpm"
+CONTAINER_DEPENDENCIES_DIR = "/pkgrun/deps"  # RPMs of [build] recipes
+
+
+class Step:
+    """The names of a build's steps, as the plan lists them and the build reports them."""
+
+    FETCH = "fetch"
+    IMAGE = "image"
+    CONTAINER = "container"
+    UNPACK = "unpack"
+    DEPENDENCIES = "dependencies"
+    BUILD = "build"
+    STAGE = "stage"
+    PACKAGE = "package"
+    VERIFY = "verify"
+    LINT = "lint"
+    INSTALL_TEST = "install test"
+    PUBLISH = "publish"
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    name: str  # one of Step
+    text: str  # what it does, for a person
 
 
 @dataclass(frozen=True)
@@ -38,6 +68,16 @@ class ResolvedSource:
 
 
 @dataclass(frozen=True)
+class Options:
+    """What a run does besides building: the steps a plan includes."""
+
+    lint: bool = True
+    install_test: bool = True
+    publish: bool = True
+    make_jobs: int = 1
+
+
+@dataclass(frozen=True)
 class BuildPlan:
     loaded: LoadedRecipe
     target: Target
@@ -45,21 +85,35 @@ class BuildPlan:
     iteration: str
     release: str
     source: ResolvedSource
-    build_requires: list[str]
-    requires: list[str]
+    packager: Packager
+    build_requires: tuple[str, ...]
+    requires: tuple[str, ...]
     build_env: dict[str, str]
-    fpm_argv: list[str]
+    fpm_paths: FpmPaths
+    # what the packager is given: fpm's argv (the [files] directories as patterns until the
+    # build has run), or nfpm's configuration without its file list (which the build makes)
+    fpm_argv: tuple[str, ...] | None
+    nfpm_config: dict[str, Any] | None
     rpm: Path  # where the RPM lands on the host
-    steps: list[str] = field(default_factory=list)
+    options: Options
+    steps: tuple[PlanStep, ...]
 
     @property
     def name(self) -> str:
         return self.loaded.name
 
     @property
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.steps]
+
+    @property
     def nevra(self) -> str:
         pkg = self.loaded.recipe.package
         return f"{pkg.name}-{pkg.epoch}:{self.version}-{self.release}.{pkg.arch}"
+
+    @property
+    def container_rpm(self) -> str:
+        return f"{CONTAINER_OUT_DIR}/{self.rpm.name}"
 
     def to_json(self) -> dict[str, Any]:
         pkg = self.loaded.recipe.package
@@ -85,13 +139,16 @@ class BuildPlan:
                 "url": self.source.url,
                 "pypi": self.source.pypi,
             },
-            "build_requires": self.build_requires,
-            "requires": self.requires,
+            "packager": self.packager.value,
+            "build_requires": list(self.build_requires),
+            "requires": list(self.requires),
+            "build_recipes": list(self.loaded.recipe.build.recipes),
             "build_script": self.loaded.recipe.build.script,
             "build_env": self.build_env,
-            "steps": self.steps,
-            "fpm_argv": self.fpm_argv,
-            "fpm_command": shlex.join(self.fpm_argv),
+            "steps": [{"name": s.name, "text": s.text} for s in self.steps],
+            "fpm_argv": list(self.fpm_argv) if self.fpm_argv else None,
+            "fpm_command": shlex.join(self.fpm_argv) if self.fpm_argv else None,
+            "nfpm_config": self.nfpm_config,
             "rpm": str(self.rpm),
         }
 
@@ -101,17 +158,23 @@ def make_plan(
     target: Target,
     *,
     out_dir: Path,
-    jobs: int,
+    options: Options,
     version: str | None = None,
     iteration: str | None = None,
+    packager: Packager | None = None,
 ) -> BuildPlan:
     recipe = loaded.recipe
     pkg = recipe.package
     version = version or recipe.default_version(target)
     iteration = _checked_iteration(iteration) if iteration else pkg.iteration
     source = resolve_source(loaded, version)
+    packager = choose_packager(loaded, target, packager)
     rel = release(recipe, target, iteration)
     filename = rpm_filename(recipe, version, target, iteration)
+    if len(filename.encode()) > 255:
+        raise UsageError(
+            f"the RPM's file name {filename[:60]}... is longer than 255 bytes", hint="shorten it"
+        )
     paths = FpmPaths(
         staging=CONTAINER_DESTDIR,
         workdir=CONTAINER_WORKDIR,
@@ -126,45 +189,134 @@ def make_plan(
         "PKGRUN_TARGET": target.name,
         "PKGRUN_DIST": target.dist,
         "PKGRUN_FAMILY": target.family.value,
-        "PKGRUN_JOBS": str(jobs),
+        "PKGRUN_JOBS": str(options.make_jobs),
         "PKGRUN_SOURCE": f"{CONTAINER_SOURCE_DIR}/{source.filename}",
         "PKGRUN_SRCDIR": CONTAINER_SRCDIR,
         "PKGRUN_DESTDIR": CONTAINER_DESTDIR,
         "PKGRUN_RECIPE_DIR": CONTAINER_RECIPE_DIR,
     }
     build_requires = recipe.build_requires_for(target)
-    if recipe.build.recipes and target.family is PackageFamily.APT and "rpm" not in build_requires:
+    if recipe.build.recipes and target.build_image_needs_rpm and "rpm" not in build_requires:
         build_requires.append("rpm")  # to install the packages of the recipes it needs
-    argv = fpm_argv(recipe, version, target, paths, iteration)
-    rpm = out_dir / filename
-    origin = source.url or f"PyPI project {source.pypi!r} (pip's configured index)"
-    steps = [
-        f"fetch {source.filename} from {origin} into the cache and verify sha256 {source.sha256}",
-        f"prepare the build image: {target.base_image} plus {len(build_requires)} build "
-        f"requirement(s) ({target.family.value}), cached by their hash",
-        "start a fresh container with no network; the recipe and the source mounted read-only",
-        f"unpack {source.filename} into {CONTAINER_SRCDIR}",
-        f"run {recipe.build.script} with bash in {CONTAINER_SRCDIR}, installing into {CONTAINER_DESTDIR}",
-        f"add {len(recipe.files.add)} file(s) from the recipe and "
-        f"{len(recipe.files.directories)} owned directory(ies) to the staging directory",
-        f"package with fpm: {pkg.name} {version}-{rel} ({pkg.arch})",
-        "read the RPM back and check it against the recipe",
-        f"copy the RPM to {rpm}; remove the container",
-    ]
-    return BuildPlan(
+    requires = recipe.requires_for(target)
+    fpm = fpm_argv(recipe, version, target, paths, iteration) if packager is Packager.FPM else None
+    nfpm = nfpm_base(recipe, version, rel, target, requires) if packager is Packager.NFPM else None
+    plan = BuildPlan(
         loaded=loaded,
         target=target,
         version=version,
         iteration=iteration,
         release=rel,
         source=source,
-        build_requires=build_requires,
-        requires=recipe.requires_for(target),
+        packager=packager,
+        build_requires=tuple(build_requires),
+        requires=tuple(requires),
         build_env=build_env,
-        fpm_argv=argv,
-        rpm=rpm,
-        steps=steps,
+        fpm_paths=paths,
+        fpm_argv=tuple(fpm) if fpm else None,
+        nfpm_config=nfpm,
+        rpm=out_dir / filename,
+        options=options,
+        steps=(),
     )
+    return _with_steps(plan)
+
+
+def _with_steps(plan: BuildPlan) -> BuildPlan:
+    """The steps, in the order build_recipe and deliver run them."""
+    recipe, target, source = plan.loaded.recipe, plan.target, plan.source
+    origin = source.url or f"PyPI project {source.pypi!r} (pip's configured index)"
+    files = recipe.files
+    steps = [
+        PlanStep(
+            Step.FETCH, f"fetch {source.filename} from {origin} into the cache, verify sha256 {source.sha256}"
+        ),
+        PlanStep(
+            Step.IMAGE,
+            f"prepare the build image: {target.base_image} plus {len(plan.build_requires)} build "
+            f"requirement(s) ({target.family.value}), made once and found by their hash",
+        ),
+        PlanStep(
+            Step.CONTAINER,
+            "start a fresh container with no network; copy in the recipe, the source"
+            + (" and nfpm" if plan.packager is Packager.NFPM else ""),
+        ),
+        PlanStep(Step.UNPACK, f"unpack {source.filename} into {CONTAINER_SRCDIR}"),
+    ]
+    if recipe.build.recipes:
+        steps.append(
+            PlanStep(
+                Step.DEPENDENCIES,
+                f"install the packages of {', '.join(recipe.build.recipes)} (built in this run, else the "
+                "newest published) with rpm",
+            )
+        )
+    steps += [
+        PlanStep(
+            Step.BUILD,
+            f"run {recipe.build.script} with bash in {CONTAINER_SRCDIR}, installing into {CONTAINER_DESTDIR}",
+        ),
+        PlanStep(
+            Step.STAGE,
+            f"add {len(files.add)} file(s) from the recipe and {len(files.directories)} owned "
+            f"directory(ies), list {', '.join(files.paths)} of the staging directory",
+        ),
+        PlanStep(
+            Step.PACKAGE,
+            f"package with {plan.packager}: {plan.nevra}"
+            + (
+                " (fpm's argv below)"
+                if plan.fpm_argv
+                else " (nfpm's configuration below, with the staged files)"
+            ),
+        ),
+        PlanStep(
+            Step.VERIFY,
+            "read the RPM back with rpm: header, requirements, config files, root ownership, scriptlets "
+            "as written, exactly the staged files",
+        ),
+    ]
+    if plan.options.lint:
+        steps.append(PlanStep(Step.LINT, f"rpmlint; failing checks: {', '.join(recipe.lint.fail) or 'none'}"))
+    if plan.options.install_test:
+        how = (
+            f"{' '.join(target.install_rpm)} resolving requirements from the distribution"
+            if target.runtime_deps is RuntimeDeps.PACKAGE_MANAGER
+            else f"{' '.join(target.install_rpm)} on an image with the requirements preinstalled"
+        )
+        steps.append(
+            PlanStep(
+                Step.INSTALL_TEST,
+                f"in a fresh container: install ({how}) or upgrade from the newest published release, "
+                f"{len(recipe.test.commands)} test command(s), remove, nothing left behind",
+            )
+        )
+    steps.append(
+        PlanStep(
+            Step.PUBLISH,
+            f"record the build's inputs and publish {plan.rpm.name} into the {target.dist} repository"
+            if plan.options.publish
+            else f"leave {plan.rpm} in the output directory (not published)",
+        )
+    )
+    return BuildPlan(**{**plan.__dict__, "steps": tuple(steps)})
+
+
+def choose_packager(loaded: LoadedRecipe, target: Target, choice: Packager | None) -> Packager:
+    """The target's packager unless another is asked for; a choice the target's image or the
+    recipe cannot honour is refused before any work."""
+    packager = choice or target.packager
+    if packager not in target.packagers:
+        raise UsageError(
+            f"the {target.name} build image carries no {packager}",
+            hint=f"use --packager {target.packager} (it makes the same RPM), or an el target",
+        )
+    if packager is Packager.NFPM and loaded.recipe.fpm.args:
+        raise UsageError(
+            f"{loaded.name} passes fpm flags ({' '.join(loaded.recipe.fpm.args)}) that nfpm cannot honour",
+            hint="build it with --packager fpm on an el target, or model the flag in the recipe",
+        )
+    return packager
 
 
 def resolve_source(loaded: LoadedRecipe, version: str) -> ResolvedSource:

@@ -35,10 +35,10 @@ def normalize(project: str) -> str:
     return re.sub(r"[-_.]+", "-", project).lower()
 
 
-def index_urls(env: Mapping[str, str]) -> list[str]:
+def index_urls(pip: Mapping[str, str]) -> list[str]:
     """pip's index URLs, first the main one, then the extra ones."""
-    main = env.get("PIP_INDEX_URL")
-    extra = env.get("PIP_EXTRA_INDEX_URL", "").split()
+    main = pip.get("PIP_INDEX_URL")
+    extra = pip.get("PIP_EXTRA_INDEX_URL", "").split()
     if main is None or not extra:
         config = _pip_config()
         main = main or config.get("index-url")
@@ -67,11 +67,11 @@ def _pip_default_index() -> str:
     return result.stdout.strip()
 
 
-def find_file(project: str, filename: str, env: Mapping[str, str]) -> IndexFile:
+def find_file(project: str, filename: str, pip: Mapping[str, str]) -> IndexFile:
     """The URL (and the index's sha256) of ``filename`` of ``project``, from the first index
     that lists it."""
     tried = []
-    for index in index_urls(env):
+    for index in index_urls(pip):
         page = index.rstrip("/") + "/" + normalize(project) + "/"
         try:
             files = _list_files(page)

@@ -7,246 +7,40 @@ line, the target, paths) belong to the build plan, not here.
 
 from __future__ import annotations
 
-import posixpath
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pkgrun.errors import Problem, RecipeError
 from pkgrun.fpm_flags import check_fpm_args
-from pkgrun.targets import TARGETS, PackageFamily, Target
-from pkgrun.validation import did_you_mean, key_text, problems_from, scan
-
-# pkgrun's commands. `pkgrun NAME` builds recipe NAME, so a recipe may not take one of these names.
-COMMAND_NAMES = frozenset(
-    {"build", "check", "fetch", "help", "image", "list", "nightly", "plan", "publish", "repo", "serve"}
+from pkgrun.recipe_types import (
+    MAX_EPOCH,
+    NAME_MAX,
+    Arch,
+    Iteration,
+    NonEmpty,
+    OneLine,
+    PackagePath,
+    Plain,
+    PypiName,
+    RecipePath,
+    RequirementKey,
+    RequirementMap,
+    RpmName,
+    Sha256,
+    ShellcheckCode,
+    StagingPath,
+    TestCommand,
+    Text,
+    UrlTemplate,
+    Version,
+    plain_file_name,
 )
-
-ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x", "i686", "noarch")
-# rpm keeps the epoch in an unsigned 32-bit header field
-MAX_EPOCH = 2**32 - 1
-# the longest file name most file systems take (NAME_MAX), in bytes: the RPM's file name and
-# every component of an installed path must fit
-NAME_MAX = 255
-
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
-_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~^]*")
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
-_PYPI_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
-# One requirement per entry: a name (a package, a capability such as perl(Foo), or an absolute
-# path), optionally an operator and a version ("openssl >= 1.0.2"). Never a leading '-': a
-# requirement lands in argv (fpm -d, apt-get install).
-_REQUIREMENT_RE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_.+()/:-]*( (<|>|<=|>=|=) [A-Za-z0-9_.+~:^-]+)?")
-# The source's file name becomes a path in the cache and part of a --mount specification: a
-# safe character set only (no ',' '=' or quotes), never a leading '-' or '.'.
-_FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
-_URL_PLACEHOLDERS = ("{name}", "{version}")
-
-
-# --- field types: each validator says what is wrong and what is allowed --------------------------
-
-
-def _rpm_name(value: str) -> str:
-    if not _NAME_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid RPM name: use letters, digits and . _ + - (not first)")
-    if value in COMMAND_NAMES:
-        raise ValueError(
-            f"{value!r} is a pkgrun command, so `pkgrun {value}` could not build it: choose another name"
-        )
-    return value
-
-
-def rpm_version_rule(what: str) -> Callable[[str], str]:
-    """The check for an RPM version or release field: no '-', RPM's characters only."""
-
-    def check(value: str) -> str:
-        if "-" in value:
-            raise ValueError(
-                f"{what} {value!r} contains '-', which RPM reserves to separate version and "
-                f"release: use '.' or '_' instead"
-            )
-        if not _VERSION_RE.fullmatch(value):
-            raise ValueError(
-                f"{what} {value!r} may hold only letters, digits and . _ + ~ ^ (starting with a "
-                "letter or digit)"
-            )
-        return value
-
-    return check
-
-
-def _arch(value: str) -> str:
-    if value not in ARCHES:
-        raise ValueError(f"{value!r} is not an RPM architecture; allowed: {', '.join(ARCHES)}")
-    return value
-
-
-def _int_to_str(value: Any) -> Any:
-    # `iteration = 3` is the natural way to write it in TOML; bool is an int in Python, refuse it.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _sha256(value: str) -> str:
-    if not _SHA256_RE.fullmatch(value.lower()):
-        raise ValueError(f"must be 64 hex digits (a sha256), got {len(value)} characters: {_short(value)}")
-    return value.lower()
-
-
-def _short(value: str) -> str:
-    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
-
-
-def _one_line(value: str) -> str:
-    if "\n" in value.strip():
-        raise ValueError("must be a single line (put longer text in description)")
-    return _no_dash(_not_empty(value.strip()))
-
-
-def _not_empty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-def _no_dash(value: str) -> str:
-    """A value that lands in argv after a flag: never one that reads as an option."""
-    if value.lstrip().startswith("-"):
-        raise ValueError(f"must not start with '-' (got {_short(value)}): it would read as an option")
-    return value
-
-
-def _requirement(value: str) -> str:
-    if value.startswith("-"):
-        raise ValueError(f"{_short(value)} starts with '-': a requirement is a package name, not an option")
-    if not _REQUIREMENT_RE.fullmatch(value):
-        words = value.split()
-        if len(words) > 1 and all(_NAME_RE.fullmatch(w) for w in words):
-            raise ValueError(
-                f"one requirement per entry: write {', '.join(repr(w) for w in words)} as separate list items"
-            )
-        raise ValueError(
-            f"{_short(value)} is not a requirement: write a package name, optionally with a version "
-            "as in 'openssl >= 1.0.2'"
-        )
-    return value
-
-
-def _requirement_key(value: str) -> str:
-    allowed = [f.value for f in PackageFamily] + list(TARGETS)
-    if value not in allowed:
-        raise ValueError(
-            f"{_short(value)} is neither a package family nor a target{did_you_mean(value, allowed)}; "
-            f"allowed: {', '.join(allowed)}"
-        )
-    return value
-
-
-def _recipe_path(value: str) -> str:
-    """A file inside the recipe directory, written relative to it."""
-    if not value:
-        raise ValueError("must not be empty")
-    if value.startswith("/"):
-        raise ValueError(
-            f"{_short(value)} is absolute: write it relative to the recipe directory, e.g. 'build.sh'"
-        )
-    if ".." in value.split("/"):
-        raise ValueError(f"{_short(value)} leaves the recipe directory: '..' is not allowed")
-    if value.startswith("-"):
-        raise ValueError(
-            f"{_short(value)} starts with '-': name files so that no tool reads them as an option"
-        )
-    _check_components(value)
-    return value
-
-
-def _check_components(value: str) -> None:
-    for part in value.split("/"):
-        if len(part.encode()) > NAME_MAX:
-            raise ValueError(f"a path component is longer than {NAME_MAX} bytes: {_short(part)}")
-
-
-def _package_path(value: str) -> str:
-    """A path as installed on the target system: absolute and normalized."""
-    if not value.startswith("/"):
-        raise ValueError(f"{_short(value)} must be absolute, as installed: e.g. '/etc/nginx/nginx.conf'")
-    if ".." in value.split("/"):
-        raise ValueError(f"{_short(value)} must not contain '..'")
-    if posixpath.normpath(value) != value or value == "/":
-        raise ValueError(f"{_short(value)} must be normalized (no '//', '/./' or trailing '/') and not '/'")
-    _check_components(value)
-    return value
-
-
-def _staging_path(value: str) -> str:
-    """A top-level path of the staging directory, as fpm's positional arguments (`etc`, `usr`)."""
-    if not value or value.startswith("/"):
-        raise ValueError(f"{_short(value)} must be relative to the staging directory, e.g. 'usr'")
-    if ".." in value.split("/") or posixpath.normpath(value) != value or value == ".":
-        raise ValueError(f"{_short(value)} must be normalized and must not contain '..'")
-    if value.startswith("-"):
-        raise ValueError(f"{_short(value)} starts with '-': it would read as an option of fpm")
-    _check_components(value)
-    return value
-
-
-def _url_template(value: str) -> str:
-    if not re.match(r"(https?|ftp)://[^/\s]+/\S+$", value):
-        raise ValueError(f"{_short(value)} is not an http(s) or ftp URL of a file")
-    rest = value
-    for placeholder in _URL_PLACEHOLDERS:
-        rest = rest.replace(placeholder, "")
-    if unknown := re.search(r"\{[^{}]*\}", rest):
-        raise ValueError(f"unknown placeholder {unknown.group()}: the URL may use {{name}} and {{version}}")
-    if "{" in rest or "}" in rest:
-        raise ValueError(
-            f"{_short(value)} has a brace that is not {{name}} or {{version}}: the URL may use only those "
-            "two placeholders"
-        )
-    return value
-
-
-def _pypi_name(value: str) -> str:
-    if not _PYPI_RE.fullmatch(value):
-        raise ValueError(f"{_short(value)} is not a PyPI project name")
-    return value
-
-
-def _shellcheck_code(value: str) -> str:
-    if not re.fullmatch(r"SC\d{4}", value):
-        raise ValueError(f"{_short(value)} is not a shellcheck code: write it as SC2086")
-    return value
-
-
-def _test_command(value: str) -> str:
-    return _no_dash(_not_empty(value))
-
-
-RpmName = Annotated[str, AfterValidator(_rpm_name)]
-Version = Annotated[str, AfterValidator(rpm_version_rule("version"))]
-Iteration = Annotated[str, BeforeValidator(_int_to_str), AfterValidator(rpm_version_rule("iteration"))]
-Sha256 = Annotated[str, AfterValidator(_sha256)]
-OneLine = Annotated[str, AfterValidator(_one_line)]
-Text = Annotated[str, AfterValidator(_not_empty), AfterValidator(_no_dash)]
-Requirement = Annotated[str, AfterValidator(_requirement)]
-RequirementKey = Annotated[str, AfterValidator(_requirement_key)]
-RecipePath = Annotated[str, AfterValidator(_recipe_path)]
-PackagePath = Annotated[str, AfterValidator(_package_path)]
-StagingPath = Annotated[str, AfterValidator(_staging_path)]
-# Requirements by package family ("yum", "apt") or by target name ("el7"), the target winning.
-RequirementMap = dict[RequirementKey, list[Requirement]]
-
+from pkgrun.targets import TARGETS, Target
+from pkgrun.validation import key_text, problems_from, scan
 
 # --- the models -----------------------------------------------------------------------------------
 
@@ -262,18 +56,18 @@ class Package(_Section):
     version_for: dict[RequirementKey, Version] = Field({}, alias="version-for")
     epoch: int = Field(0, ge=0, le=MAX_EPOCH)
     iteration: Iteration = "1"  # RPM's Release without the dist tag; the target appends it
-    arch: Annotated[str, AfterValidator(_arch)] = "x86_64"
+    arch: Arch = "x86_64"
     summary: OneLine
-    description: Annotated[str, AfterValidator(_no_dash)] = ""
+    description: Plain = ""
     license: Text
     url: Text
-    vendor: Annotated[str, AfterValidator(_no_dash)] = ""
+    vendor: Plain = ""
     maintainer: Text
 
 
 class Source(_Section):
-    url: Annotated[str, AfterValidator(_url_template)] | None = None
-    pypi: Annotated[str, AfterValidator(_pypi_name)] | None = None
+    url: UrlTemplate | None = None
+    pypi: PypiName | None = None
     # version -> sha256 of the file; the versions pkgrun can build
     sha256: dict[Version, Sha256] = Field(min_length=1)
 
@@ -317,10 +111,10 @@ class Hooks(_Section):
     def items(self) -> list[tuple[str, str]]:
         """(hook name as written, e.g. 'after-install', path) for the hooks that are set."""
         out = []
-        for name, field in type(self).model_fields.items():
+        for name, info in type(self).model_fields.items():
             value = getattr(self, name)
             if value is not None:
-                out.append((field.alias or name, value))
+                out.append((info.alias or name, value))
         return out
 
 
@@ -331,7 +125,7 @@ class Fpm(_Section):
 
 class Test(_Section):
     # shell commands run (each with sh -c) in a fresh container once the package is installed
-    commands: list[Annotated[str, AfterValidator(_test_command)]] = []
+    commands: list[TestCommand] = []
 
 
 # rpmlint checks that mean a broken package, whatever the layout: they fail a build unless a
@@ -341,11 +135,9 @@ DEFAULT_LINT_FAIL = ("dangling-symlink", "dangling-relative-symlink", "non-reada
 
 class Lint(_Section):
     # the rpmlint checks that fail this recipe's build; the other findings are listed
-    fail: list[Annotated[str, AfterValidator(_not_empty)]] = list(DEFAULT_LINT_FAIL)
+    fail: list[NonEmpty] = list(DEFAULT_LINT_FAIL)
     # shellcheck codes (SC2086) not reported for this recipe's hooks and build script
-    shellcheck_ignore: list[Annotated[str, AfterValidator(_shellcheck_code)]] = Field(
-        [], alias="shellcheck-ignore"
-    )
+    shellcheck_ignore: list[ShellcheckCode] = Field([], alias="shellcheck-ignore")
 
 
 class Recipe(_Section):
@@ -380,6 +172,25 @@ class Recipe(_Section):
         paths += [(f"hooks.{name}", path) for name, path in self.hooks.items()]
         paths += [(f"files.add.{key_text(dest)}", src) for dest, src in self.files.add.items()]
         return paths
+
+
+RECIPE_FILE = "recipe.toml"
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    recipe: Recipe
+    directory: Path
+    # shellcheck's findings that do not fail the recipe, listed by `pkgrun check`
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    @property
+    def file(self) -> Path:
+        return self.directory / RECIPE_FILE
 
 
 def _resolve(table: Mapping[str, list[str]], target: Target) -> list[str]:
@@ -432,7 +243,7 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
         )
     for version in src.sha256:
         filename = src.filename(pkg.name, version)
-        if not _FILENAME_RE.fullmatch(filename) or len(filename.encode()) > NAME_MAX:
+        if not plain_file_name(filename):
             found.append(
                 (
                     "source.url" if src.url else "source.pypi",
@@ -464,14 +275,14 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
     for bad in check_fpm_args(recipe.fpm.args):
         found.append((f"fpm.args[{bad.index}]", bad.message, None))
     top_levels = [p.split("/")[0] for p in files.paths]
-    for field, paths in (
+    for where_in, paths in (
         ("files.config", files.config),
         ("files.directories", files.directories),
         ("files.add", list(files.add)),
     ):
         for index, path in enumerate(paths):
             if not any(_is_under(path, top) for top in files.paths):
-                where = f"{field}.{key_text(path)}" if field == "files.add" else f"{field}[{index}]"
+                where = f"{where_in}.{key_text(path)}" if where_in == "files.add" else f"{where_in}[{index}]"
                 found.append(
                     (
                         where,

@@ -15,37 +15,20 @@ import itertools
 import os
 import posixpath
 import stat
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pkgrun.archive import walk
 from pkgrun.errors import Problem, RecipeError, UsageError
-from pkgrun.recipe import Recipe, parse_recipe
+from pkgrun.recipe import RECIPE_FILE, LoadedRecipe, Recipe, parse_recipe
 from pkgrun.script_lint import check_scripts
 from pkgrun.tomlfile import read_toml
 
-RECIPE_FILE = "recipe.toml"
 # A script (hook, build script) larger than this is refused: hooks become RPM headers.
 MAX_SCRIPT_BYTES = 1 << 20
 
 # Hooks become RPM scriptlets, which rpm runs with /bin/sh; the build script runs with bash.
 _SHELLS = {"hooks": "sh", "build": "bash"}
-
-
-@dataclass(frozen=True)
-class LoadedRecipe:
-    recipe: Recipe
-    directory: Path
-    # shellcheck's findings that do not fail the recipe, listed by `pkgrun check`
-    warnings: tuple[Problem, ...] = field(default=(), compare=False)
-
-    @property
-    def name(self) -> str:
-        return self.recipe.name
-
-    @property
-    def file(self) -> Path:
-        return self.directory / RECIPE_FILE
 
 
 def find_recipes(recipes_dir: Path) -> dict[str, Path]:
@@ -100,10 +83,11 @@ def stray_folders(recipes_dir: Path) -> list[Problem]:
 
 
 def load_recipes(
-    recipes_dir: Path, names: Sequence[str] = (), *, cache_dir: Path | None = None
+    recipes_dir: Path, names: Sequence[str] = (), *, cache_dir: Path | None = None, scripts: bool = True
 ) -> list[LoadedRecipe]:
     """Load the named recipes (all when none is named). Every problem of every recipe is
-    gathered into one RecipeError. ``cache_dir``: where script checks are cached."""
+    gathered into one RecipeError. ``cache_dir``: where script checks are cached; ``scripts``:
+    whether to check the scripts with their shell and shellcheck (processes), or only read them."""
     found = find_recipes(recipes_dir)
     for name in names:
         if name not in found:
@@ -120,7 +104,7 @@ def load_recipes(
     problems: list[Problem] = [] if names else stray_folders(recipes_dir)
     for name in names or list(found):
         try:
-            loaded.append(load_recipe(found[name], cache_dir=cache_dir))
+            loaded.append(load_recipe(found[name], cache_dir=cache_dir, scripts=scripts))
         except RecipeError as exc:
             problems += exc.problems
     problems += _unknown_recipe_dependencies(loaded, found)
@@ -171,19 +155,19 @@ def recipe_cycles(loaded: Sequence[LoadedRecipe]) -> list[Problem]:
     return []
 
 
-def load_recipe(directory: Path, *, cache_dir: Path | None = None) -> LoadedRecipe:
+def load_recipe(directory: Path, *, cache_dir: Path | None = None, scripts: bool = True) -> LoadedRecipe:
     file = directory / RECIPE_FILE
     if link_problem := _leads_out(file, directory):
         raise RecipeError([link_problem])
     recipe = parse_recipe(read_toml(file, RecipeError, "recipe"), file)
-    problems, warnings = check_recipe_files(recipe, directory, cache_dir=cache_dir)
+    problems, warnings = check_recipe_files(recipe, directory, cache_dir=cache_dir, scripts=scripts)
     if problems:
         raise RecipeError(problems)
     return LoadedRecipe(recipe, directory, tuple(warnings))
 
 
 def check_recipe_files(
-    recipe: Recipe, directory: Path, *, cache_dir: Path | None = None
+    recipe: Recipe, directory: Path, *, cache_dir: Path | None = None, scripts: bool = True
 ) -> tuple[list[Problem], list[Problem]]:
     """(problems, warnings). Every file the recipe names is a regular file inside its directory;
     no link in the directory leads out of it; every script is UTF-8, passes its shell's syntax
@@ -198,7 +182,7 @@ def check_recipe_files(
         if path.relative_to(directory).as_posix() not in named_paths
         and (p := _leads_out(path, directory) or _not_a_plain_entry(path, directory))
     ]
-    scripts: list[tuple[str, str, Path, str]] = []  # field, relative, path, shell
+    checked: list[tuple[str, str, Path, str]] = []  # field, relative, path, shell
     for name, relative in named.items():
         path = directory / relative
         if path.is_symlink() and not resolved_inside(path, root):
@@ -258,12 +242,14 @@ def check_recipe_files(
         if problem := _script_text_problem(path, relative, file, name):
             problems.append(problem)
             continue
-        scripts.append((name, relative, path, shell))
+        checked.append((name, relative, path, shell))
     warnings: list[Problem] = []
+    if not scripts:
+        return problems, warnings
     checks = check_scripts(
-        [(p, shell) for _, _, p, shell in scripts], recipe.lint.shellcheck_ignore, cache_dir
+        [(p, shell) for _, _, p, shell in checked], recipe.lint.shellcheck_ignore, cache_dir
     )
-    for name, relative, path, shell in scripts:
+    for name, relative, path, shell in checked:
         check = checks[path]
         if check.syntax_error:
             error = check.syntax_error.replace(str(path), relative)
@@ -306,14 +292,6 @@ def _script_text_problem(path: Path, relative: str, file: Path, name: str) -> Pr
                     "a hook is shell code: move the '%' off the start of the line",
                 )
     return None
-
-
-def walk(directory: Path) -> Iterator[Path]:
-    """Every entry under ``directory``, symlinks not followed, in a stable order."""
-    for top, dirs, files in os.walk(directory, followlinks=False):
-        dirs.sort()
-        for name in sorted(dirs + files):
-            yield Path(top) / name
 
 
 def resolved_inside(path: Path, root: Path) -> bool:

@@ -22,54 +22,30 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
 
-import createrepo_c as cr  # type: ignore[import-untyped]  # headers and metadata, read by their writer
-
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
 from pkgrun.evr import EVR
+from pkgrun.repodata import INDEX_FILE, packages_in, read_index
 from pkgrun.report import Reporter
+from pkgrun.rpmheader import FILE_NAME, RpmHeader, UnsafeRpm, read_header
 from pkgrun.run import find_tool, run
 from pkgrun.targets import Target
 
 NOARCH_REPO = "x86_64"
 REPO_FILE = "pkgrun.repo"
-# What the builds of the published packages were made of: an index kept beside the repository
-# for the build cache (buildcache.py), opaque here: entries by key, each a JSON object.
-INDEX_FILE = "pkgrun-builds.json"
 _REPOMD_NS = {"repo": "http://linux.duke.edu/metadata/repo"}
 
 
 class NevraClash(PkgrunError):
     exit_code = EXIT_BAD_INPUT
-
-
-class UnsafeRpm(PkgrunError):
-    """An RPM whose header would put a file where it does not belong, or that is no RPM."""
-
-    exit_code = EXIT_BAD_INPUT
-
-
-# What rpm itself lets through rpmbuild in each header field that becomes part of a path
-# (rpmbuild's rpmCharCheck, without the macro characters): a crafted header must not name a
-# file outside the repository ("../../x"), a hidden one, or one with control characters.
-_HEADER_RULES = {
-    "name": (re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*"), "letters, digits and . _ + - (not first)"),
-    "version": (re.compile(r"[A-Za-z0-9_+~^][A-Za-z0-9._+~^]*"), "letters, digits and . _ + ~ ^"),
-    "release": (re.compile(r"[A-Za-z0-9_+~^][A-Za-z0-9._+~^]*"), "letters, digits and . _ + ~ ^"),
-    "arch": (re.compile(r"[A-Za-z0-9_]+"), "letters, digits and _"),
-}
-# A file name as metadata lists it, and as publishing writes it
-_FILE_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+~^-]*\.rpm")
 
 
 @dataclass(frozen=True)
@@ -144,65 +120,6 @@ def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-@dataclass(frozen=True)
-class RpmHeader:
-    """What publishing needs of a package, read with createrepo_c (the library that will
-    describe it in the metadata): its NEVRA and the sha256 of its file."""
-
-    name: str
-    epoch: int
-    version: str
-    release: str
-    arch: str
-    sha256: str
-
-    @classmethod
-    def from_package(cls, pkg: Any) -> RpmHeader:
-        return cls(
-            str(pkg.name),
-            int(pkg.epoch or 0),
-            str(pkg.version),
-            str(pkg.release),
-            str(pkg.arch),
-            str(pkg.pkgId),
-        )
-
-    @property
-    def nevra(self) -> str:
-        return f"{self.name}-{self.epoch}:{self.version}-{self.release}.{self.arch}"
-
-    @property
-    def evr(self) -> EVR:
-        return EVR(self.epoch, self.version, self.release)
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}-{self.version}-{self.release}.{self.arch}.rpm"
-
-    def unsafe_fields(self) -> list[str]:
-        """The header fields that cannot become part of a path, with what is allowed."""
-        out = []
-        for field, (pattern, allowed) in _HEADER_RULES.items():
-            value = getattr(self, field)
-            if not pattern.fullmatch(value) or len(value) > 255:
-                out.append(f"{field} {value[:80]!r} (allowed: {allowed})")
-        return out
-
-
-def read_header(rpm: Path) -> RpmHeader:
-    try:
-        header = RpmHeader.from_package(cr.package_from_rpm(str(rpm)))
-    except Exception as exc:  # the bindings raise their own error type
-        raise UnsafeRpm(f"{rpm} is not a readable RPM: {exc}", hint="publish built .rpm files") from None
-    if bad := header.unsafe_fields():
-        raise UnsafeRpm(
-            f"{rpm} is refused: its header's " + "; ".join(bad),
-            hint="nothing was written; a package's name, version, release and arch become its file "
-            "name in the repository, so they must hold what rpmbuild allows",
-        )
-    return header
-
-
 def destination(dist_dir: Path, header: RpmHeader) -> Path:
     """Where ``header``'s package goes: checked to resolve inside ``dist_dir``."""
     dest = dist_dir / repo_arch(header.arch) / header.filename
@@ -224,10 +141,10 @@ def publish_rpms(
     force: bool = False,
     keep: int | None = None,
     baseurl: str | None = None,
-    builds: Mapping[str, Mapping[str, Any]] | None = None,
+    index: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PublishResult:
     """Add ``rpms`` to the target's repository, keep the newest ``keep`` releases of each
-    package, and update the metadata. ``builds``: build-cache entries to record with them."""
+    package, and update the metadata. ``index``: entries to record in the build index."""
     started = time.monotonic()
     find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     dist_dir = repo_root / target.dist
@@ -247,8 +164,8 @@ def publish_rpms(
                 _clean_stale(arch_dir)
                 listed[arch_dir] = {
                     str(p.location_href): RpmHeader.from_package(p)
-                    for p in _packages(arch_dir)
-                    if _FILE_NAME.fullmatch(str(p.location_href))  # never a path from metadata
+                    for p in packages_in(arch_dir)
+                    if FILE_NAME.fullmatch(str(p.location_href))  # never a path from metadata
                 }
             old = listed[arch_dir].get(dest.name)
             if old is not None and old.sha256 != header.sha256 and not force:
@@ -279,8 +196,8 @@ def publish_rpms(
         _write_atomically(
             dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl or repo_root.resolve().as_uri())
         )
-        if builds:
-            record_index(dist_dir, builds)
+        if index:
+            record_index(dist_dir, index)
     return PublishResult(published, pruned, time.monotonic() - started)
 
 
@@ -359,21 +276,6 @@ def _update_metadata(arch_dir: Path, dist_dir: Path, compression: str, packages:
             item.unlink()
 
 
-def listed_files(arch_dir: Path) -> set[str]:
-    """The package files the repository's current metadata lists."""
-    return {str(pkg.location_href) for pkg in _packages(arch_dir)}
-
-
-def _packages(arch_dir: Path) -> list[Any]:
-    """The packages in ``arch_dir``'s metadata, read with createrepo_c's bindings: the metadata
-    is read by the library that wrote it."""
-    if not (arch_dir / "repodata" / "repomd.xml").is_file():
-        return []
-    metadata = cr.Metadata()
-    metadata.locate_and_load_xml(str(arch_dir))
-    return [metadata.get(key) for key in metadata.keys()]  # noqa: SIM118  (a binding, not a dict)
-
-
 def _referenced(repomd: Path) -> set[str]:
     """The data file names a repomd.xml points at."""
     if not repomd.is_file():
@@ -386,15 +288,6 @@ def _clean_stale(arch_dir: Path) -> None:
     """Leftovers of a publish that was killed: partial copies (never listed by any metadata)."""
     for leftover in arch_dir.glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
-
-
-def read_index(dist_dir: Path) -> dict[str, Any]:
-    """The build index beside the distribution's repository; empty when missing or unreadable."""
-    try:
-        data = json.loads((dist_dir / INDEX_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def record_index(dist_dir: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
@@ -421,61 +314,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@dataclass(frozen=True)
-class PublishedPackage:
-    dist: str
-    nevra: str
-    size: int
-    built: datetime
-    path: Path
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "dist": self.dist,
-            "nevra": self.nevra,
-            "size": self.size,
-            "built": self.built.isoformat(timespec="seconds"),
-            "path": str(self.path),
-        }
-
-
-def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR, Path]]:
-    """The releases of package ``name`` that the distribution's metadata lists."""
-    out = []
-    for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
-        arch_dir = repomd.parent.parent
-        for pkg in _packages(arch_dir):
-            if pkg.name == name:
-                evr = EVR(int(pkg.epoch or 0), str(pkg.version), str(pkg.release))
-                out.append((evr, arch_dir / str(pkg.location_href)))
-    return out
-
-
-def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None = None) -> Path | None:
-    """The newest published release of ``name`` (older than ``older_than``, when given)."""
-    releases = [
-        (evr, path)
-        for evr, path in published_releases(repo_root, dist, name)
-        if older_than is None or evr < older_than
-    ]
-    return max(releases, key=lambda item: item[0])[1] if releases else None
-
-
-def list_published(repo_root: Path) -> list[PublishedPackage]:
-    """What the repository's metadata lists, as consumers see it (read with createrepo_c)."""
-    rows = []
-    for repomd in sorted(repo_root.glob("*/*/repodata/repomd.xml")):
-        arch_dir = repomd.parent.parent
-        for pkg in _packages(arch_dir):
-            rows.append(
-                PublishedPackage(
-                    dist=arch_dir.parent.name,
-                    nevra=f"{pkg.name}-{pkg.epoch or 0}:{pkg.version}-{pkg.release}.{pkg.arch}",
-                    size=int(pkg.size_package),
-                    built=datetime.fromtimestamp(int(pkg.time_build), tz=UTC),
-                    path=arch_dir / pkg.location_href,
-                )
-            )
-    return sorted(rows, key=lambda r: (r.dist, r.nevra))

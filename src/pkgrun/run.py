@@ -1,8 +1,10 @@
 """The one place where pkgrun starts a process.
 
-Every external command goes through ``run``: it checks that the program exists before
-anything runs, logs the command line, and turns a failure into a ``CommandFailed`` that keeps
-the command and the tail of its output.
+Every external command goes through here: it checks that the program exists before anything
+runs, logs the command line, and turns a failure into a ``CommandFailed`` that keeps the command
+and the tail of its output. Output is decoded as UTF-8 with bytes that are not UTF-8 kept (as
+surrogates), never dropped. plumbum is imported when the first process starts, not before:
+commands that start none (`pkgrun list`, `--help`) do not pay for it.
 """
 
 from __future__ import annotations
@@ -10,15 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
-
-from plumbum import local
-from plumbum.commands.processes import CommandNotFound
+from typing import IO, Any, cast
 
 from pkgrun.errors import CommandFailed, ToolNotFound
 
@@ -37,15 +37,21 @@ class Result:
 
 def find_tool(program: str, hint: str | None = None) -> str:
     """The full path of ``program``, or ToolNotFound before any work starts. Programs that
-    come with pkgrun's Python dependencies (nfpm, createrepo_c) are also found beside pkgrun's
-    own script, which need not be on PATH (.venv/bin/pkgrun run by its path)."""
-    try:
-        return str(local.which(program))
-    except CommandNotFound:
-        beside = Path(sysconfig.get_path("scripts")) / program
-        if beside.is_file() and os.access(beside, os.X_OK):
-            return str(beside)
-        raise ToolNotFound(f"{program} not found on PATH", hint=hint or f"install {program}") from None
+    come with pkgrun's Python dependencies (nfpm, createrepo_c, shellcheck) are also found beside
+    pkgrun's own script, which need not be on PATH (.venv/bin/pkgrun run by its path)."""
+    found = shutil.which(program)
+    if found:
+        return found
+    beside = Path(sysconfig.get_path("scripts")) / program
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    raise ToolNotFound(f"{program} not found on PATH", hint=hint or f"install {program}")
+
+
+def _command(argv: Sequence[str], hint: str | None) -> Any:
+    from plumbum import local
+
+    return local[find_tool(argv[0], hint)][list(argv[1:])]
 
 
 def run(
@@ -55,13 +61,17 @@ def run(
     env: Mapping[str, str] | None = None,
     check: bool = True,
     hint: str | None = None,
+    stdin: Path | None = None,
 ) -> Result:
-    """Run ``argv`` (a list, never a shell string) and capture its output."""
+    """Run ``argv`` (a list, never a shell string) and capture its output. ``stdin``: a file
+    whose bytes the process reads (an archive for `podman cp -`)."""
+    from plumbum import local
+
     argv = [str(a) for a in argv]
-    command = local[find_tool(argv[0], hint)][argv[1:]]
+    command = _command(argv, hint)
     log_debug(argv)
-    with local.cwd(cwd or local.cwd), local.env(**(env or {})):
-        process = command.popen(stdin=subprocess.DEVNULL)
+    with local.cwd(cwd or local.cwd), local.env(**(env or {})), _opened(stdin) as source:
+        process = command.popen(stdin=source)
         try:
             out, err = cast(tuple[bytes, bytes], process.communicate())
         except BaseException:
@@ -69,7 +79,6 @@ def run(
             process.wait()
             raise
         returncode = process.wait()
-    # bytes that are not UTF-8 (a file name a build made) survive as surrogates, never dropped
     stdout, stderr = out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape")
     result = Result(argv, returncode, stdout, stderr)
     if check and returncode != 0:
@@ -77,12 +86,30 @@ def run(
     return result
 
 
+def run_to_file(argv: Sequence[str], out: Path, *, hint: str | None = None) -> None:
+    """Run ``argv`` with its standard output written to ``out`` as bytes (an archive from
+    `podman cp CONTAINER:PATH -`); a failure carries its standard error."""
+    argv = [str(a) for a in argv]
+    command = _command(argv, hint)
+    log_debug(argv)
+    with out.open("wb") as sink:
+        process = command.popen(stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.PIPE)
+        try:
+            _, err = cast(tuple[bytes, bytes], process.communicate())
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    if process.returncode != 0:
+        raise CommandFailed(argv, process.returncode, tail(err.decode("utf-8", "replace")), hint=hint)
+
+
 def run_logged(argv: Sequence[str], log: Path, *, hint: str | None = None) -> None:
     """Run ``argv`` with its output (stdout and stderr, interleaved) appended to ``log`` as it
     comes, for long steps whose output is too big to hold. On failure, the error carries the
     log's last lines. Ctrl-C stops the process and propagates."""
     argv = [str(a) for a in argv]
-    command = local[find_tool(argv[0], hint)][argv[1:]]
+    command = _command(argv, hint)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
         out.write(f"+ {shlex.join(argv)}\n")
@@ -97,6 +124,24 @@ def run_logged(argv: Sequence[str], log: Path, *, hint: str | None = None) -> No
             raise
     if returncode != 0:
         raise CommandFailed(argv, returncode, tail(log.read_text(errors="replace")), hint=hint)
+
+
+class _opened:
+    """``path`` opened for reading, or /dev/null."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.file: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes] | int:
+        if self.path is None:
+            return subprocess.DEVNULL
+        self.file = self.path.open("rb")
+        return self.file
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 def log_debug(argv: Sequence[str]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from pkgrun import __version__
-from pkgrun.nightly import NightlyRun, Outcome, Status
+from pkgrun.pipeline import Outcome, RunResult, Status
 
 _COLOURS = {
     Status.BUILT: "#1a7f37",
@@ -23,7 +23,7 @@ _COLOURS = {
 }
 
 
-def write_report(run: NightlyRun, reports: Path, keep: int) -> Path:
+def write_report(run: RunResult, reports: Path, keep: int) -> Path:
     """Write the run's folder under ``reports``, link it as ``latest``, prune old ones."""
     stamp = run.started.strftime("%Y%m%d-%H%M%S")
     folder = reports / stamp
@@ -49,7 +49,7 @@ def _log_name(outcome: Outcome) -> str:
     return f"{outcome.recipe}-{outcome.target}.log"
 
 
-def report_json(run: NightlyRun) -> dict[str, object]:
+def report_json(run: RunResult) -> dict[str, object]:
     counts = {status.value: sum(o.status is status for o in run.outcomes) for status in Status}
     return {
         "pkgrun": __version__,
@@ -64,7 +64,7 @@ def report_json(run: NightlyRun) -> dict[str, object]:
     }
 
 
-def junit_xml(run: NightlyRun) -> ElementTree.Element:
+def junit_xml(run: RunResult) -> ElementTree.Element:
     suite = ElementTree.Element(
         "testsuite",
         name="pkgrun nightly",
@@ -101,7 +101,7 @@ def _size(n: int | None) -> str:
     return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{n / 1024:.1f} KiB"
 
 
-def report_html(run: NightlyRun) -> str:
+def report_html(run: RunResult) -> str:
     e = html.escape
     counts = {status: sum(o.status is status for o in run.outcomes) for status in Status}
     verdict = "all good" if run.exit_code == 0 else "some builds failed"

@@ -19,13 +19,12 @@ from importlib import resources
 from pathlib import Path
 
 from pkgrun import images
-from pkgrun.container import Engine, build_argv, image_id
+from pkgrun.container import Engine, build_image_from, image_id
 from pkgrun.errors import PkgrunError
 from pkgrun.plan import BuildPlan
-from pkgrun.repo import newest_release
+from pkgrun.repodata import newest_release
 from pkgrun.report import Reporter
-from pkgrun.run import run_logged
-from pkgrun.targets import PackageFamily, Target
+from pkgrun.targets import RuntimeDeps, Target
 
 PACKAGES = ("nginx", "php", "supervisor")
 REPO_IN_IMAGE = "/tmp/pkgrun-repo"
@@ -44,7 +43,7 @@ def default_tag(target: Target) -> str:
 
 def install_command(target: Target, rpms: Sequence[str]) -> list[str]:
     """The RUN of the Containerfile (exec form, package names as arguments)."""
-    if target.family is PackageFamily.APT:
+    if target.runtime_deps is RuntimeDeps.PREINSTALLED:
         script = 'rpm -i --nodeps "$@" && rm -rf ' + REPO_IN_IMAGE
         return ["sh", "-c", script, "sh", *(f"{REPO_IN_IMAGE}/{rpm}" for rpm in rpms)]
     repo_file = f"[pkgrun]\\nname=pkgrun\\nbaseurl=file://{REPO_IN_IMAGE}\\ngpgcheck=0\\n"
@@ -88,14 +87,14 @@ def build_runtime_image(
     base = images.ensure_base_image(
         engine, target, target.runtime_containerfile, log=log, reporter=reporter, recipe="image"
     )
-    if target.family is PackageFamily.APT:
+    if target.runtime_deps is RuntimeDeps.PREINSTALLED:
         requirements = sorted({"rpm", *(r.split()[0] for plan in plans for r in plan.requires)})
         base = images.ensure_build_image(
             engine, target, base, requirements, log=log, reporter=reporter, recipe="image", kind="runtime"
         )
     with tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp:
         context = Path(tmp)
-        if target.family is PackageFamily.APT:
+        if target.runtime_deps is RuntimeDeps.PREINSTALLED:
             (context / "repo").mkdir()
             for path in newest.values():
                 shutil.copyfile(path, context / "repo" / path.name)
@@ -108,9 +107,11 @@ def build_runtime_image(
             containerfile(base, install_command(target, [p.name for p in newest.values()]))
         )
         with reporter.step("image", f"build {tag} from {', '.join(p.name for p in newest.values())}"):
-            run_logged(
-                build_argv(engine, tag, context / "Containerfile", context),
-                log,
+            build_image_from(
+                engine,
+                tag,
+                context,
+                log=log,
                 hint="see the log; el targets need their repositories to resolve dependencies",
             )
     built = image_id(engine, tag)

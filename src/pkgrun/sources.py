@@ -18,33 +18,16 @@ from urllib.error import URLError
 from urllib.parse import quote, urlsplit
 
 from pkgrun import __version__, pypi
-from pkgrun.errors import PkgrunError, UsageError
+from pkgrun.errors import PkgrunError
 from pkgrun.plan import ResolvedSource
 from pkgrun.report import Advance, Reporter
 
 CHUNK = 1 << 16
 TIMEOUT = 60
-# The largest source pkgrun downloads unless told otherwise ($PKGRUN_MAX_DOWNLOAD, in bytes or
-# with a K/M/G suffix): a source is an archive, not a disk's worth of data from a hostile server.
-DEFAULT_MAX_DOWNLOAD = 2 << 30
 
 
 class TooLarge(PkgrunError):
     pass
-
-
-def max_download(env: Mapping[str, str]) -> int:
-    """$PKGRUN_MAX_DOWNLOAD (bytes; K, M, G suffixes), else 2 GiB."""
-    text = env.get("PKGRUN_MAX_DOWNLOAD", "").strip()
-    if not text:
-        return DEFAULT_MAX_DOWNLOAD
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
-    number = text[:-1] if scale > 1 else text
-    if not number.isdigit() or int(number) == 0:
-        raise UsageError(
-            f"PKGRUN_MAX_DOWNLOAD={text!r} is not a size", hint="write bytes, or a number with K, M or G: 4G"
-        )
-    return int(number) * scale
 
 
 class ChecksumMismatch(PkgrunError):
@@ -58,14 +41,6 @@ class ChecksumMismatch(PkgrunError):
 
 class SourceUnavailable(PkgrunError):
     pass
-
-
-def default_cache_dir(env: Mapping[str, str]) -> Path:
-    """$PKGRUN_CACHE_DIR, else $XDG_CACHE_HOME/pkgrun, else ~/.cache/pkgrun."""
-    if env.get("PKGRUN_CACHE_DIR"):
-        return Path(env["PKGRUN_CACHE_DIR"])
-    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
-    return Path(base) / "pkgrun"
 
 
 def sha256_file(path: Path) -> str:
@@ -82,12 +57,14 @@ def fetch_source(
     recipe: str,
     cache_dir: Path,
     mirrors: Sequence[str],
-    env: Mapping[str, str],
     reporter: Reporter,
+    pip: Mapping[str, str] | None = None,
+    max_bytes: int = 2 << 30,
 ) -> Path:
     """The verified source file in the cache, downloading it if needed. A download never stays
     in the cache half-done: it goes to a ``.part`` file, removed on any failure or interruption,
-    and becomes the cached file by a rename once its checksum matches."""
+    and becomes the cached file by a rename once its checksum matches. ``pip``: pip's index
+    settings (PIP_INDEX_URL, ...) for a PyPI source; ``max_bytes``: the download limit."""
     target = cache_dir / "sources" / source.filename
     if target.is_file():
         if sha256_file(target) == source.sha256:
@@ -96,16 +73,15 @@ def fetch_source(
         target.unlink()  # stale or damaged: fetch again
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + f".{os.getpid()}.part")
-    limit = max_download(env)
     failures = []
-    for origin in _origins(source, mirrors, env):
+    for origin in _origins(source, mirrors):
         try:
             _copy(
                 origin,
                 part,
-                env,
+                pip or {},
                 lambda total: reporter.progress(recipe, f"fetch {source.filename}", total),
-                limit,
+                max_bytes,
             )
         except (OSError, URLError, ValueError) as exc:
             failures.append(f"{origin}: {exc}")
@@ -129,7 +105,7 @@ def fetch_source(
     )
 
 
-def _origins(source: ResolvedSource, mirrors: Sequence[str], env: Mapping[str, str]) -> list[str]:
+def _origins(source: ResolvedSource, mirrors: Sequence[str]) -> list[str]:
     origins = [_join(mirror, source.filename) for mirror in mirrors]
     if source.url is not None:
         origins.append(source.url)
@@ -148,13 +124,13 @@ def _join(mirror: str, filename: str) -> str:
 def _copy(
     origin: str,
     part: Path,
-    env: Mapping[str, str],
+    pip: Mapping[str, str],
     progress: Callable[[int | None], Advance],
     limit: int,
 ) -> None:
     if origin.startswith("pypi:"):
         filename = part.name.removesuffix(f".{os.getpid()}.part")
-        origin = pypi.find_file(origin.removeprefix("pypi:"), filename, env).url
+        origin = pypi.find_file(origin.removeprefix("pypi:"), filename, pip).url
     if "://" not in origin:
         with open(origin, "rb") as src, part.open("wb") as dst:
             _copy_limited(src, dst, origin, limit, lambda n: None)

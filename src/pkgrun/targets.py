@@ -1,5 +1,10 @@
-"""Build targets as data: which image builds the package, which dist tag it gets, which
-package family names its dependencies and how its repository metadata is compressed."""
+"""Build targets as data: everything that makes one target differ from another is a field here,
+so that no other module branches on a target's name or family.
+
+A target says which image builds the package and how it is made, which dist tag the package
+gets, whose package names its requirements use, which packager it uses, how the install test
+gets the package's runtime requirements, and how its repository metadata is compressed.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,22 @@ class PackageFamily(StrEnum):
     APT = "apt"  # Debian: apt names (the offline `local` target)
 
 
+class Packager(StrEnum):
+    FPM = "fpm"  # fpm driving the target's own rpmbuild, inside the build image
+    NFPM = "nfpm"  # nfpm, pkgrun's static binary, copied into the build container
+
+
+class RuntimeDeps(StrEnum):
+    """How an install test gets what a package requires at run time."""
+
+    # yum/dnf installs the package and resolves its requirements from the distribution's
+    # repositories (and the pkgrun repository); needs network
+    PACKAGE_MANAGER = "package manager"
+    # the requirements are the image's own packages (apt names), installed into the test image
+    # beforehand; rpm installs the package, and its siblings of the same run, with --nodeps
+    PREINSTALLED = "preinstalled"
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -29,21 +50,30 @@ class Target:
     # `sh -c INSTALL sh REQUIREMENT...`, so requirement names are arguments, never shell text.
     install: str
     # The Containerfile (in pkgrun/containerfiles) that adds the toolchain and fpm to the base
-    # image; None when the base image is used as it is (`local`, which packages with nfpm).
+    # image; None when the base image is a debootstrap root file system used as it is.
     containerfile: str | None
-    # How an RPM file is installed or upgraded in an install test (argv, the file appended): with
-    # the target's own package manager on el targets, so that dependencies are resolved; with
-    # rpm on `local`, whose runtime libraries are Debian packages that rpm's database lacks.
+    # The packager used unless --packager says otherwise: fpm where the build image carries it.
+    packager: Packager
+    # How an RPM file is installed or upgraded in an install test (argv, the files appended).
     install_rpm: tuple[str, ...]
+    runtime_deps: RuntimeDeps
     # The Containerfile of the image install tests and runtime images start from; None: the
     # base image as it is.
     runtime_containerfile: str | None
+    # Whether the build image lacks rpm, which installs the packages of [build] recipes.
+    build_image_needs_rpm: bool = False
     # fpm --rpm-compression: what the target's rpm can unpack (CentOS 7 reads no zstd)
     payload_compression: str = "gzip"
 
     @property
-    def has_fpm(self) -> bool:
-        return self.containerfile is not None
+    def install_test_network(self) -> str:
+        """The install test's network: the package manager fetches requirements; rpm needs none."""
+        return "host" if self.runtime_deps is RuntimeDeps.PACKAGE_MANAGER else "none"
+
+    @property
+    def packagers(self) -> tuple[Packager, ...]:
+        """The packagers this target's build image can run."""
+        return (Packager.FPM, Packager.NFPM) if self.packager is Packager.FPM else (Packager.NFPM,)
 
 
 # Image names are short names on purpose: podman resolves them through its short-name aliases
@@ -61,7 +91,9 @@ TARGETS: dict[str, Target] = {
             # yum 3 skips unknown names with exit status 0 unless told otherwise
             install='yum install -y --setopt=skip_missing_names_on_install=False "$@" && yum clean all',
             containerfile="el7.Containerfile",
+            packager=Packager.FPM,
             install_rpm=("yum", "install", "-y", "--setopt=skip_missing_names_on_install=False"),
+            runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
             runtime_containerfile="el7-runtime.Containerfile",
         ),
         Target(
@@ -73,7 +105,9 @@ TARGETS: dict[str, Target] = {
             metadata_compression="xz",
             install='dnf install -y "$@" && dnf clean all',
             containerfile="el8.Containerfile",
+            packager=Packager.FPM,
             install_rpm=("dnf", "install", "-y"),
+            runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
             runtime_containerfile="el8-runtime.Containerfile",
         ),
         Target(
@@ -85,7 +119,9 @@ TARGETS: dict[str, Target] = {
             metadata_compression="zstd",
             install='dnf install -y "$@" && dnf clean all',
             containerfile="el9.Containerfile",
+            packager=Packager.FPM,
             install_rpm=("dnf", "install", "-y"),
+            runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
             runtime_containerfile="el9-runtime.Containerfile",
         ),
         Target(
@@ -98,8 +134,11 @@ TARGETS: dict[str, Target] = {
             install="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
             '--no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*',
             containerfile=None,
+            packager=Packager.NFPM,  # no Ruby gems can be fetched where this target is used
             install_rpm=("rpm", "-U", "--nodeps"),
+            runtime_deps=RuntimeDeps.PREINSTALLED,
             runtime_containerfile=None,
+            build_image_needs_rpm=True,
         ),
     )
 }

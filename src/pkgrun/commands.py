@@ -1,0 +1,363 @@
+"""What each pkgrun command does: settings and arguments in, core calls, results to the console,
+an exit code back. Parsing argv is cli.py's; drawing is console.py's; the work is the core's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pkgrun.console import Console
+from pkgrun.errors import EXIT_FAILURE, UsageError
+from pkgrun.recipe import LoadedRecipe
+from pkgrun.recipe_dir import find_recipes, load_recipes
+from pkgrun.settings import Settings
+from pkgrun.targets import TARGETS, Target, get_target
+
+if TYPE_CHECKING:
+    from pkgrun.container import Engine
+
+Command = Callable[[argparse.Namespace, Settings, Console], int]
+
+
+def _load(settings: Settings, names: Sequence[str] = (), *, scripts: bool = True) -> list[LoadedRecipe]:
+    return load_recipes(settings.recipes, names, cache_dir=settings.cache_dir, scripts=scripts)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    target = get_target(args.target)
+    loaded = _load(settings, scripts=False)  # runs nothing: `check` lints the scripts
+    if args.json:
+        console.json([_recipe_json(item, target) for item in loaded])
+    else:
+        console.recipes(loaded, target, settings.recipes)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    console.checked(_load(settings, args.recipe))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.plan import Options, make_plan
+    from pkgrun.repodata import newest_release
+
+    (loaded,) = _load(settings, [args.recipe], scripts=False)
+    target = get_target(args.target)
+    _, make_jobs = settings.split(1)
+    options = Options(
+        lint=settings.lint, install_test=settings.install_test, publish=settings.publish, make_jobs=make_jobs
+    )
+    plan = make_plan(
+        loaded,
+        target,
+        out_dir=settings.out_dir,
+        options=options,
+        version=args.version,
+        iteration=args.iteration,
+        packager=settings.packager,
+    )
+    needs = []
+    for name in loaded.recipe.build.recipes:
+        published = newest_release(settings.repo, target.dist, name)
+        needs.append(
+            f"{name}: " + (f"the published {published.name}" if published else "built first (none published)")
+        )
+    nightly = _nightly_line(plan, settings) if args.nightly else None
+    if args.json:
+        console.json({**plan.to_json(), "needs": needs, **({"nightly": nightly} if nightly else {})})
+    else:
+        console.plan(plan, needs, nightly)
+    return 0
+
+
+def _nightly_line(plan: object, settings: Settings) -> str:
+    """What the nightly job would do with the plan, and why: asks the engine (--nightly only)."""
+    from pkgrun.container import detect_engine
+    from pkgrun.errors import PkgrunError
+    from pkgrun.nightly import explain
+
+    try:
+        engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
+        decision = explain(plan, engine, settings.repo)  # type: ignore[arg-type]
+    except PkgrunError as exc:
+        return f"cannot tell ({exc.message})"
+    return f"{'build' if decision.build else 'skip'}: {decision.reason}"
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.pipeline import Mode, Request, run_builds
+    from pkgrun.scheduler import needed
+
+    if len(args.recipe) != 1 and (args.version or args.iteration):
+        raise UsageError(
+            "--version and --iteration apply to one recipe at a time",
+            hint="build the recipes one by one, or drop --version/--iteration",
+        )
+    target = get_target(args.target)
+    everything = {item.name: item for item in _all_named(settings, args.recipe)}
+    requests = [
+        Request(
+            everything[name],
+            target,
+            Mode.ALWAYS if name in args.recipe else Mode.IF_MISSING,
+            version=args.version if name in args.recipe else None,
+            iteration=args.iteration if name in args.recipe else None,
+        )
+        for name in needed(everything, dict.fromkeys(args.recipe))
+    ]
+    engine = _engine_and_tools(settings)
+    with console.reporter() as reporter:
+        run = run_builds(requests, settings, engine, reporter)
+    for outcome in run.outcomes:
+        if outcome.status.value == "failed":
+            console.build_failure(outcome)
+    if args.json:
+        console.json(
+            {
+                "built": [r.to_json() for r in run.built],
+                "published": [
+                    {"nevra": p.nevra, "path": str(p.path), "action": p.action}
+                    for o in run.outcomes
+                    for p in o.published
+                ],
+                "skipped": [
+                    {"name": o.recipe, "reason": o.reason}
+                    for o in run.outcomes
+                    if o.status.value == "skipped"
+                ],
+                "failed": [
+                    {"name": o.recipe, "error": o.error or o.reason, "log": str(o.log) if o.log else None}
+                    for o in run.outcomes
+                    if o.status.value in ("failed", "blocked")
+                ],
+            }
+        )
+    else:
+        console.built(run)
+    return EXIT_FAILURE if run.exit_code else 0
+
+
+def _all_named(settings: Settings, names: Sequence[str]) -> list[LoadedRecipe]:
+    """The named recipes and, through [build] recipes, every recipe they need."""
+    found = find_recipes(settings.recipes)
+    wanted: list[str] = []
+    todo = list(names)
+    loaded: dict[str, LoadedRecipe] = {}
+    while todo:
+        batch = [n for n in dict.fromkeys(todo) if n not in loaded]
+        todo = []
+        for item in _load(settings, batch):
+            loaded[item.name] = item
+            wanted.append(item.name)
+            todo += [d for d in item.recipe.build.recipes if d in found and d not in loaded]
+    return [loaded[name] for name in wanted]
+
+
+def _engine_and_tools(settings: Settings) -> Engine:
+    """The engine, answering, and every tool a build needs: checked before the first build."""
+    from pkgrun.container import check_engine, detect_engine
+    from pkgrun.lint import LINT_HINT
+    from pkgrun.run import find_tool
+
+    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
+    check_engine(engine)
+    find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
+    if settings.publish:
+        find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
+    if settings.lint:
+        find_tool("rpmlint", hint=LINT_HINT + ", or pass --no-lint")
+    return engine
+
+
+def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.nightly import nightly_requests
+    from pkgrun.pipeline import run_builds
+    from pkgrun.run_report import report_json, write_report
+
+    config = settings.config.nightly
+    targets = [get_target(name) for name in (args.target or config.targets)]
+    settings = settings.but(keep=settings.keep or config.keep)
+    recipes = _load(settings)
+    engine = _engine_and_tools(settings)
+    with console.reporter() as reporter:
+        run = run_builds(nightly_requests(recipes, targets, settings), settings, engine, reporter)
+    folder = write_report(run, args.reports or Path(config.reports), config.keep_reports)
+    if args.json:
+        console.json(report_json(run))
+    else:
+        console.nightly(run, folder / "report.html")
+    return run.exit_code
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.repo import publish_rpms
+
+    missing = [str(rpm) for rpm in args.rpm if not rpm.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
+    target, repo = get_target(args.target), settings.repo
+    with (
+        console.reporter() as reporter,
+        reporter.step("publish", f"{len(args.rpm)} RPM(s) into {repo / target.dist}"),
+    ):
+        result = publish_rpms(
+            args.rpm, repo, target, reporter=reporter, force=settings.force, keep=settings.keep
+        )
+    if args.json:
+        console.json(
+            {
+                "published": [
+                    {"nevra": p.nevra, "path": str(p.path), "action": p.action} for p in result.published
+                ],
+                "pruned": [str(p) for p in result.pruned],
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    else:
+        console.published(result)
+    return 0
+
+
+def cmd_repo(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.repodata import list_published
+
+    rows = list_published(settings.repo)
+    if args.json:
+        console.json([row.to_json() for row in rows])
+    else:
+        console.repository(rows, settings.repo)
+    return 0
+
+
+def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.container import check_engine, detect_engine
+    from pkgrun.plan import Options, make_plan
+    from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
+
+    target = get_target(args.target)
+    plans = [
+        make_plan(item, target, out_dir=settings.out_dir, options=Options())
+        for item in _load(settings, PACKAGES, scripts=False)
+    ]
+    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
+    check_engine(engine)
+    tag = args.tag or default_tag(target)
+    log = settings.logs / f"image-{target.dist}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with console.reporter() as reporter:
+        image = build_runtime_image(
+            engine, target, plans, repo_root=settings.repo, tag=tag, log=log, reporter=reporter
+        )
+    if args.json:
+        console.json({"image": image.tag, "id": image.image_id, "packages": image.packages, "log": str(log)})
+    else:
+        console.line(f"built {image.tag} ({image.image_id[:19]}) from {', '.join(image.packages)}")
+        console.line(f"run it: {engine.name} run --rm -p 127.0.0.1:8080:80 {image.tag}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.repo import REPO_FILE
+    from pkgrun.serve import make_server
+
+    repo = settings.repo
+    if not repo.is_dir():
+        raise UsageError(
+            f"no repository at {repo}", hint="build and publish first (make rpms), or pass --repo DIR"
+        )
+    server = make_server(repo, args.bind, args.port, args.base_url)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    base = args.base_url or f"http://{host}:{port}"
+    console.line(f"serving {repo} at http://{host}:{port}/ (Ctrl-C stops)")
+    for dist in sorted(p.name for p in repo.iterdir() if (p / REPO_FILE).is_file()):
+        console.line(f"  yum-config-manager --add-repo {base.rstrip('/')}/{dist}/{REPO_FILE}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.console import size
+    from pkgrun.plan import resolve_source
+    from pkgrun.sources import fetch_source
+
+    loaded = _load(settings, args.recipe, scripts=False)
+    if args.version and len(loaded) != 1:
+        raise UsageError("--version applies to one recipe at a time", hint="name one recipe")
+    target = get_target(args.target)
+    fetched = []
+    with console.reporter() as reporter:
+        for item in loaded:
+            versions = (
+                list(item.recipe.source.sha256)
+                if args.all_versions
+                else [args.version or item.recipe.default_version(target)]
+            )
+            for version in versions:
+                source = resolve_source(item, version)
+                with reporter.step(item.name, f"fetch {source.filename}"):
+                    path = fetch_source(
+                        source,
+                        recipe=item.name,
+                        cache_dir=settings.cache_dir,
+                        mirrors=settings.mirrors,
+                        pip=settings.pip,
+                        max_bytes=settings.max_download,
+                        reporter=reporter,
+                    )
+                fetched.append(
+                    {
+                        "name": item.name,
+                        "version": version,
+                        "file": str(path),
+                        "sha256": source.sha256,
+                        "size": path.stat().st_size,
+                    }
+                )
+    if args.json:
+        console.json(fetched)
+    else:
+        for row in fetched:
+            console.line(f"{row['file']}  ({size(int(str(row['size'])))}, sha256 verified)")
+    return 0
+
+
+def _recipe_json(item: LoadedRecipe, target: Target) -> dict[str, object]:
+    recipe = item.recipe
+    pkg = recipe.package
+    return {
+        "name": pkg.name,
+        "version": recipe.default_version(target),
+        "versions": list(recipe.source.sha256),
+        "epoch": pkg.epoch,
+        "iteration": pkg.iteration,
+        "arch": pkg.arch,
+        "summary": pkg.summary,
+        "source": {"url": recipe.source.url, "pypi": recipe.source.pypi},
+        "requires": recipe.requires_for(target),
+        "build_recipes": list(recipe.build.recipes),
+        "target": target.name,
+        "recipe": str(item.file),
+    }
+
+
+COMMANDS: dict[str, Command] = {
+    "list": cmd_list,
+    "check": cmd_check,
+    "plan": cmd_plan,
+    "build": cmd_build,
+    "fetch": cmd_fetch,
+    "publish": cmd_publish,
+    "repo": cmd_repo,
+    "serve": cmd_serve,
+    "image": cmd_image,
+    "nightly": cmd_nightly,
+}
+
+__all__ = ["COMMANDS", "TARGETS"]

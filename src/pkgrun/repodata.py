@@ -1,0 +1,109 @@
+"""Reading a repository as its consumers do: the packages its metadata lists (with
+createrepo_c's bindings, the library that wrote it), the releases of a package, and the build
+index beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import createrepo_c as cr  # type: ignore[import-untyped]
+
+from pkgrun.evr import EVR
+
+# What the builds of the published packages were made of: an index kept beside the repository
+# for the build cache (buildcache.py), opaque here: entries by key, each a JSON object.
+INDEX_FILE = "pkgrun-builds.json"
+
+
+def listed_in_dist(dist_dir: Path) -> set[str]:
+    """The package files the metadata of every architecture of a distribution lists."""
+    listed: set[str] = set()
+    for repodata in dist_dir.glob("*/repodata"):
+        listed |= listed_files(repodata.parent)
+    return listed
+
+
+def listed_files(arch_dir: Path) -> set[str]:
+    """The package files the repository's current metadata lists."""
+    return {str(pkg.location_href) for pkg in packages_in(arch_dir)}
+
+
+def packages_in(arch_dir: Path) -> list[Any]:
+    """The packages in ``arch_dir``'s metadata, read with createrepo_c's bindings: the metadata
+    is read by the library that wrote it."""
+    if not (arch_dir / "repodata" / "repomd.xml").is_file():
+        return []
+    metadata = cr.Metadata()
+    metadata.locate_and_load_xml(str(arch_dir))
+    return [metadata.get(key) for key in metadata.keys()]  # noqa: SIM118  (a binding, not a dict)
+
+
+def read_index(dist_dir: Path) -> dict[str, Any]:
+    """The build index beside the distribution's repository; empty when missing or unreadable."""
+    try:
+        data = json.loads((dist_dir / INDEX_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class PublishedPackage:
+    dist: str
+    nevra: str
+    size: int
+    built: datetime
+    path: Path
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "dist": self.dist,
+            "nevra": self.nevra,
+            "size": self.size,
+            "built": self.built.isoformat(timespec="seconds"),
+            "path": str(self.path),
+        }
+
+
+def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR, Path]]:
+    """The releases of package ``name`` that the distribution's metadata lists."""
+    out = []
+    for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
+        arch_dir = repomd.parent.parent
+        for pkg in packages_in(arch_dir):
+            if pkg.name == name:
+                evr = EVR(int(pkg.epoch or 0), str(pkg.version), str(pkg.release))
+                out.append((evr, arch_dir / str(pkg.location_href)))
+    return out
+
+
+def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None = None) -> Path | None:
+    """The newest published release of ``name`` (older than ``older_than``, when given)."""
+    releases = [
+        (evr, path)
+        for evr, path in published_releases(repo_root, dist, name)
+        if older_than is None or evr < older_than
+    ]
+    return max(releases, key=lambda item: item[0])[1] if releases else None
+
+
+def list_published(repo_root: Path) -> list[PublishedPackage]:
+    """What the repository's metadata lists, as consumers see it (read with createrepo_c)."""
+    rows = []
+    for repomd in sorted(repo_root.glob("*/*/repodata/repomd.xml")):
+        arch_dir = repomd.parent.parent
+        for pkg in packages_in(arch_dir):
+            rows.append(
+                PublishedPackage(
+                    dist=arch_dir.parent.name,
+                    nevra=f"{pkg.name}-{pkg.epoch or 0}:{pkg.version}-{pkg.release}.{pkg.arch}",
+                    size=int(pkg.size_package),
+                    built=datetime.fromtimestamp(int(pkg.time_build), tz=UTC),
+                    path=arch_dir / pkg.location_href,
+                )
+            )
+    return sorted(rows, key=lambda r: (r.dist, r.nevra))

@@ -1,0 +1,85 @@
+"""Dependency-ordered, parallel work over (target, recipe) nodes.
+
+A recipe's [build] recipes are its edges, ordered with graphlib; a node starts once every node
+it needs is done, ``jobs`` at a time, in threads. Ctrl-C reaches only the main thread: it takes
+the builds' containers away (so the workers' commands end) and starts nothing new.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from pkgrun.container import remove_active_containers
+from pkgrun.errors import UsageError
+from pkgrun.recipe import LoadedRecipe
+from pkgrun.targets import Target
+
+Node = tuple[str, str]  # (target, recipe)
+
+
+def graph(
+    recipes: Sequence[LoadedRecipe], targets: Iterable[Target], only: set[Node] | None = None
+) -> dict[Node, set[Node]]:
+    """Each (target, recipe) with the nodes it waits for (those in ``only``, when given); a
+    cycle is a usage error."""
+    nodes: dict[Node, set[Node]] = {}
+    names = {item.name for item in recipes}
+    for target in sorted(targets, key=lambda t: t.name):
+        for item in recipes:
+            node = (target.name, item.name)
+            if only is not None and node not in only:
+                continue
+            deps = {(target.name, dep) for dep in item.recipe.build.recipes if dep in names}
+            nodes[node] = {dep for dep in deps if only is None or dep in only}
+    try:
+        tuple(graphlib.TopologicalSorter(nodes).static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(recipe for _, recipe in exc.args[1])
+        raise UsageError(
+            f"the recipes need each other in a cycle: {cycle}",
+            hint="remove one of the [build] recipes entries of the cycle",
+        ) from None
+    return nodes
+
+
+def needed(recipes: Mapping[str, LoadedRecipe], names: Iterable[str]) -> list[str]:
+    """``names`` and every recipe they need through [build] recipes, needed ones first."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in recipes[name].recipe.build.recipes:
+            if dep in recipes:
+                visit(dep)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order
+
+
+def schedule(nodes: Mapping[Node, set[Node]], work: Callable[[Node], None], jobs: int) -> None:
+    """Run ``work`` on every node once the nodes it needs are done, ``jobs`` at a time."""
+    sorter = graphlib.TopologicalSorter(nodes)
+    sorter.prepare()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="pkgrun-build")
+    try:
+        running: dict[Future[None], Node] = {}
+        while sorter.is_active():
+            for node in sorter.get_ready():
+                running[pool.submit(work, node)] = node
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # a bug in pkgrun itself stops the run
+                sorter.done(running.pop(future))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        remove_active_containers()
+        raise
+    finally:
+        pool.shutdown(wait=True)

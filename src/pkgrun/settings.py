@@ -1,0 +1,185 @@
+"""Settings resolved once: from the command line, then the environment, then pkgrun.toml, then
+pkgrun's defaults. The result is frozen and passed down; no other module reads the environment
+or guesses a default of its own.
+
+| setting | option | environment | pkgrun.toml | default |
+| --- | --- | --- | --- | --- |
+| recipes | --recipes | PKGRUN_RECIPES | | ./recipes |
+| config file | --config | PKGRUN_CONFIG | | ./pkgrun.toml |
+| repository | --repo | PKGRUN_REPO | | ./repo |
+| releases kept | --keep | PKGRUN_KEEP | [nightly] keep (nightly) | all |
+| mirrors | --mirror | PKGRUN_MIRROR | | none |
+| cache | --cache-dir | PKGRUN_CACHE_DIR | | $XDG_CACHE_HOME/pkgrun |
+| logs | | XDG_STATE_HOME | | ~/.local/state/pkgrun |
+| make -j per build | --jobs | | [nightly] make-jobs | the cores split (split_cores) |
+| builds at once | --builds | | [nightly] builds | the cores split |
+| engine | --engine | PKGRUN_ENGINE | | podman, else docker |
+| engine service | | CONTAINER_HOST, DOCKER_HOST | | the local engine |
+| container limits | | PKGRUN_ULIMITS | | the host's own |
+| download limit | | PKGRUN_MAX_DOWNLOAD | | 2G |
+| keep containers | | PKGRUN_KEEP_CONTAINER=1 | | no |
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pkgrun.config import CONFIG_FILE, Config, load_config
+from pkgrun.errors import UsageError
+from pkgrun.targets import Packager
+
+# The largest source pkgrun downloads unless told otherwise: a source is an archive, not a
+# disk's worth of data from a hostile server.
+DEFAULT_MAX_DOWNLOAD = 2 << 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    recipes: Path
+    config_file: Path
+    config: Config
+    repo: Path
+    out_dir: Path
+    cache_dir: Path  # sources, script checks
+    state_dir: Path  # logs
+    mirrors: tuple[str, ...] = ()
+    keep: int | None = None
+    make_jobs: int | None = None  # make -j inside each build; None: split the cores
+    builds: int | None = None  # builds at once; None: split the cores
+    cores: int = 1
+    engine: str | None = None  # podman or docker; None: whichever is installed
+    # each engine's service (CONTAINER_HOST for podman, DOCKER_HOST for docker), when not local
+    engine_urls: Mapping[str, str] = field(default_factory=dict)
+    ulimits: tuple[str, ...] = ()  # empty: the host's own (local) or portable ones (remote)
+    max_download: int = DEFAULT_MAX_DOWNLOAD
+    keep_container: bool = False
+    packager: Packager | None = None  # None: the target's
+    install_test: bool = True
+    lint: bool = True
+    publish: bool = True
+    force: bool = False
+    # pip's index settings, for sources found through pip's configured index
+    pip: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def split(self, concurrent: int) -> tuple[int, int]:
+        """(builds at once, make -j of each) for ``concurrent`` builds that could run together."""
+        return split_cores(self.cores, concurrent, self.builds, self.make_jobs)
+
+    def but(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def split_cores(cores: int, concurrent: int, builds: int | None, make_jobs: int | None) -> tuple[int, int]:
+    """Builds at once and make -j of each, so that the machine is neither idle nor oversubscribed:
+    one build gets every core; several share them, about sqrt(cores) at once (a build is not
+    all compiling: fetching, packaging and testing leave its cores idle)."""
+    if builds is None:
+        builds = max(1, min(concurrent, math.isqrt(cores)))
+    if make_jobs is None:
+        make_jobs = max(1, math.ceil(cores / max(1, min(builds, concurrent))))
+    return builds, make_jobs
+
+
+def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Settings from the command line's ``options`` (argparse's names; absent ones are None),
+    ``env`` and the configuration file they name."""
+
+    def option(name: str) -> Any:
+        return options.get(name)
+
+    config_file = option("config") or Path(env.get("PKGRUN_CONFIG") or CONFIG_FILE)
+    config = load_config(config_file)
+    engine = option("engine") or env.get("PKGRUN_ENGINE") or None
+    urls = {"podman": env.get("CONTAINER_HOST", ""), "docker": env.get("DOCKER_HOST", "")}
+    packager = option("packager")
+    return Settings(
+        recipes=option("recipes") or Path(env.get("PKGRUN_RECIPES") or "recipes"),
+        config_file=config_file,
+        config=config,
+        repo=option("repo") or Path(env.get("PKGRUN_REPO") or "repo"),
+        out_dir=option("out") or Path("out"),
+        cache_dir=option("cache_dir") or _xdg(env, "PKGRUN_CACHE_DIR", "XDG_CACHE_HOME", ".cache"),
+        state_dir=_xdg(env, "", "XDG_STATE_HOME", ".local/state"),
+        mirrors=tuple(option("mirror") or ()) + tuple(env.get("PKGRUN_MIRROR", "").split()),
+        keep=_keep(option("keep"), env),
+        make_jobs=_positive("--jobs", option("jobs") or config.nightly.make_jobs),
+        builds=_positive("--builds", option("builds") or config.nightly.builds_at_once),
+        cores=os.cpu_count() or 1,
+        engine=engine,
+        engine_urls={name: url for name, url in urls.items() if url},
+        ulimits=ulimits_from(env.get("PKGRUN_ULIMITS")),
+        max_download=max_download(env.get("PKGRUN_MAX_DOWNLOAD")),
+        keep_container=env.get("PKGRUN_KEEP_CONTAINER") == "1",
+        packager=Packager(packager) if packager else None,
+        install_test=not option("no_install_test"),
+        lint=not option("no_lint"),
+        publish=not option("no_publish"),
+        force=bool(option("force")),
+        pip={k: v for k, v in env.items() if k in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")},
+    )
+
+
+def _xdg(env: Mapping[str, str], own: str, variable: str, fallback: str) -> Path:
+    """$OWN, else $VARIABLE/pkgrun, else ~/FALLBACK/pkgrun."""
+    if own and env.get(own):
+        return Path(env[own])
+    base = env.get(variable) or str(Path(env.get("HOME") or Path.home()) / fallback)
+    return Path(base) / "pkgrun"
+
+
+def _keep(value: int | None, env: Mapping[str, str]) -> int | None:
+    if value is None and env.get("PKGRUN_KEEP"):
+        text = env["PKGRUN_KEEP"]
+        if not text.isdigit():
+            raise UsageError(
+                f"PKGRUN_KEEP={text!r} is not a number", hint="keep at least one release: 1 or more"
+            )
+        value = int(text)
+    if value is not None and value < 1:
+        raise UsageError(f"--keep {value}: keep at least one release", hint="use --keep 1 or more")
+    return value
+
+
+def _positive(flag: str, value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise UsageError(f"{flag} {value}: give 1 or more")
+    return value
+
+
+def ulimits_from(text: str | None) -> tuple[str, ...]:
+    """PKGRUN_ULIMITS: "nofile=1024:4096 nproc=4096:8192"."""
+    if not text:
+        return ()
+    values = tuple(text.split())
+    for value in values:
+        name, _, limits = value.partition("=")
+        parts = limits.split(":")
+        if name not in ("nofile", "nproc") or not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
+            raise UsageError(
+                f"PKGRUN_ULIMITS: {value!r} is not a limit",
+                hint='write "nofile=SOFT:HARD nproc=SOFT:HARD", e.g. "nofile=1024:4096 nproc=4096:8192"',
+            )
+    return values
+
+
+def max_download(text: str | None) -> int:
+    """PKGRUN_MAX_DOWNLOAD: bytes, or a number with a K, M or G suffix."""
+    text = (text or "").strip()
+    if not text:
+        return DEFAULT_MAX_DOWNLOAD
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
+    number = text[:-1] if scale > 1 else text
+    if not number.isdigit() or int(number) == 0:
+        raise UsageError(
+            f"PKGRUN_MAX_DOWNLOAD={text!r} is not a size", hint="write bytes, or a number with K, M or G: 4G"
+        )
+    return int(number) * scale
