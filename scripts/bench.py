@@ -23,92 +23,110 @@ import tempfile
 import time
 from pathlib import Path
 
-from pkgrun.build import NFPM_IN_CONTAINER, Packager, choose_packager, stage_argv, unpack_argv
-from pkgrun.container import Mount, detect_engine, exec_argv, remove_argv, run_detached_argv
+from pkgrun.build import hook_texts, stage_argv, unpack_argv
+from pkgrun.container import detect_engine, host_ulimits
 from pkgrun.images import base_image_tag, build_image_tag
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
     CONTAINER_DESTDIR,
+    CONTAINER_NFPM,
     CONTAINER_OUT_DIR,
     CONTAINER_RECIPE_DIR,
     CONTAINER_SOURCE_DIR,
     CONTAINER_SRCDIR,
     CONTAINER_WORKDIR,
+    Options,
     make_plan,
 )
 from pkgrun.recipe_dir import load_recipes
-from pkgrun.sources import default_cache_dir
+from pkgrun.run import find_tool
+from pkgrun.settings import resolve
 from pkgrun.staging import expand_directories, find_argv, owned_directories, parse_listing
 from pkgrun.targets import TARGETS
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def by_hand(plan, engine, image: str, source: Path, nfpm: str, out: Path) -> float:  # type: ignore[no-untyped-def]
-    """The build's container and packager steps, as a person would type them."""
+def by_hand(plan, engine: str, image: str, source: Path, nfpm: str, out: Path) -> float:  # type: ignore[no-untyped-def]
+    """The build's container and packager steps, as a person would type them (bind mounts)."""
     started = time.monotonic()
     tools = Path(tempfile.mkdtemp(dir=out))
     name = f"bench-by-hand-{os.getpid()}"
     mounts = [
-        Mount(plan.loaded.directory.resolve(), CONTAINER_RECIPE_DIR),
-        Mount(source, f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}"),
-        Mount(tools, "/pkgrun/tools"),
-        Mount(out.resolve(), CONTAINER_OUT_DIR, read_only=False),
-        Mount(Path(nfpm), NFPM_IN_CONTAINER),
+        (plan.loaded.directory.resolve(), CONTAINER_RECIPE_DIR, True),
+        (source, f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}", True),
+        (tools, "/pkgrun/tools", True),
+        (out.resolve(), CONTAINER_OUT_DIR, False),
+        (Path(nfpm), CONTAINER_NFPM, True),
     ]
+    limits = [flag for value in host_ulimits() for flag in ("--ulimit", value)]
 
-    def sh(argv: list[str]) -> str:
-        return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    def sh(*argv: str) -> str:
+        return subprocess.run([engine, *argv], check=True, capture_output=True, text=True).stdout
+
+    def exec_(*command: str, workdir: str | None = None, env: dict[str, str] | None = None) -> str:
+        flags = [f for k, v in (env or {}).items() for f in ("--env", f"{k}={v}")]
+        return sh("exec", *flags, *(["--workdir", workdir] if workdir else []), name, *command)
 
     try:
-        sh(run_detached_argv(engine, name, image, mounts))
-        sh(exec_argv(engine, name, ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR]))
-        sh(exec_argv(engine, name, unpack_argv(plan)))
+        mount_flags = [
+            f
+            for src, dst, ro in mounts
+            for f in ("--mount", f"type=bind,source={src},target={dst}" + (",readonly" if ro else ""))
+        ]
         sh(
-            exec_argv(
-                engine,
-                name,
-                ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/build.sh"],
-                env=plan.build_env,
-                workdir=CONTAINER_SRCDIR,
-            )
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--network=none",
+            *limits,
+            *mount_flags,
+            "--entrypoint",
+            "sleep",
+            image,
+            "infinity",
         )
-        sh(exec_argv(engine, name, stage_argv(plan)))
+        exec_("mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR)
+        exec_(*unpack_argv(plan))
+        exec_(
+            "bash",
+            "-euo",
+            "pipefail",
+            f"{CONTAINER_RECIPE_DIR}/build.sh",
+            workdir=CONTAINER_SRCDIR,
+            env=plan.build_env,
+        )
+        exec_(*stage_argv(plan))
         entries = parse_listing(
-            sh(
-                exec_argv(
-                    engine, name, find_argv(CONTAINER_DESTDIR, ["etc", "usr"]), workdir=CONTAINER_DESTDIR
-                )
-            )
+            exec_(*find_argv(CONTAINER_DESTDIR, ["etc", "usr"]), workdir=CONTAINER_DESTDIR)
         )
         dirs = expand_directories(plan.loaded.recipe.files.directories, entries)
-        hooks = {h: (plan.loaded.directory / p).read_text() for h, p in plan.loaded.recipe.hooks.items()}
         scripts = {}
-        for key, text in fpm_style_scripts(hooks).items():
+        for key, text in fpm_style_scripts(hook_texts(plan)).items():
             (tools / key).write_text(text)
             scripts[key] = f"/pkgrun/tools/{key}"
         config = nfpm_config(
-            plan, entries, owned_directories(dirs, entries), staging=CONTAINER_DESTDIR, scripts=scripts
+            plan.nfpm_config,
+            plan.loaded.recipe.files.config,
+            entries,
+            owned_directories(dirs, entries),
+            staging=CONTAINER_DESTDIR,
+            scripts=scripts,
         )
         (tools / "nfpm.yaml").write_text(json.dumps(config))
-        sh(
-            exec_argv(
-                engine,
-                name,
-                [
-                    NFPM_IN_CONTAINER,
-                    "package",
-                    "--config",
-                    "/pkgrun/tools/nfpm.yaml",
-                    "--packager",
-                    "rpm",
-                    "--target",
-                    f"{CONTAINER_OUT_DIR}/{plan.rpm.name}",
-                ],
-            )
+        exec_(
+            CONTAINER_NFPM,
+            "package",
+            "--config",
+            "/pkgrun/tools/nfpm.yaml",
+            "--packager",
+            "rpm",
+            "--target",
+            f"{CONTAINER_OUT_DIR}/{plan.rpm.name}",
         )
     finally:
-        subprocess.run(remove_argv(engine, name), capture_output=True)
+        subprocess.run([engine, "rm", "--force", name], capture_output=True)
     return time.monotonic() - started
 
 
@@ -256,19 +274,23 @@ def main() -> None:
     if args.only not in (None, "build"):
         return
     env = dict(os.environ)
-    engine = detect_engine(None, env)
+    settings = resolve({}, env)
+    engine = detect_engine(settings.engine, settings.engine_urls).name.value
     (loaded,) = load_recipes(PROJECT / "recipes", ["nginx"])
     plan = make_plan(
-        loaded, TARGETS["local"], out_dir=Path("out"), jobs=os.cpu_count() or 1, version="1.22.1"
+        loaded,
+        TARGETS["local"],
+        out_dir=Path("out"),
+        options=Options(make_jobs=os.cpu_count() or 1),
+        version="1.22.1",
     )
-    _, nfpm = choose_packager(Packager.NFPM, plan)
-    assert nfpm is not None
+    nfpm = find_tool("nfpm")
     with tempfile.TemporaryDirectory() as tmp:
         # one build first, untimed: the source in the cache, the build image made
         with_pkgrun(args.mirror, Path(tmp) / "warm", env)
         base_id = subprocess.run(
             [
-                "podman" if engine.name == "podman" else "docker",
+                engine,
                 "image",
                 "inspect",
                 "--format",
@@ -280,7 +302,7 @@ def main() -> None:
             check=True,
         ).stdout.strip()
         image = build_image_tag(plan.target, base_id, plan.build_requires)
-        source = default_cache_dir(env) / "sources" / plan.source.filename
+        source = settings.cache_dir / "sources" / plan.source.filename
         tool_times, hand_times = [], []
         for run in range(args.runs):
             out = Path(tmp) / f"run{run}"
@@ -289,7 +311,7 @@ def main() -> None:
             hand_times.append(by_hand(plan, engine, image, source, nfpm, out / "hand"))
             print(f"run {run + 1}: pkgrun {tool_times[-1]:.1f} s, by hand {hand_times[-1]:.1f} s", flush=True)
     tool, hand = statistics.median(tool_times), statistics.median(hand_times)
-    print(f"nginx 1.22.1, local target, {engine.name}, nfpm, {args.runs} runs (medians)")
+    print(f"nginx 1.22.1, local target, {engine}, nfpm, {args.runs} runs (medians)")
     print(f"  pkgrun build:        {tool:.1f} s")
     print(f"  same steps by hand:  {hand:.1f} s")
     print(

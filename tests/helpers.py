@@ -60,11 +60,7 @@ def make_rpm(
 ) -> Path:
     """A small real RPM made with nfpm (pkgrun's own dependency), no container needed;
     ``size`` bytes of random data make a large one."""
-    import json
-    import subprocess
     import tempfile
-
-    from pkgrun.run import find_tool
 
     directory.mkdir(parents=True, exist_ok=True)
     rpm = directory / f"{name}-{version}-{release}.{arch}.rpm"
@@ -86,13 +82,25 @@ def make_rpm(
             "rpm": {"compression": "gzip", "summary": f"test package {name}"},
             "contents": [{"src": str(content), "dst": f"/usr/share/{name}/content"}],
         }
-        (Path(tmp) / "nfpm.yaml").write_text(json.dumps(config))
+        return nfpm_package(config, rpm)
+
+
+def nfpm_package(config: dict, rpm: Path) -> Path:
+    """``rpm`` made by nfpm (pkgrun's own dependency) from ``config``, no container needed."""
+    import json
+    import subprocess
+    import tempfile
+
+    from pkgrun.run import find_tool
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "nfpm.json").write_text(json.dumps(config))
         subprocess.run(
             [
                 find_tool("nfpm"),
                 "package",
                 "--config",
-                str(Path(tmp) / "nfpm.yaml"),
+                f"{tmp}/nfpm.json",
                 "--packager",
                 "rpm",
                 "--target",

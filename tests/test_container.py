@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
 import pytest
 
+from fake_engine import FakeEngine
 from pkgrun.container import (
     PORTABLE_ULIMITS,
     ContainerStartFailed,
     Engine,
     EngineName,
-    Mount,
     build_argv,
+    copy_in_argv,
+    copy_out_argv,
     detect_engine,
     exec_argv,
     host_ulimits,
@@ -21,9 +24,10 @@ from pkgrun.container import (
     import_argv,
     remove_argv,
     run_detached_argv,
-    ulimits_from,
+    start_container,
 )
-from pkgrun.errors import UsageError
+from pkgrun.errors import CommandFailed, UsageError
+from pkgrun.settings import ulimits_from
 
 PODMAN = Engine(EngineName.PODMAN, ulimits=("nofile=1024:4096", "nproc=4096:8192"))
 DOCKER = Engine(EngineName.DOCKER, ulimits=("nofile=10:20",))
@@ -34,17 +38,21 @@ def test_run_detached_argv() -> None:
         PODMAN,
         "pkgrun-demo-1234",
         "localhost/img:1",
-        [Mount(Path("/src"), "/pkgrun/recipe"), Mount(Path("/out"), "/pkgrun/out", read_only=False)],
         labels={"io.pkgrun.recipe": "demo"},
+        volumes=[("pkgrun-ccache-el7", "/pkgrun/ccache")],
     )
     assert argv == [
         "podman", "run", "--detach", "--name", "pkgrun-demo-1234", "--network=none", "--stop-signal=KILL",
         "--ulimit", "nofile=1024:4096", "--ulimit", "nproc=4096:8192",
         "--label", "io.pkgrun.recipe=demo",
-        "--mount", "type=bind,source=/src,target=/pkgrun/recipe,readonly",
-        "--mount", "type=bind,source=/out,target=/pkgrun/out",
+        "--volume", "pkgrun-ccache-el7:/pkgrun/ccache",
         "--entrypoint", "sleep", "localhost/img:1", "infinity",
     ]  # fmt: skip
+
+
+def test_copy_argv() -> None:
+    assert copy_in_argv(PODMAN, "c1") == ["podman", "cp", "-", "c1:/"]
+    assert copy_out_argv(DOCKER, "c1", "/pkgrun/out/x.rpm") == ["docker", "cp", "c1:/pkgrun/out/x.rpm", "-"]
 
 
 def test_remote_podman_and_docker_argv() -> None:
@@ -85,9 +93,10 @@ def test_host_limits_never_exceed_the_hard_limits() -> None:
 def test_limits_by_where_the_engine_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("pkgrun.container.find_tool", lambda name, hint=None: f"/usr/bin/{name}")
     assert detect_engine("podman", {}).ulimits == host_ulimits()
-    assert detect_engine("podman", {"CONTAINER_HOST": "unix:///run/x.sock"}).ulimits == PORTABLE_ULIMITS
-    assert detect_engine("docker", {"DOCKER_HOST": "unix:///run/d.sock"}).ulimits == PORTABLE_ULIMITS
-    assert detect_engine("podman", {"PKGRUN_ULIMITS": "nofile=64:128"}).ulimits == ("nofile=64:128",)
+    remote = detect_engine("podman", {"podman": "unix:///run/x.sock"})
+    assert remote.ulimits == PORTABLE_ULIMITS and remote.url == "unix:///run/x.sock"
+    assert detect_engine("docker", {"docker": "unix:///run/d.sock"}).ulimits == PORTABLE_ULIMITS
+    assert detect_engine("podman", {}, ("nofile=64:128",)).ulimits == ("nofile=64:128",)
 
 
 @pytest.mark.parametrize("text", ["nofile", "nofile=a:b", "core=1:2", "nofile=1:2:3"])
@@ -115,3 +124,68 @@ def test_a_refused_start_says_why_and_what_to_do(output: str, says: str, hint: s
     assert error.message.startswith("podman could not start a container from localhost/x:1: ")
     assert says in error.message
     assert error.hint is not None and hint in error.hint
+
+
+# --- a container always goes away (a fake engine records what pkgrun asks of it) -------------------
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    return FakeEngine(tmp_path).install(monkeypatch)
+
+
+def test_removed_after_success(engine: FakeEngine, tmp_path: Path) -> None:
+    with start_container(PODMAN, "demo", "img") as container:
+        container.exec(["true"], log=tmp_path / "log")
+    assert engine.removed == engine.started() == [container.name]
+    assert container.name.startswith("pkgrun-demo-")
+
+
+def test_removed_when_a_step_fails(engine: FakeEngine, tmp_path: Path) -> None:
+    engine.fail = lambda argv: 2 if "exec" in argv else None
+    with (
+        pytest.raises(CommandFailed, match="make failed"),
+        start_container(PODMAN, "demo", "img") as container,
+    ):
+        container.exec(["make", "all"], log=tmp_path / "log", what="make")
+    assert engine.removed == [container.name]
+
+
+def test_removed_on_ctrl_c(engine: FakeEngine, tmp_path: Path) -> None:
+    engine.fail = lambda argv: KeyboardInterrupt() if "exec" in argv else None
+    with pytest.raises(KeyboardInterrupt), start_container(PODMAN, "demo", "img") as container:
+        container.exec(["sleep", "100"], log=tmp_path / "log")
+    assert engine.removed == [container.name]
+
+
+def test_removed_when_the_start_fails_half_way(engine: FakeEngine) -> None:
+    # the engine may have made the container before it failed to start it
+    engine.fail = lambda argv: 126 if "run" in argv else None
+    with pytest.raises(ContainerStartFailed), start_container(PODMAN, "demo", "img"):
+        pass
+    assert len(engine.removed) == 1 and engine.removed[0].startswith("pkgrun-demo-")
+
+
+def test_kept_when_asked(engine: FakeEngine) -> None:
+    with start_container(PODMAN, "demo", "img", keep=True):
+        pass
+    assert engine.removed == []
+
+
+def test_files_go_in_and_come_out_as_archives(engine: FakeEngine, tmp_path: Path) -> None:
+    from pkgrun.archive import Item
+
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "build.sh").write_text("make\n")
+    (recipe / "link").symlink_to("build.sh")
+    with start_container(PODMAN, "demo", "img") as container:
+        container.put([Item("/pkgrun/out/x.rpm", data=b"rpm bytes")], trees=[(recipe, "/pkgrun/recipe")])
+        inside = engine.containers[container.name]
+        assert (inside / "pkgrun/recipe/build.sh").read_text() == "make\n"
+        assert os.readlink(inside / "pkgrun/recipe/link") == "build.sh"
+        container.get("/pkgrun/out/x.rpm", tmp_path / "x.rpm")
+        with pytest.raises(CommandFailed):
+            container.get("/pkgrun/out/missing.rpm", tmp_path / "missing.rpm")
+    assert (tmp_path / "x.rpm").read_bytes() == b"rpm bytes"
+    assert not (tmp_path / "missing.rpm").exists()

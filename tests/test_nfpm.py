@@ -8,8 +8,8 @@ from helpers import RECIPES, demo, seed_recipe
 from pkgrun.build import stage_argv, unpack_argv
 from pkgrun.fpm import FpmPaths, fpm_argv
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
-from pkgrun.plan import make_plan
-from pkgrun.recipe_dir import LoadedRecipe
+from pkgrun.plan import Options, make_plan
+from pkgrun.recipe import LoadedRecipe
 from pkgrun.staging import (
     Entry,
     expand_directories,
@@ -42,7 +42,7 @@ def supervisor_plan():
         LoadedRecipe(seed_recipe("supervisor"), RECIPES / "supervisor"),
         TARGETS["local"],
         out_dir=Path("out"),
-        jobs=2,
+        options=Options(make_jobs=2),
         version="4.2.5",
     )
 
@@ -59,7 +59,8 @@ def test_nfpm_config_says_what_fpm_argv_says() -> None:
         recipe, plan.version, plan.target, FpmPaths("/S", "/W", "/R", "/O/x.rpm"), directories=directories
     )
     config = nfpm_config(
-        plan,
+        plan.nfpm_config or {},
+        recipe.files.config,
         STAGED,
         owned_directories(directories, STAGED),
         staging="/S",
@@ -108,13 +109,15 @@ def test_nfpm_config_says_what_fpm_argv_says() -> None:
 
 def test_a_config_directory_marks_every_file_in_it() -> None:
     recipe = demo('[files]\npaths = ["etc"]\nconfig = ["/etc/demo"]\n')
-    plan = make_plan(LoadedRecipe(recipe, Path("demo")), TARGETS["local"], out_dir=Path("o"), jobs=1)
+    plan = make_plan(
+        LoadedRecipe(recipe, Path("demo")), TARGETS["local"], out_dir=Path("o"), options=Options()
+    )
     entries = [
         Entry("f", 0o644, "/etc/demo/a.conf"),
         Entry("f", 0o644, "/etc/demo/sub/b.conf"),
         Entry("f", 0o644, "/etc/demo.conf"),
     ]
-    config = nfpm_config(plan, entries, [], staging="/S", scripts={})
+    config = nfpm_config(plan.nfpm_config or {}, recipe.files.config, entries, [], staging="/S", scripts={})
     assert [c["dst"] for c in config["contents"] if c["type"] == "config|noreplace"] == [
         "/etc/demo/a.conf",
         "/etc/demo/sub/b.conf",
@@ -189,7 +192,7 @@ def test_container_commands_pass_recipe_paths_as_arguments() -> None:
         LoadedRecipe(seed_recipe("nginx"), RECIPES / "nginx"),
         TARGETS["local"],
         out_dir=Path("o"),
-        jobs=1,
+        options=Options(),
         version="1.22.1",
     )
     assert unpack_argv(plan) == [

@@ -15,17 +15,21 @@ from helpers import RECIPES, seed_recipe
 from pkgrun import buildcache
 from pkgrun.config import load_config
 from pkgrun.errors import ConfigError, UsageError
-from pkgrun.nightly import NightlyRun, Outcome, Status, graph
-from pkgrun.plan import make_plan
-from pkgrun.recipe_dir import LoadedRecipe
+from pkgrun.pipeline import Outcome, RunResult, Status
+from pkgrun.plan import Options, make_plan
+from pkgrun.recipe import LoadedRecipe
 from pkgrun.repo import record_index
 from pkgrun.run_report import junit_xml, report_html, report_json
+from pkgrun.scheduler import graph
 from pkgrun.targets import TARGETS
 
 
 def plan_of(name: str = "nginx"):
     return make_plan(
-        LoadedRecipe(seed_recipe(name), RECIPES / name), TARGETS["local"], out_dir=Path("o"), jobs=1
+        LoadedRecipe(seed_recipe(name), RECIPES / name),
+        TARGETS["local"],
+        out_dir=Path("o"),
+        options=Options(),
     )
 
 
@@ -96,10 +100,10 @@ def test_a_cycle_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_configuration_errors(tmp_path: Path) -> None:
     file = tmp_path / "pkgrun.toml"
-    file.write_text('[nightly]\ntargets = ["el6", "local"]\njobs = 0\n')
+    file.write_text('[nightly]\ntargets = ["el6", "local"]\nbuilds = 0\n')
     with pytest.raises(ConfigError) as info:
         load_config(file)
-    assert sorted(p.field for p in info.value.problems) == ["nightly.jobs"]
+    assert sorted(p.field for p in info.value.problems) == ["nightly.builds"]
     file.write_text('[nightly]\ntargets = ["el6", "local"]\n')
     with pytest.raises(ConfigError) as info:
         load_config(file)
@@ -109,7 +113,7 @@ def test_configuration_errors(tmp_path: Path) -> None:
 
 
 def test_report_files() -> None:
-    run = NightlyRun(
+    run = RunResult(
         datetime(2026, 11, 27, 3, 0, tzinfo=UTC),
         [
             Outcome(

@@ -1,16 +1,19 @@
-"""The build plan: a recipe resolved against version, iteration and target."""
+"""The build plan: a recipe resolved against version, iteration, target and the run's options;
+the single truth of what a build does."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import RECIPES, seed_recipe
+from helpers import RECIPES, demo, seed_recipe
 from pkgrun.errors import UsageError
-from pkgrun.plan import make_plan
-from pkgrun.recipe_dir import LoadedRecipe
-from pkgrun.targets import TARGETS
+from pkgrun.plan import Options, Step, make_plan
+from pkgrun.recipe import LoadedRecipe
+from pkgrun.targets import TARGETS, Packager
 
 
 def loaded(name: str) -> LoadedRecipe:
@@ -18,13 +21,14 @@ def loaded(name: str) -> LoadedRecipe:
 
 
 def test_plan_for_a_newer_version_on_the_local_target() -> None:
-    plan = make_plan(loaded("nginx"), TARGETS["local"], out_dir=Path("/o"), jobs=2, version="1.22.1")
+    plan = make_plan(
+        loaded("nginx"), TARGETS["local"], out_dir=Path("/o"), options=Options(make_jobs=2), version="1.22.1"
+    )
     assert plan.nevra == "nginx-0:1.22.1-2.local.x86_64"
     assert plan.rpm == Path("/o/nginx-1.22.1-2.local.x86_64.rpm")
     assert plan.source.filename == "nginx-1.22.1.tar.gz"
-    assert plan.requires == ["libssl3", "libpcre3", "zlib1g"]
+    assert plan.requires == ("libssl3", "libpcre3", "zlib1g")
     assert "libssl-dev" in plan.build_requires
-    assert plan.fpm_argv[plan.fpm_argv.index("-p") + 1] == "/pkgrun/out/nginx-1.22.1-2.local.x86_64.rpm"
     assert plan.build_env == {
         "PKGRUN_NAME": "nginx",
         "PKGRUN_VERSION": "1.22.1",
@@ -39,12 +43,70 @@ def test_plan_for_a_newer_version_on_the_local_target() -> None:
         "PKGRUN_DESTDIR": "/pkgrun/destdir",
         "PKGRUN_RECIPE_DIR": "/pkgrun/recipe",
     }
-    assert len(plan.steps) >= 8
+
+
+def test_an_nfpm_target_shows_what_nfpm_is_given_not_fpm() -> None:
+    plan = make_plan(loaded("nginx"), TARGETS["local"], out_dir=Path("o"), options=Options())
+    assert plan.packager is Packager.NFPM
+    assert plan.fpm_argv is None
+    assert plan.nfpm_config is not None
+    assert plan.nfpm_config["release"] == "2.local" and plan.nfpm_config["depends"] == list(plan.requires)
+    data = plan.to_json()
+    assert data["packager"] == "nfpm" and data["fpm_argv"] is None and data["nfpm_config"]["name"] == "nginx"
+    assert "package with nfpm" in next(s.text for s in plan.steps if s.name == Step.PACKAGE)
+
+
+def test_an_fpm_target_shows_fpm_argv() -> None:
+    plan = make_plan(loaded("nginx"), TARGETS["el7"], out_dir=Path("o"), options=Options())
+    assert plan.packager is Packager.FPM and plan.nfpm_config is None
+    assert plan.fpm_argv is not None and plan.fpm_argv[plan.fpm_argv.index("-p") + 1] == (
+        "/pkgrun/out/nginx-1.12.1-2.el7.x86_64.rpm"
+    )
+    assert plan.to_json()["packager"] == "fpm"
+
+
+def test_the_steps_run_to_the_publish_in_order() -> None:
+    full = make_plan(loaded("php"), TARGETS["el7"], out_dir=Path("o"), options=Options())
+    assert full.step_names == [
+        Step.FETCH, Step.IMAGE, Step.CONTAINER, Step.UNPACK, Step.BUILD, Step.STAGE, Step.PACKAGE,
+        Step.VERIFY, Step.LINT, Step.INSTALL_TEST, Step.PUBLISH,
+    ]  # fmt: skip
+    bare = make_plan(
+        loaded("php"),
+        TARGETS["el7"],
+        out_dir=Path("o"),
+        options=Options(lint=False, install_test=False, publish=False),
+    )
+    assert Step.LINT not in bare.step_names and Step.INSTALL_TEST not in bare.step_names
+    assert bare.steps[-1].text == "leave o/php-7.1.8-3.el7.x86_64.rpm in the output directory (not published)"
+    needs = demo('[files]\npaths = ["usr"]\n').model_copy()
+    needs = needs.model_copy(update={"build": needs.build.model_copy(update={"recipes": ["libfoo"]})})
+    plan = make_plan(
+        LoadedRecipe(needs, Path("demo")), TARGETS["local"], out_dir=Path("o"), options=Options()
+    )
+    assert plan.step_names[4] == Step.DEPENDENCIES
+    assert "rpm" in plan.build_requires  # the local image needs rpm to install libfoo's package
+
+
+def test_the_packager_asked_for_must_be_possible() -> None:
+    with pytest.raises(UsageError, match="the local build image carries no fpm"):
+        make_plan(
+            loaded("nginx"), TARGETS["local"], out_dir=Path("o"), options=Options(), packager=Packager.FPM
+        )
+    plan = make_plan(
+        loaded("nginx"), TARGETS["el8"], out_dir=Path("o"), options=Options(), packager=Packager.NFPM
+    )
+    assert plan.packager is Packager.NFPM and plan.fpm_argv is None
+    with_args = demo('[files]\npaths = ["usr"]\n[fpm]\nargs = ["--rpm-os", "linux"]\n')
+    with pytest.raises(UsageError, match=r"passes fpm flags .* that nfpm cannot honour"):
+        make_plan(
+            LoadedRecipe(with_args, Path("demo")), TARGETS["local"], out_dir=Path("o"), options=Options()
+        )
 
 
 def test_unknown_version_says_how_to_add_its_checksum() -> None:
     with pytest.raises(UsageError) as info:
-        make_plan(loaded("nginx"), TARGETS["el7"], out_dir=Path("o"), jobs=1, version="1.25.0")
+        make_plan(loaded("nginx"), TARGETS["el7"], out_dir=Path("o"), options=Options(), version="1.25.0")
     assert "no checksum for version 1.25.0 (known: 1.12.1, 1.22.1)" in info.value.message
     assert info.value.hint is not None
     assert '"1.25.0" = "<the sha256>"' in info.value.hint
@@ -53,8 +115,20 @@ def test_unknown_version_says_how_to_add_its_checksum() -> None:
 
 def test_iteration_override() -> None:
     plan = make_plan(
-        loaded("php"), TARGETS["el9"], out_dir=Path("o"), jobs=1, version="8.2.32", iteration="5"
+        loaded("php"), TARGETS["el9"], out_dir=Path("o"), options=Options(), version="8.2.32", iteration="5"
     )
     assert plan.release == "5.el9"
     assert plan.to_json()["iteration"] == "5"
     assert plan.rpm.name == "php-8.2.32-5.el9.x86_64.rpm"
+    with pytest.raises(UsageError, match="longer than 255 bytes"):
+        make_plan(loaded("php"), TARGETS["el9"], out_dir=Path("o"), options=Options(), iteration="1" * 250)
+
+
+def test_builders_are_pure_by_import() -> None:
+    """plan, fpm and nfpm import nothing that starts a process."""
+    code = (
+        "import sys, pkgrun.plan, pkgrun.fpm, pkgrun.nfpm;"
+        "print(sorted(m for m in sys.modules if m in ('pkgrun.run', 'plumbum', 'pkgrun.container')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

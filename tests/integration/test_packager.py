@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 from conftest import TEST_RECIPES, TEST_SOURCES
 from pkgrun.cli import main
+from pkgrun.fpm import FpmPaths, fpm_argv
+from pkgrun.recipe_dir import load_recipes
+from pkgrun.targets import TARGETS
 
 
 def query(rpm: Path, fmt: str) -> list[str]:
@@ -22,8 +24,10 @@ def flag_values(argv: list[str], flag: str) -> list[str]:
 
 def test_nfpm_rpm_matches_recipe_and_fpm_argv(podman, build_env, tmp_path, capsys) -> None:
     recipes = ["--recipes", str(TEST_RECIPES / "good")]
-    assert main([*recipes, "plan", "hello", "--target", "local", "--json"], env=build_env) == 0
-    argv = json.loads(capsys.readouterr().out)["fpm_argv"]
+    # what fpm would be given for the same recipe and target (local itself packages with nfpm)
+    (hello,) = load_recipes(TEST_RECIPES / "good", ["hello"])
+    paths = FpmPaths(staging="/S", workdir="/W", hooks="/H", package="/O/hello.rpm")
+    argv = fpm_argv(hello.recipe, "1.0", TARGETS["local"], paths)
     code = main(
         [
             *recipes,

@@ -1,0 +1,290 @@
+"""A container engine for the unit tests, in place of podman at the one seam every engine
+command goes through (pkgrun.container's run, run_logged and run_to_file).
+
+It keeps each container as a directory on this host and carries out what pkgrun asks of it with
+the host's own tools: archives copied in and out with tar, the build script run with bash in the
+container's tree, the staging directory listed with find, the RPM made by the real nfpm (fpm's
+argv, on el targets, is turned into the nfpm configuration fpm would amount to). Everything
+outside the engine is real: sources, rpm, rpmlint, createrepo_c, the repository. So a build
+runs every step of its plan, for every target, in seconds and without an engine.
+
+Every command is recorded (``calls``), and ``fail`` lets a test make one command fail or raise.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+import pkgrun.container
+from pkgrun.build import _STAGE_SCRIPT
+from pkgrun.errors import CommandFailed
+from pkgrun.install_test import _LEFTOVERS
+from pkgrun.nfpm import fpm_style_scripts
+from pkgrun.run import Result, find_tool
+
+Failure = Callable[[list[str]], "int | BaseException | None"]
+
+
+class FakeEngine:
+    def __init__(self, root: Path, images: Sequence[str] = ("localhost/pkgrun-local:bookworm",)) -> None:
+        self.root = root
+        self.images = set(images)
+        self.containers: dict[str, Path] = {}
+        self.removed: list[str] = []
+        self.calls: list[list[str]] = []
+        self.fail: Failure | None = None
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+        monkeypatch.setattr(pkgrun.container, "run", self.run)
+        monkeypatch.setattr(pkgrun.container, "run_logged", self.run_logged)
+        monkeypatch.setattr(pkgrun.container, "run_to_file", self.run_to_file)
+        monkeypatch.setattr(pkgrun.container, "find_tool", lambda name, hint=None: f"/usr/bin/{name}")
+        return self
+
+    def started(self) -> list[str]:
+        return [argv[argv.index("--name") + 1] for argv in self.calls if "run" in argv and "--name" in argv]
+
+    # --- the seam ---------------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: object = None,
+        check: bool = True,
+        hint: str | None = None,
+        stdin: Path | None = None,
+    ) -> Result:
+        argv = [str(a) for a in argv]
+        code, out = self._dispatch(argv, stdin=stdin)
+        if check and code:
+            raise CommandFailed(argv, code, out, hint=hint)
+        return Result(argv, code, out, "")
+
+    def run_logged(self, argv: Sequence[str], log: Path, *, hint: str | None = None) -> None:
+        argv = [str(a) for a in argv]
+        code, out = self._dispatch(argv)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as fh:
+            fh.write(f"+ {' '.join(argv)}\n{out}")
+        if code:
+            raise CommandFailed(argv, code, out, hint=hint)
+
+    def run_to_file(self, argv: Sequence[str], out: Path, *, hint: str | None = None) -> None:
+        argv = [str(a) for a in argv]
+        code, text = self._dispatch(argv, stdout=out)
+        if code:
+            raise CommandFailed(argv, code, text, hint=hint)
+
+    # --- the engine's verbs -----------------------------------------------------------------------
+
+    def _dispatch(
+        self, argv: list[str], stdin: Path | None = None, stdout: Path | None = None
+    ) -> tuple[int, str]:
+        self.calls.append(argv)
+        if self.fail is not None:
+            failure = self.fail(argv)
+            if isinstance(failure, BaseException):
+                raise failure
+            if failure:
+                return failure, "the fake engine was told to fail here\n"
+        args = argv[1:]
+        if args[:1] in (["--url"], ["--host"]):
+            args = args[2:]
+        verb = args[0]
+        if verb == "version":
+            return 0, "4.3.1\n"
+        if args[:2] == ["image", "inspect"]:
+            image = args[-1]
+            return (0, f"sha256:{abs(hash(image)):064x}\n") if image in self.images else (1, "")
+        if verb in ("build", "import"):
+            self.images.add(args[args.index("--tag") + 1] if verb == "build" else args[-1])
+            return 0, ""
+        if verb == "run":
+            name = args[args.index("--name") + 1]
+            self.containers[name] = Path(self.root, name)
+            self.containers[name].mkdir(parents=True)
+            return 0, name + "\n"
+        if verb == "rm":
+            name = args[-1]
+            self.removed.append(name)
+            shutil.rmtree(self.containers.pop(name, self.root / "none"), ignore_errors=True)
+            return 0, ""
+        if verb == "cp":
+            return self._cp(args, stdin, stdout)
+        if verb == "exec":
+            return self._exec(args[1:])
+        return 0, ""
+
+    def _cp(self, args: list[str], stdin: Path | None, stdout: Path | None) -> tuple[int, str]:
+        if args[1] == "-":
+            name = args[2].split(":", 1)[0]
+            assert stdin is not None
+            with tarfile.open(stdin) as tar:
+                tar.extractall(self.containers[name], filter="tar")
+            return 0, ""
+        name, path = args[1].split(":", 1)
+        source = self.containers[name] / path.lstrip("/")
+        if not source.is_file():
+            return 1, f"Error: {path}: no such file\n"
+        assert stdout is not None
+        with tarfile.open(stdout, "w") as tar:
+            tar.add(source, arcname=source.name)
+        return 0, ""
+
+    def _exec(self, args: list[str]) -> tuple[int, str]:
+        env: dict[str, str] = {}
+        workdir = "/"
+        while args[0] in ("--env", "--workdir"):
+            if args[0] == "--env":
+                key, _, value = args[1].partition("=")
+                env[key] = value
+            else:
+                workdir = args[1]
+            args = args[2:]
+        root, command = self.containers[args[0]], args[1:]
+
+        def inside(path: str) -> str:
+            return str(root / path.lstrip("/")) if path.startswith("/") else path
+
+        host_env = {**os.environ, **{k: inside(v) if v.startswith("/pkgrun") else v for k, v in env.items()}}
+        cwd = inside(workdir)
+        Path(cwd).mkdir(parents=True, exist_ok=True)
+        program = command[0]
+        if program == "mkdir":
+            for path in command[2:]:
+                Path(inside(path)).mkdir(parents=True, exist_ok=True)
+            return 0, ""
+        if program == "tar":
+            return _host(
+                ["tar", "-xf", inside(command[2]), "-C", inside(command[4]), *command[5:]], cwd, host_env
+            )
+        if program == "bash":
+            return _host([*command[:-1], inside(command[-1])], cwd, host_env)
+        if program == "sh" and command[2] in (_STAGE_SCRIPT, _LEFTOVERS):
+            remapped = [inside(a) if a.startswith("/pkgrun") else a for a in command[4:]]
+            if command[2] == _LEFTOVERS:
+                remapped = [inside(a) for a in command[4:]]
+            return _host(["sh", "-c", command[2], "sh", *remapped], cwd, host_env)
+        if program == "find":
+            return _host(command, cwd, host_env)
+        if program.endswith("nfpm"):
+            return self._nfpm(root, command, inside)
+        if program == "fpm":
+            return self._fpm(root, command, inside)
+        return 0, ""  # package managers, test commands, rpm -e: they pass here
+
+    def _nfpm(self, root: Path, command: list[str], inside: Callable[[str], str]) -> tuple[int, str]:
+        config = json.loads(Path(inside(command[command.index("--config") + 1])).read_text())
+        for item in config["contents"]:
+            if item.get("type") != "symlink" and "src" in item:
+                item["src"] = inside(item["src"])
+        config["scripts"] = {key: inside(path) for key, path in config["scripts"].items()}
+        return _make_rpm(config, Path(inside(command[command.index("--target") + 1])))
+
+    def _fpm(self, root: Path, argv: list[str], inside: Callable[[str], str]) -> tuple[int, str]:
+        """What fpm -s dir -t rpm makes of ``argv``, made with nfpm."""
+        end = argv.index("--")
+        flags, paths = argv[1:end], argv[end + 1 :]
+        values: dict[str, list[str]] = {}
+        i = 0
+        while i < len(flags):
+            if flags[i] == "-f":  # fpm's one switch here; every other flag has a value
+                i += 1
+                continue
+            values.setdefault(flags[i], []).append(flags[i + 1])
+            i += 2
+
+        def one(flag: str) -> str:
+            return values[flag][0].replace("%%", "%")
+
+        staging = Path(inside(one("-C")))
+        hooks = {
+            flag.removeprefix("--"): Path(inside(values[flag][0])).read_text().replace("%%", "%")
+            for flag in values
+            if flag.startswith(("--before-", "--after-"))
+        }
+        config_files = set(values.get("--config-files", []))
+        owned = values.get("--directories", [])
+        contents = []
+        for top in paths:
+            for dirpath, dirs, files in os.walk(staging / top):
+                for name in sorted(dirs + files):
+                    path = Path(dirpath) / name
+                    dest = "/" + str(path.relative_to(staging))
+                    mode = path.lstat().st_mode & 0o7777
+                    info = {"mode": mode, "owner": "root", "group": "root"}
+                    if path.is_symlink():
+                        contents.append(
+                            {"src": os.readlink(path), "dst": dest, "type": "symlink", "file_info": info}
+                        )
+                    elif path.is_dir():
+                        if any(dest == d or dest.startswith(d + "/") for d in owned):
+                            contents.append({"dst": dest, "type": "dir", "file_info": info})
+                    else:
+                        marked = any(dest == c or dest.startswith(c + "/") for c in config_files)
+                        kind = "config|noreplace" if marked else ""
+                        contents.append({"src": str(path), "dst": dest, "type": kind, "file_info": info})
+        scripts_dir = root / "fake-fpm-scripts"
+        scripts_dir.mkdir(exist_ok=True)
+        scripts = {}
+        for key, text in fpm_style_scripts(hooks).items():
+            (scripts_dir / key).write_text(text)
+            scripts[key] = str(scripts_dir / key)
+        config = {
+            "name": one("-n"),
+            "arch": one("-a"),
+            "platform": "linux",
+            "epoch": one("--epoch"),
+            "version": one("-v"),
+            "version_schema": "none",
+            "release": one("--iteration"),
+            "maintainer": one("-m"),
+            "description": one("--description"),
+            "vendor": one("--vendor") if "--vendor" in values else "",
+            "homepage": one("--url"),
+            "license": one("--license"),
+            "depends": values.get("-d", []),
+            "contents": contents,
+            "scripts": scripts,
+            "rpm": {"summary": one("--rpm-summary"), "compression": one("--rpm-compression")},
+        }
+        return _make_rpm(config, Path(inside(one("-p"))))
+
+
+def _make_rpm(config: dict[str, object], target: Path) -> tuple[int, str]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    file = target.with_suffix(".nfpm.json")
+    file.write_text(json.dumps(config))
+    code, out = _host(
+        [find_tool("nfpm"), "package", "--config", str(file), "--packager", "rpm", "--target", str(target)]
+    )
+    file.unlink()
+    return code, out
+
+
+def _host(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True)
+    return result.returncode, (result.stdout + result.stderr).decode("utf-8", "surrogateescape")
+
+
+def read_tar(data: bytes) -> dict[str, bytes]:
+    """An archive's regular files by name (for tests that look at what went into a container)."""
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            if member.isreg():
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                out[member.name] = extracted.read()
+    return out

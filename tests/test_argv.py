@@ -1,0 +1,98 @@
+"""Golden argv for the command builders not covered beside their subject (fpm: test_fpm.py;
+containers: test_container.py; staging: test_nfpm.py): each against the exact list expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import RECIPES, seed_recipe
+from pkgrun.build import dependencies_argv, fpm_command, nfpm_argv
+from pkgrun.lint import parse_findings, rpmlint_argv
+from pkgrun.plan import Options, make_plan
+from pkgrun.recipe import LoadedRecipe
+from pkgrun.repo import createrepo_argv
+from pkgrun.script_lint import parse_json1, shellcheck_argv, syntax_argv
+from pkgrun.targets import TARGETS
+from pkgrun.verify import query_argv
+
+
+def plan(name: str, target: str):  # type: ignore[no-untyped-def]
+    return make_plan(
+        LoadedRecipe(seed_recipe(name), RECIPES / name), TARGETS[target], out_dir=Path("o"), options=Options()
+    )
+
+
+def test_nfpm_argv() -> None:
+    assert nfpm_argv(plan("nginx", "local")) == [
+        "/pkgrun/bin/nfpm", "package", "--config", "/pkgrun/tools/nfpm.yaml", "--packager", "rpm",
+        "--target", "/pkgrun/out/nginx-1.22.1-2.local.x86_64.rpm",
+    ]  # fmt: skip
+
+
+def test_fpm_command_has_the_directories_the_build_found() -> None:
+    supervisor = plan("supervisor", "el7")
+    argv = fpm_command(supervisor, ["/etc/supervisord.d", "/usr/lib/python2.7/site-packages/supervisor"])
+    dirs = [argv[i + 1] for i, t in enumerate(argv) if t == "--directories"]
+    assert dirs == ["/etc/supervisord.d", "/usr/lib/python2.7/site-packages/supervisor"]
+    assert supervisor.fpm_argv is not None
+    without = [
+        t for i, t in enumerate(argv) if t != "--directories" and (i == 0 or argv[i - 1] != "--directories")
+    ]
+    planned = list(supervisor.fpm_argv)
+    planned_without = [
+        t
+        for i, t in enumerate(planned)
+        if t != "--directories" and (i == 0 or planned[i - 1] != "--directories")
+    ]
+    assert without == planned_without  # only the directories differ from the plan
+
+
+def test_dependencies_argv() -> None:
+    assert dependencies_argv([Path("/x/libevent-2.1.12-1.local.x86_64.rpm")]) == [
+        "rpm", "-U", "--nodeps", "--replacepkgs", "/pkgrun/deps/libevent-2.1.12-1.local.x86_64.rpm",
+    ]  # fmt: skip
+
+
+def test_createrepo_argv(tmp_path: Path) -> None:
+    argv = createrepo_argv(tmp_path, Path("/o"), "gz", Path("/l"))
+    assert argv == [
+        "createrepo_c", "--quiet", "--update", "--no-database", "--general-compress-type", "gz",
+        "--pkglist", "/l", "--outputdir", "/o", str(tmp_path),
+    ]  # fmt: skip
+    (tmp_path / "repodata").mkdir()
+    (tmp_path / "repodata" / "repomd.xml").write_text("<repomd/>")
+    assert createrepo_argv(tmp_path, Path("/o"), "zstd", Path("/l"))[-3:] == [
+        "--update-md-path",
+        str(tmp_path),
+        str(tmp_path),
+    ]
+
+
+def test_rpm_and_rpmlint_argv() -> None:
+    assert query_argv(Path("/x.rpm"), "%{NAME}") == [
+        "rpm", "-qp", "--nosignature", "--nodigest", "--qf", "%{NAME}", "/x.rpm",
+    ]  # fmt: skip
+    assert rpmlint_argv(Path("/x.rpm")) == ["rpmlint", "/x.rpm"]
+    findings = parse_findings(
+        "nginx.x86_64: E: dir-or-file-in-usr-local /usr/local/nginx\n"
+        "nginx.x86_64: W: no-documentation\n"
+        "1 packages and 0 specfiles checked; 1 errors, 1 warnings\n"
+    )
+    assert [(f.level, f.check, f.detail) for f in findings] == [
+        ("E", "dir-or-file-in-usr-local", "/usr/local/nginx"),
+        ("W", "no-documentation", ""),
+    ]
+
+
+def test_script_checks_argv_and_output() -> None:
+    assert syntax_argv("sh", Path("/r/hook.sh")) == ["sh", "-n", "/r/hook.sh"]
+    assert shellcheck_argv("bash", [Path("/r/build.sh")], ["SC2086", "SC2034"]) == [
+        "shellcheck", "--norc", "--format=json1", "--shell=bash", "--severity=info",
+        "--exclude=SC2086,SC2034", "--", "/r/build.sh",
+    ]  # fmt: skip
+    found = parse_json1(
+        '{"comments": [{"file": "/r/a.sh", "line": 3, "endLine": 3, "column": 4, "endColumn": 6,'
+        ' "level": "warning", "code": 2115, "message": "Use \\"${var:?}\\"", "fix": null}]}'
+    )
+    (finding,) = found["/r/a.sh"]
+    assert str(finding) == 'line 3: SC2115 (warning): Use "${var:?}"' and finding.fails

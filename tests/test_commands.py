@@ -1,0 +1,108 @@
+"""The commands that build, end to end through the command line, with the fake engine (see
+fake_engine.py): `pkgrun build`, `pkgrun nightly` twice, `pkgrun plan --nightly`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fake_engine import FakeEngine
+from pkgrun.cli import main
+from test_pipeline import SOURCES, TESTS, host_tools  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(TESTS / "recipes" / "good", tmp_path / "recipes")
+    (tmp_path / "pkgrun.toml").write_text('[nightly]\ntargets = ["local", "el9"]\nkeep-reports = 2\n')
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    return FakeEngine(tmp_path / "engine").install(monkeypatch)
+
+
+def env(project: Path) -> dict[str, str]:
+    return {"HOME": str(project), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman"}
+
+
+def test_build_then_nightly_then_plan(
+    engine: FakeEngine, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build", "hello", "--target", "local", "--json"], env=env(project)) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert [p["nevra"] for p in built["published"]] == ["hello-0:1.0-4.local.noarch"]
+    assert built["built"][0]["steps"][-1] == "publish"
+
+    assert main(["nightly", "--json"], env=env(project)) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert {(b["target"], b["status"], b["reason"]) for b in first["builds"]} == {
+        ("local", "skipped", "inputs unchanged"),  # `pkgrun build` recorded what it built
+        ("el9", "built", "never built for el9"),
+    }
+    started = len(engine.started())
+    assert main(["nightly", "--json"], env=env(project)) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["counts"] == {"built": 0, "skipped": 2, "failed": 0, "blocked": 0}
+    assert len(engine.started()) == started  # no container
+    assert (project / "reports" / "latest" / "report.html").is_file()
+
+    calls = len(engine.calls)
+    assert main(["plan", "hello", "--target", "local"], env=env(project)) == 0
+    assert len(engine.calls) == calls  # plan asks the engine nothing
+    assert main(["plan", "hello", "--target", "el9", "--nightly"], env=env(project)) == 0
+    assert "nightly job  skip: inputs unchanged" in capsys.readouterr().out
+
+
+def test_a_failed_build_says_why_and_exits_1(
+    engine: FakeEngine, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.fail = lambda argv: 3 if "bash" in argv else None
+    assert main(["build", "hello", "--target", "local"], env=env(project)) == 1
+    err = capsys.readouterr().err
+    assert "error: hello: build.sh failed (exit status 3)" in err
+    assert "the fake engine was told to fail here" in err and "full log: " in err
+
+
+def test_list_and_plan_start_no_process(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pkgrun.run
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(pkgrun.run, "_command", no_process)
+    for argv in (["list"], ["plan", "hello", "--target", "local"]):
+        assert main(argv, env=env(project)) == 0, capsys.readouterr().err
+    assert main(["plan", "hello", "--target", "el7", "--json"], env=env(project)) == 0
+    out = capsys.readouterr().out
+    plan = json.loads(out[out.index('{\n  "name"') :])
+    assert plan["packager"] == "fpm" and plan["steps"][-1]["name"] == "publish"
+
+
+def test_nightly_requests_and_what_it_would_do(engine: FakeEngine, project: Path) -> None:
+    from pkgrun.container import Engine, EngineName
+    from pkgrun.nightly import explain, nightly_requests
+    from pkgrun.pipeline import Mode, plan_requests
+    from pkgrun.recipe_dir import load_recipes
+    from pkgrun.settings import resolve
+    from pkgrun.targets import TARGETS
+
+    config = project / "pkgrun.toml"
+    config.write_text('[nightly]\ntargets = ["local"]\n[nightly.versions.local]\nhello = "1.0"\n')
+    settings = resolve({}, {**env(project), "PKGRUN_CONFIG": str(config)})
+    recipes = load_recipes(settings.recipes)
+    requests = nightly_requests(recipes, [TARGETS["local"], TARGETS["el8"]], settings)
+    assert [(r.target.name, r.loaded.name, r.mode, r.version) for r in requests] == [
+        ("local", "hello", Mode.IF_CHANGED, "1.0"),
+        ("el8", "hello", Mode.IF_CHANGED, None),
+    ]
+    plan = plan_requests(requests, settings)[("local", "hello")]
+    decision = explain(plan, Engine(EngineName.PODMAN), settings.repo)
+    assert (decision.build, decision.reason) == (True, "never built for local")

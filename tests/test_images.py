@@ -1,0 +1,68 @@
+"""The images pkgrun builds: their Containerfiles (golden, and linted with hadolint, the one real
+check the el images get where no registry is reachable) and their content-addressed tags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pkgrun.images import (
+    base_image_tag,
+    build_containerfile,
+    build_image_tag,
+    containerfile_text,
+    debootstrap_argv,
+)
+from pkgrun.run import find_tool
+from pkgrun.runtime_image import containerfile, install_command
+from pkgrun.targets import TARGETS
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def hadolint(text: str, tmp_path: Path) -> str:
+    file = tmp_path / "Containerfile"
+    file.write_text(text)
+    result = subprocess.run(
+        [find_tool("hadolint"), "--no-color", "--config", str(PROJECT / ".hadolint.yaml"), str(file)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_build_image_containerfile_keeps_requirements_as_arguments(tmp_path: Path) -> None:
+    text = build_containerfile("localhost/base:1", TARGETS["el9"], ["gcc", "openssl-devel >= 3"])
+    assert text == (
+        "FROM localhost/base:1\n"
+        'RUN ["sh", "-c", "dnf install -y \\"$@\\" && dnf clean all", "sh", "gcc", "openssl-devel >= 3"]\n'
+    )
+    hadolint(text, tmp_path)
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_runtime_image_containerfile(target: str, tmp_path: Path) -> None:
+    text = containerfile("localhost/base:1", install_command(TARGETS[target], ["nginx-1.0-1.x86_64.rpm"]))
+    run = next(line for line in text.splitlines() if line.startswith("RUN "))
+    assert json.loads(run.removeprefix("RUN "))[:2] == ["sh", "-c"]  # exec form: names stay arguments
+    hadolint(text, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (PROJECT / "src/pkgrun/containerfiles").iterdir()))
+def test_the_el_containerfiles_lint_clean(name: str, tmp_path: Path) -> None:
+    hadolint(containerfile_text(name), tmp_path)
+
+
+def test_tags_are_content_addressed() -> None:
+    el7 = base_image_tag(TARGETS["el7"], "el7.Containerfile")
+    assert el7.startswith("localhost/pkgrun-base-el7:") and len(el7.rsplit(":", 1)[1]) == 12
+    assert base_image_tag(TARGETS["local"], None) == "localhost/pkgrun-local:bookworm"
+    one = build_image_tag(TARGETS["local"], "sha256:a", ["gcc", "make"])
+    assert one == build_image_tag(TARGETS["local"], "sha256:a", ["make", "gcc"])  # order does not matter
+    assert one != build_image_tag(TARGETS["local"], "sha256:b", ["gcc", "make"])
+    assert one != build_image_tag(TARGETS["local"], "sha256:a", ["gcc"])
+    assert debootstrap_argv(Path("/r")) == ["debootstrap", "--variant=minbase", "bookworm", "/r"]

@@ -1,0 +1,168 @@
+"""The pipeline with a fake engine: every target's build runs the steps its plan lists, in the
+plan's order, with the plan's packager; what is built is published with its inputs recorded; a
+failure or Ctrl-C leaves no container, no RPM and nothing published.
+
+Everything but the engine is real (nfpm, rpm, rpmlint, createrepo_c): see fake_engine.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fake_engine import FakeEngine
+from pkgrun.config import Config
+from pkgrun.container import Engine, EngineName
+from pkgrun.pipeline import Mode, Request, Status, run_builds
+from pkgrun.plan import Step
+from pkgrun.recipe_dir import load_recipes
+from pkgrun.repodata import list_published, read_index
+from pkgrun.report import NullReporter
+from pkgrun.settings import Settings
+from pkgrun.targets import TARGETS, Packager
+
+TESTS = Path(__file__).resolve().parent
+SOURCES = TESTS / "recipes" / "sources"
+REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
+
+
+@pytest.fixture(autouse=True)
+def host_tools() -> None:
+    """rpm reads every package back and rpmlint lints it: on the host, as in a real build."""
+    for tool in ("rpm", "rpmlint"):
+        if shutil.which(tool) is None:
+            if REQUIRED:
+                pytest.fail(f"PKGRUN_REQUIRE_INTEGRATION=1 but {tool} is not installed")
+            pytest.skip(f"{tool} is not installed")
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    return FakeEngine(tmp_path / "engine").install(monkeypatch)
+
+
+def settings_for(tmp_path: Path, scenario: str = "good", **changes: object) -> Settings:
+    recipes = tmp_path / "recipes"
+    if not recipes.exists():
+        shutil.copytree(TESTS / "recipes" / scenario, recipes)
+    base = Settings(
+        recipes=recipes,
+        config_file=tmp_path / "pkgrun.toml",
+        config=Config(),
+        repo=tmp_path / "repo",
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        state_dir=tmp_path / "state",
+        mirrors=(str(SOURCES),),
+        cores=2,
+    )
+    return base.but(**changes)
+
+
+def build(settings: Settings, target: str = "local", mode: Mode = Mode.ALWAYS, **request: object):  # type: ignore[no-untyped-def]
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    requests = [Request(hello, TARGETS[target], mode, **request)]  # type: ignore[arg-type]
+    return run_builds(requests, settings, Engine(EngineName.PODMAN), NullReporter())
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_the_build_runs_the_plan_for_every_target(engine: FakeEngine, tmp_path: Path, target: str) -> None:
+    from pkgrun.pipeline import plan_requests
+
+    settings = settings_for(tmp_path)
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    plan = plan_requests([Request(hello, TARGETS[target], Mode.ALWAYS)], settings)[(target, "hello")]
+
+    run = build(settings, target)
+
+    (outcome,) = run.outcomes
+    assert outcome.status is Status.BUILT, outcome.error
+    assert outcome.result is not None
+    assert list(outcome.result.steps) == plan.step_names  # the plan is what runs
+    assert outcome.result.to_json()["packager"] == plan.packager.value == TARGETS[target].packager.value
+    ran_fpm = any("exec" in argv and "fpm" in argv for argv in engine.calls)
+    assert ran_fpm == (plan.packager is Packager.FPM)
+    assert [p.nevra for p in list_published(settings.repo)] == [
+        f"hello-0:1.0-4.{TARGETS[target].dist}.noarch"
+    ]
+    assert engine.containers == {}  # the build's and the install test's containers are gone
+
+
+def test_steps_follow_the_options(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, lint=False, install_test=False, publish=False)
+    (outcome,) = build(settings).outcomes
+    assert outcome.result is not None
+    assert Step.LINT not in outcome.result.steps and Step.INSTALL_TEST not in outcome.result.steps
+    assert Step.PUBLISH not in outcome.result.steps
+    assert (settings.out_dir / "hello-1.0-4.local.noarch.rpm").is_file()
+    assert not settings.repo.exists()
+
+
+def test_what_goes_into_the_container(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    run = next(argv for argv in engine.calls if "run" in argv and "--detach" in argv)
+    assert "--mount" not in run and "-v" not in run  # nothing of this host is mounted
+    assert run[run.index("--network=none")] == "--network=none"
+
+
+def test_inputs_are_recorded_and_an_unchanged_recipe_is_skipped(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    index = read_index(settings.repo / "local")
+    assert index["hello@1.0"]["nevra"] == "hello-0:1.0-4.local.noarch"
+    started = len(engine.started())
+
+    (again,) = build(settings, mode=Mode.IF_CHANGED).outcomes
+
+    assert again.status is Status.SKIPPED and again.reason == "inputs unchanged"
+    assert len(engine.started()) == started  # no container for a skipped build
+    (settings.recipes / "hello" / "after_install.sh").write_text('echo "hello: changed ($1)"\n')
+    (changed,) = build(settings, mode=Mode.IF_CHANGED).outcomes
+    assert changed.status is Status.BUILT
+    assert changed.reason == "changed: after_install.sh changed"
+    assert changed.nevra == "hello-0:1.0-4.1.local.noarch"  # a new release, not a clash
+
+
+def test_a_failing_build_leaves_nothing(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    engine.fail = lambda argv: 1 if "bash" in argv else None
+    (outcome,) = build(settings).outcomes
+    assert outcome.status is Status.FAILED
+    assert outcome.error == "build.sh failed (exit status 1)"
+    assert outcome.log is not None and "the fake engine was told to fail here" in outcome.log.read_text()
+    assert engine.containers == {} and engine.removed
+    assert list(settings.out_dir.glob("*")) == []
+    assert not settings.repo.exists()
+
+
+def test_ctrl_c_during_a_build_removes_its_container(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    engine.fail = lambda argv: KeyboardInterrupt() if "bash" in argv else None
+    with pytest.raises(KeyboardInterrupt):
+        build(settings)
+    assert engine.containers == {} and len(engine.removed) == 1
+    assert list(settings.out_dir.glob("*")) == []
+
+
+def test_a_tampered_package_is_refused(engine: FakeEngine, tmp_path: Path) -> None:
+    # whatever the build script does to the container, the package must be what was staged
+    settings = settings_for(tmp_path)
+    real_nfpm = engine._nfpm
+
+    def with_extra_file(root, command, inside):  # type: ignore[no-untyped-def]
+        config_path = Path(inside(command[command.index("--config") + 1]))
+        config = json.loads(config_path.read_text())
+        a_file = next(c for c in config["contents"] if c.get("type") == "")
+        config["contents"].append({**a_file, "dst": "/usr/bin/sneaky"})
+        config_path.write_text(json.dumps(config))
+        return real_nfpm(root, command, inside)
+
+    engine._nfpm = with_extra_file  # type: ignore[method-assign]
+    (outcome,) = build(settings).outcomes
+    assert outcome.status is Status.FAILED
+    assert "in the package but never staged: /usr/bin/sneaky" in (outcome.error or "")

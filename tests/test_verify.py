@@ -1,0 +1,104 @@
+"""The RPM check, golden: a real package (made with nfpm) read back with rpm and compared with
+its plan, the scriptlets pkgrun made and the staged files; each deviation named exactly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import demo, nfpm_package
+from pkgrun.plan import Options, make_plan
+from pkgrun.recipe import LoadedRecipe
+from pkgrun.staging import Entry
+from pkgrun.targets import TARGETS
+from pkgrun.verify import check_rpm, read_rpm
+
+RECIPE = """
+[files]
+paths = ["etc", "usr"]
+config = ["/etc/demo.conf"]
+[requires]
+apt = ["libc6", "zlib1g >= 1:1.2"]
+[hooks]
+after-install = "post.sh"
+"""
+
+
+@pytest.fixture(autouse=True)
+def rpm_tool() -> None:
+    if shutil.which("rpm") is None:
+        pytest.skip("rpm is not installed")
+
+
+def package(tmp_path: Path, **changes: object) -> Path:
+    """demo-1.0-1.local.x86_64 as the plan wants it, with ``changes`` to its nfpm configuration."""
+    (tmp_path / "conf").write_text("x = 1\n")
+    (tmp_path / "bin").write_text("#!/bin/sh\n")
+    (tmp_path / "post").write_text("echo installed\n")
+    config = {
+        "name": "demo", "arch": "x86_64", "epoch": "0", "version": "1.0", "release": "1.local",
+        "version_schema": "none", "maintainer": "me", "description": "demo", "license": "MIT",
+        "homepage": "https://example.org/", "depends": ["libc6", "zlib1g >= 1:1.2"],
+        "rpm": {"summary": "demo", "compression": "gzip"},
+        "scripts": {"postinstall": str(tmp_path / "post")},
+        "contents": [
+            {"src": str(tmp_path / "conf"), "dst": "/etc/demo.conf", "type": "config|noreplace",
+             "file_info": {"mode": 0o644}},
+            {"src": str(tmp_path / "bin"), "dst": "/usr/bin/demo", "file_info": {"mode": 0o755}},
+        ],
+        **changes,
+    }  # fmt: skip
+    return nfpm_package(config, tmp_path / "demo.rpm")
+
+
+def plan():  # type: ignore[no-untyped-def]
+    return make_plan(
+        LoadedRecipe(demo(RECIPE), Path("demo")), TARGETS["local"], out_dir=Path("o"), options=Options()
+    )
+
+
+STAGED = [Entry("f", 0o644, "/etc/demo.conf"), Entry("f", 0o755, "/usr/bin/demo")]
+SCRIPTS = {"postinstall": "echo installed\n"}
+
+
+def test_a_package_as_planned_has_no_problems(tmp_path: Path) -> None:
+    info = read_rpm(package(tmp_path))
+    assert info.nevra == "demo-0:1.0-1.local.x86_64"
+    assert info.requires == ["libc6", "zlib1g >= 1:1.2"]
+    assert [(f.path, f.mode, f.config) for f in info.files] == [
+        ("/etc/demo.conf", "-rw-r--r--", True),
+        ("/usr/bin/demo", "-rwxr-xr-x", False),
+    ]
+    assert check_rpm(info, plan(), SCRIPTS, STAGED) == []
+
+
+def test_every_deviation_is_named(tmp_path: Path) -> None:
+    (tmp_path / "other").write_text("echo something else\n")
+    rpm = package(
+        tmp_path,
+        release="2.local",
+        license="GPL",
+        depends=["libc6"],
+        scripts={"postinstall": str(tmp_path / "other")},
+        contents=[
+            {"src": str(tmp_path / "conf"), "dst": "/etc/demo.conf", "file_info": {"mode": 0o644}},
+            {"src": str(tmp_path / "bin"), "dst": "/usr/bin/demo", "file_info": {"mode": 0o4755}},
+            {
+                "src": str(tmp_path / "bin"),
+                "dst": "/usr/bin/extra",
+                "file_info": {"mode": 0o755, "owner": "nobody"},
+            },
+        ],
+    )
+    assert check_rpm(read_rpm(rpm), plan(), SCRIPTS, STAGED) == [
+        "RELEASE is '2.local', the recipe says '1.local'",
+        "LICENSE is 'GPL', the recipe says 'MIT'",
+        "Requires lacks zlib1g >= 1:1.2",
+        "not marked %config(noreplace): /etc/demo.conf",
+        "not owned by root: /usr/bin/extra",
+        "the %postin scriptlet is not the recipe's hook as written",
+        "in the package but never staged: /usr/bin/extra",
+        "modes differ from the staged files: /usr/bin/demo (4755, staged 755)",
+    ]
