@@ -1,6 +1,6 @@
 # pkgrun's front door. Every target does its own set-up first and skips what is already done.
 #   make test     unit tests (and, from the container build on, integration tests)
-#   make lint     ruff and mypy
+#   make lint     ruff, mypy, and hadolint on the el images' Containerfiles
 #   make rpms     build every recipe and publish it into ./repo (TARGET=el7 MIRROR=DIR KEEP=N)
 #   make nightly  rebuild what changed for every configured target (pkgrun.toml), publish, report
 #   make image    the runtime image (nginx, php-fpm, supervisor) from the published RPMs
@@ -49,9 +49,10 @@ test: setup
 	$(WITH_RUNC) PKGRUN_TEST_MIRROR=$(TEST_MIRROR) $(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
+	$(BIN)/hadolint --no-color --config .hadolint.yaml src/pkgrun/containerfiles/*.Containerfile
 
 rpms: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
