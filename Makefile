@@ -1,7 +1,8 @@
 # pkgrun's front door. Every target does its own set-up first and skips what is already done.
 #   make test     unit tests (and, from the container build on, integration tests)
 #   make lint     ruff, mypy, and hadolint on the el images' Containerfiles
-#   make rpms     build every recipe and publish it into ./repo (TARGET=el7 MIRROR=DIR KEEP=N)
+#   make rpms     build every recipe and publish it, signed, into ./repo (TARGET=el7 MIRROR=DIR KEEP=N;
+#                 UNSIGNED=1 publishes unsigned packages; a signing key is made once if there is none)
 #   make nightly  rebuild what changed for every configured target (pkgrun.toml), publish, report
 #   make image    the runtime image (nginx, php-fpm, supervisor) from the published RPMs
 #   make clean    remove the virtual environment, build output and caches
@@ -10,10 +11,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# system tools the targets need, as TOOL=DEBIAN_PACKAGE
+# system tools the targets need, as TOOL=DEBIAN_PACKAGE[,PACKAGE...]
 SYSTEM_TOOLS := bash sh=dash
-BUILD_TOOLS  := rpm rpmlint debootstrap podman runc
-TEST_TOOLS   := $(BUILD_TOOLS) dnf dockerd=docker.io
+SIGN_TOOLS   := gpg=gnupg rpmsign=rpm
+BUILD_TOOLS  := rpm rpmlint debootstrap podman runc $(SIGN_TOOLS)
+# diffoscope reads RPMs with rpm's Python bindings
+TEST_TOOLS   := $(BUILD_TOOLS) dnf dockerd=docker.io diffoscope=diffoscope-minimal,python3-rpm
 # Debian's orig tarballs for the integration tests and benchmarks (scripts/fetch-test-sources.sh)
 TEST_MIRROR  ?= $(or $(PKGRUN_TEST_MIRROR),$(CURDIR)/.cache/mirror)
 # podman with runc: what hosts whose cgroup layout crun refuses need (this project's CI machines
@@ -26,6 +29,10 @@ WITH_RUNC = CONTAINERS_CONF="$${CONTAINERS_CONF:-$$(command -v runc >/dev/null 2
 TARGET ?= el7
 MIRROR ?=
 KEEP   ?=
+UNSIGNED ?=
+# the signing key: the configured one, else pkgrun's own, made on first use
+SIGNING = $(if $(UNSIGNED),--unsigned,)
+KEY_INIT = $(if $(UNSIGNED),true,$(BIN)/pkgrun key show >/dev/null 2>&1 || $(BIN)/pkgrun key init)
 RECIPES := $(patsubst recipes/%/recipe.toml,%,$(wildcard recipes/*/recipe.toml))
 
 .PHONY: setup test lint rpms image nightly bench clean
@@ -56,14 +63,16 @@ lint: setup
 
 rpms: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
-	@scripts/check-system.sh rpm rpmlint $(if $(filter local,$(TARGET)),debootstrap)
-	$(WITH_RUNC) $(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP))
+	@scripts/check-system.sh rpm rpmlint $(SIGN_TOOLS) $(if $(filter local,$(TARGET)),debootstrap)
+	@$(KEY_INIT)
+	$(WITH_RUNC) $(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP)) $(SIGNING)
 	$(BIN)/pkgrun repo list
 
 nightly: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
-	@scripts/check-system.sh rpm rpmlint $(if $(filter local,$(TARGET)),debootstrap)
-	$(WITH_RUNC) $(BIN)/pkgrun nightly $(if $(filter command line,$(origin TARGET)),--target $(TARGET)) $(if $(MIRROR),--mirror $(MIRROR))
+	@scripts/check-system.sh rpm rpmlint $(SIGN_TOOLS) $(if $(filter local,$(TARGET)),debootstrap)
+	@$(KEY_INIT)
+	$(WITH_RUNC) $(BIN)/pkgrun nightly $(if $(filter command line,$(origin TARGET)),--target $(TARGET)) $(if $(MIRROR),--mirror $(MIRROR)) $(SIGNING)
 
 image: setup
 	$(WITH_RUNC) $(BIN)/pkgrun image --target $(TARGET) $(if $(TAG),--tag $(TAG))

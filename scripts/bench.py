@@ -5,9 +5,14 @@
 - publish: publishing 1 RPM into a repository of 2,000 small RPMs, incrementally, against a
            full createrepo_c of the same packages;
 - nightly: a warm no-op nightly of the three seed recipes, and a cold nightly's wall time
-           against the sum of the same builds one by one.
+           against the sum of the same builds one by one;
+- sign:    the time signing adds to publishing (packages and repomd.xml), and the SBOM's size;
+- reproducible: php (and nginx, supervisor) built twice in fresh containers, unsigned: the
+           digests of both builds, and whether they are the same bytes.
 
-Usage: python scripts/bench.py --mirror DIR [--only build|publish|nightly] [--runs N]
+Signing uses a throwaway key made for the run.
+
+Usage: python scripts/bench.py --mirror DIR [--only build|publish|nightly|sign|reproducible] [--runs N]
 """
 
 from __future__ import annotations
@@ -181,8 +186,75 @@ def bench_publish(count: int = 2000, size: int = 0) -> None:
     print(f"  incremental / full:                    {inc / ful:.2f}")
 
 
+def signing_env() -> dict[str, str]:
+    """The environment that signs with a throwaway key (the tests' helper)."""
+    sys.path.insert(0, str(PROJECT / "tests"))
+    from helpers import key_env
+
+    return key_env()
+
+
+def bench_sign(count: int = 50) -> None:
+    sys.path.insert(0, str(PROJECT / "tests"))
+    from helpers import make_rpm, session_key
+    from pkgrun.repo import publish_rpms
+    from pkgrun.report import NullReporter
+
+    key = session_key()
+    times: dict[str, list[float]] = {"unsigned": [], "signed": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(3):
+            for kind in times:
+                rpms = [
+                    make_rpm(Path(tmp) / f"{kind}{run}", f"pkg{i:03d}", payload=kind) for i in range(count)
+                ]
+                started = time.monotonic()
+                publish_rpms(
+                    rpms,
+                    Path(tmp) / f"repo-{kind}{run}",
+                    TARGETS["local"],
+                    reporter=NullReporter(),
+                    key=key if kind == "signed" else None,
+                )
+                times[kind].append(time.monotonic() - started)
+    unsigned, signed = statistics.median(times["unsigned"]), statistics.median(times["signed"])
+    print(f"publishing {count} small RPMs into a new repository (median of 3)")
+    print(f"  unsigned: {unsigned:.2f} s   signed: {signed:.2f} s")
+    print(f"  signing adds {signed - unsigned:.2f} s, {(signed - unsigned) / count * 1000:.0f} ms a package")
+
+
+def bench_reproducible(mirror: Path) -> None:
+    """Two clean builds of each seed recipe on the local target, unsigned: the same bytes?"""
+    import hashlib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        digests: dict[str, list[str]] = {}
+        sizes: dict[str, int] = {}
+        for run in (1, 2):
+            out = Path(tmp) / f"out{run}"
+            started = time.monotonic()
+            result = subprocess.run(
+                [sys.executable, "-m", "pkgrun", "--recipes", str(PROJECT / "recipes"), "build",
+                 "nginx", "supervisor", "php", "--target", "local", "--mirror", str(mirror),
+                 "--out", str(out), "--unsigned", "--no-publish", "--no-install-test", "--no-lint",
+                 "--json"],
+                check=True, capture_output=True, text=True,
+                env={**os.environ, "XDG_STATE_HOME": str(Path(tmp) / "state")},
+            )  # fmt: skip
+            print(f"  build {run}: {time.monotonic() - started:.0f} s", flush=True)
+            for built in json.loads(result.stdout)["built"]:
+                rpm = Path(built["rpm"])
+                digests.setdefault(built["name"], []).append(hashlib.sha256(rpm.read_bytes()).hexdigest())
+                sbom = rpm.with_name(rpm.name.removesuffix(".rpm") + ".cdx.json")
+                sizes[built["name"]] = sbom.stat().st_size
+    print("two clean builds of the seed recipes, local target, unsigned")
+    for name, (first, second) in sorted(digests.items()):
+        verdict = "identical" if first == second else "DIFFERENT"
+        print(f"  {name:11s} {verdict}: {first}  {second}  (SBOM {sizes[name] / 1024:.0f} KiB)")
+
+
 def bench_nightly(mirror: Path) -> None:
-    env = dict(os.environ)
+    env = {**os.environ, **signing_env()}
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         shutil.copytree(PROJECT / "recipes", project / "recipes")
@@ -248,10 +320,11 @@ def with_pkgrun(mirror: Path, out: Path, env: dict[str, str]) -> float:
             str(mirror),
             "--out",
             str(out),
-            # the steps the by-hand run has: no rpmlint, install test or publish
+            # the steps the by-hand run has: no rpmlint, signing, install test or publish
             "--no-publish",
             "--no-install-test",
             "--no-lint",
+            "--unsigned",
         ],
         check=True,
         capture_output=True,
@@ -264,8 +337,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mirror", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["build", "publish", "nightly"])
+    parser.add_argument("--only", choices=["build", "publish", "nightly", "sign", "reproducible"])
     args = parser.parse_args()
+    if args.only in (None, "sign"):
+        bench_sign()
+    if args.only in (None, "reproducible"):
+        bench_reproducible(args.mirror)
     if args.only in (None, "publish"):
         bench_publish()
         bench_publish(100, size=8 << 20)  # where not re-reading the packages pays

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check that the system tools pkgrun's make targets need are present; install the missing ones
 # with apt-get where this machine allows it (root on Debian/Ubuntu), otherwise say what to install.
-# Usage: scripts/check-system.sh TOOL[=DEBIAN_PACKAGE]...
+# Usage: scripts/check-system.sh TOOL[=DEBIAN_PACKAGE[,PACKAGE...]]...
 # Does nothing (and prints nothing) when every tool is already there.
 set -euo pipefail
 
@@ -13,7 +13,8 @@ for spec in "$@"; do
     [ "$package" = "$spec" ] && package=$tool
     if ! command -v "$tool" >/dev/null 2>&1; then
         missing_tools+=("$tool")
-        missing_packages+=("$package")
+        IFS=, read -r -a packages <<<"$package"
+        missing_packages+=("${packages[@]}")
     fi
 done
 [ ${#missing_tools[@]} -eq 0 ] && exit 0

@@ -27,7 +27,6 @@ import pytest
 import pkgrun.container
 from pkgrun.build import _STAGE_SCRIPT
 from pkgrun.errors import CommandFailed
-from pkgrun.install_test import _LEFTOVERS
 from pkgrun.nfpm import fpm_style_scripts
 from pkgrun.run import Result, find_tool
 
@@ -171,18 +170,20 @@ class FakeEngine:
             )
         if program == "bash":
             return _host([*command[:-1], inside(command[-1])], cwd, host_env)
-        if program == "sh" and command[2] in (_STAGE_SCRIPT, _LEFTOVERS):
+        if program == "sh" and command[2] == _STAGE_SCRIPT:
             remapped = [inside(a) if a.startswith("/pkgrun") else a for a in command[4:]]
-            if command[2] == _LEFTOVERS:
-                remapped = [inside(a) for a in command[4:]]
             return _host(["sh", "-c", command[2], "sh", *remapped], cwd, host_env)
         if program == "find":
-            return _host(command, cwd, host_env)
+            return _host([inside(a) if a.startswith("/pkgrun") else a for a in command], cwd, host_env)
+        if command[:2] in (["dpkg-query", "-W"], ["rpm", "-qa"]):
+            return _host(command, cwd, host_env)  # the image's packages: this host's, read only
         if program.endswith("nfpm"):
             return self._nfpm(root, command, inside)
         if program == "fpm":
             return self._fpm(root, command, inside)
-        return 0, ""  # package managers, test commands, rpm -e: they pass here
+        # package managers, test commands, rpm -e, the install test's checks (the file system
+        # before and after, ldd): they pass here, finding nothing wrong
+        return 0, ""
 
     def _nfpm(self, root: Path, command: list[str], inside: Callable[[str], str]) -> tuple[int, str]:
         config = json.loads(Path(inside(command[command.index("--config") + 1])).read_text())
@@ -254,7 +255,16 @@ class FakeEngine:
             "vendor": one("--vendor") if "--vendor" in values else "",
             "homepage": one("--url"),
             "license": one("--license"),
-            "depends": values.get("-d", []),
+            # rpmbuild adds /bin/sh for the scriptlets; --rpm-tag "Requires(pre): X" requires X
+            "depends": [
+                *values.get("-d", []),
+                *(
+                    tag.split(": ", 1)[1]
+                    for tag in values.get("--rpm-tag", [])
+                    if tag.startswith("Requires(")
+                ),
+                *(["/bin/sh"] if hooks else []),
+            ],
             "contents": contents,
             "scripts": scripts,
             "rpm": {"summary": one("--rpm-summary"), "compression": one("--rpm-compression")},

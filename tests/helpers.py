@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
+import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
 from pkgrun.recipe import Recipe, parse_recipe
+from pkgrun.signing import SigningKey, find_secret_key
 
 PROJECT = Path(__file__).resolve().parent.parent
 RECIPES = PROJECT / "recipes"
@@ -57,6 +63,7 @@ def make_rpm(
     arch: str = "x86_64",
     payload: str = "",
     size: int = 0,
+    text: str | None = None,
 ) -> Path:
     """A small real RPM made with nfpm (pkgrun's own dependency), no container needed;
     ``size`` bytes of random data make a large one."""
@@ -66,7 +73,7 @@ def make_rpm(
     rpm = directory / f"{name}-{version}-{release}.{arch}.rpm"
     with tempfile.TemporaryDirectory() as tmp:
         content = Path(tmp) / "content"
-        content.write_text(f"{name} {version}-{release} {payload}\n")
+        content.write_text(f"{name} {version}-{release} {payload}\n" if text is None else text)
         if size:
             content.write_bytes(os.urandom(size))
         config = {
@@ -80,6 +87,7 @@ def make_rpm(
             "description": f"test package {name}",
             "license": "MIT",
             "rpm": {"compression": "gzip", "summary": f"test package {name}"},
+            "mtime": "2024-01-01T00:00:00Z",  # the same content makes the same package
             "contents": [{"src": str(content), "dst": f"/usr/share/{name}/content"}],
         }
         return nfpm_package(config, rpm)
@@ -153,3 +161,27 @@ def toml_value(value: object) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+@functools.cache
+def session_key() -> SigningKey:
+    """A throwaway signing key for the test session (RSA 2048: quick to make), in a GnuPG home
+    of its own; its gpg-agent is stopped when the session ends."""
+    home = Path(tempfile.mkdtemp(prefix="pkgrun-test-gnupg-"))
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-generate-key",
+         "pkgrun tests <tests@pkgrun.invalid>", "rsa2048", "sign", "never"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    atexit.register(subprocess.run, ["gpgconf", "--kill", "gpg-agent"], env=env, check=False)
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    fingerprint = find_secret_key(home)
+    assert fingerprint is not None
+    return SigningKey(fingerprint, home)
+
+
+def key_env() -> dict[str, str]:
+    """The environment that makes pkgrun sign with the test key."""
+    key = session_key()
+    return {"GNUPGHOME": str(key.gnupg_home), "PKGRUN_SIGN_KEY": key.fingerprint}

@@ -3,14 +3,19 @@ containers: test_container.py; staging: test_nfpm.py): each against the exact li
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from helpers import RECIPES, seed_recipe
+from pkgrun import build, install_test
 from pkgrun.build import dependencies_argv, fpm_command, nfpm_argv
 from pkgrun.lint import parse_findings, rpmlint_argv
 from pkgrun.plan import Options, make_plan
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.repo import createrepo_argv
+from pkgrun.run import find_tool
 from pkgrun.script_lint import parse_json1, shellcheck_argv, syntax_argv
 from pkgrun.targets import TARGETS
 from pkgrun.verify import query_argv
@@ -96,3 +101,28 @@ def test_script_checks_argv_and_output() -> None:
     )
     (finding,) = found["/r/a.sh"]
     assert str(finding) == 'line 3: SC2115 (warning): Use "${var:?}"' and finding.fails
+
+
+# Every shell snippet pkgrun runs in a container, and each target's install line: shellcheck
+# (as POSIX sh, which every image has) finds nothing in them.
+SNIPPETS = {
+    "stage": build._STAGE_SCRIPT,
+    "snapshot": install_test._SNAPSHOT,
+    "left behind": install_test._LEFT_BEHIND,
+    "existing": install_test._EXISTING,
+    "libraries": install_test._MISSING_LIBRARIES,
+    "signatures": install_test._CHECKSIG,
+    **{f"install on {name}": target.install for name, target in TARGETS.items()},
+}
+
+
+@pytest.mark.parametrize("name", list(SNIPPETS))
+def test_every_shell_snippet_passes_shellcheck(name: str, tmp_path: Path) -> None:
+    script = tmp_path / "snippet.sh"
+    script.write_text(SNIPPETS[name])
+    result = subprocess.run(
+        [find_tool("shellcheck"), "--shell=sh", "--severity=style", str(script)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout

@@ -54,6 +54,7 @@ def test_all_problems_of_all_recipes_are_reported_together(
         source = CASES / case / "demo" / "recipe.toml"
         text = source.read_text().replace('name = "demo"', f'name = "{case}"')
         (tmp_path / case / "recipe.toml").write_text(text)
+    (tmp_path / "sha256-short" / "build.sh").write_text("make install\n")  # version-dash lacks its own
 
     code = main(["--recipes", str(tmp_path), "check"], env={})
 
@@ -61,7 +62,8 @@ def test_all_problems_of_all_recipes_are_reported_together(
     assert code == 2
     assert "version '1.0-1' contains '-'" in err
     assert "must be 64 hex digits" in err
-    assert "2 problems in 2 recipe files" in err
+    assert "version-dash/recipe.toml: build.script: build.sh does not exist" in err  # with the others
+    assert "3 problems in 2 recipe files" in err
 
 
 def test_debug_shows_the_traceback() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import RECIPES, demo_toml
 from pkgrun.cli import build_parser, main
-from pkgrun.recipe_types import COMMAND_NAMES
+from pkgrun.reserved import COMMAND_NAMES
 
 ENV = {"PKGRUN_RECIPES": str(RECIPES)}
 

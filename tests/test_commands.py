@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
+from helpers import key_env
 from pkgrun.cli import main
 from test_pipeline import SOURCES, TESTS, host_tools  # noqa: F401  (the fixture)
 
@@ -28,7 +29,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
 
 
 def env(project: Path) -> dict[str, str]:
-    return {"HOME": str(project), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman"}
+    return {"HOME": str(project), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman", **key_env()}
 
 
 def test_build_then_nightly_then_plan(
@@ -48,7 +49,7 @@ def test_build_then_nightly_then_plan(
     started = len(engine.started())
     assert main(["nightly", "--json"], env=env(project)) == 0
     second = json.loads(capsys.readouterr().out)
-    assert second["counts"] == {"built": 0, "skipped": 2, "failed": 0, "blocked": 0}
+    assert second["counts"] == {"built": 0, "skipped": 2, "failed": 0, "blocked": 0, "identical": 0}
     assert len(engine.started()) == started  # no container
     assert (project / "reports" / "latest" / "report.html").is_file()
 

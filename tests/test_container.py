@@ -43,7 +43,7 @@ def test_run_detached_argv() -> None:
     )
     assert argv == [
         "podman", "run", "--detach", "--name", "pkgrun-demo-1234", "--network=none", "--stop-signal=KILL",
-        "--ulimit", "nofile=1024:4096", "--ulimit", "nproc=4096:8192",
+        "--hostname", "pkgrun", "--ulimit", "nofile=1024:4096", "--ulimit", "nproc=4096:8192",
         "--label", "io.pkgrun.recipe=demo",
         "--volume", "pkgrun-ccache-el7:/pkgrun/ccache",
         "--entrypoint", "sleep", "localhost/img:1", "infinity",

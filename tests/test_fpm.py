@@ -151,6 +151,17 @@ ADDED = {
 }
 
 
+# Every build is reproducible: rpmbuild's macros for a fixed build host and time (fpm.py).
+for added in ADDED.values():
+    for define in (
+        "_buildhost pkgrun",
+        "use_source_date_epoch_as_buildtime 1",
+        "clamp_mtime_to_source_date_epoch 1",
+        "_build_id_links none",
+    ):
+        added += ["--rpm-rpmbuild-define", define]
+
+
 # What a recipe passes through its [fpm] args, after pkgrun's flags.
 PASSED_THROUGH: dict[str, list[str]] = {"php": [], "nginx": [], "supervisor": []}
 
@@ -249,6 +260,10 @@ def test_nginx_golden_argv_in_full() -> None:
         "--config-files", "/usr/local/nginx/conf/conf.d/default.conf",
         "--config-files", "/etc/logrotate.d/nginx",
         "--directories", "/usr/local/nginx",
+        "--rpm-rpmbuild-define", "_buildhost pkgrun",
+        "--rpm-rpmbuild-define", "use_source_date_epoch_as_buildtime 1",
+        "--rpm-rpmbuild-define", "clamp_mtime_to_source_date_epoch 1",
+        "--rpm-rpmbuild-define", "_build_id_links none",
         "--", "etc", "usr",
     ]  # fmt: skip
 
@@ -355,3 +370,25 @@ def test_rpm_filename() -> None:
     assert rpm_filename(seed_recipe("supervisor"), "4.2.5", TARGETS["local"]) == (
         "supervisor-4.2.5-1.local.noarch.rpm"
     )
+
+
+def test_what_the_hooks_run_is_required_before_they_run() -> None:
+    recipe = demo(
+        '[files]\npaths = ["usr"]\n[hooks]\nbefore-install = "pre.sh"\nafter-remove = "postun.sh"\n'
+        '[hooks.requires]\nyum = ["shadow-utils", "/usr/sbin/useradd"]\napt = ["passwd"]\n'
+    )
+    argv = fpm_argv(recipe, "1.0", TARGETS["el7"], PATHS)
+    assert flag_values(argv, "--rpm-tag") == [
+        "Requires(pre,postun): shadow-utils",
+        "Requires(pre,postun): /usr/sbin/useradd",
+    ]
+    assert flag_values(fpm_argv(recipe, "1.0", TARGETS["local"], PATHS), "--rpm-tag") == [
+        "Requires(pre,postun): passwd"
+    ]
+
+
+def test_a_recipe_package_is_required_by_the_same_name_everywhere() -> None:
+    recipe = demo('[requires]\nyum = ["openssl"]\napt = ["libssl3"]\nrecipes = ["libfoo >= 2.1"]\n')
+    assert flag_values(fpm_argv(recipe, "1.0", TARGETS["el9"], PATHS), "-d") == ["openssl", "libfoo >= 2.1"]
+    assert flag_values(fpm_argv(recipe, "1.0", TARGETS["local"], PATHS), "-d") == ["libssl3", "libfoo >= 2.1"]
+    assert recipe.recipe_requires == ["libfoo"]

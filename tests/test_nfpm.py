@@ -72,7 +72,9 @@ def test_nfpm_config_says_what_fpm_argv_says() -> None:
     assert config["version"] == flag_values(argv, "-v")[0] == "4.2.5"
     assert config["release"] == flag_values(argv, "--iteration")[0] == "1.local"
     assert config["arch"] == flag_values(argv, "-a")[0] == "noarch"
-    assert config["depends"] == flag_values(argv, "-d") == ["python3", "python3-pkg-resources"]
+    assert flag_values(argv, "-d") == ["python3", "python3-pkg-resources"]
+    # rpmbuild adds /bin/sh for the scriptlets by itself; nfpm is given it
+    assert config["depends"] == [*flag_values(argv, "-d"), "/bin/sh"]
     assert config["rpm"]["compression"] == flag_values(argv, "--rpm-compression")[0] == "gzip"
     assert config["rpm"]["summary"] == flag_values(argv, "--rpm-summary")[0]
     assert config["license"] == flag_values(argv, "--license")[0]

@@ -143,7 +143,7 @@ def test_report_files() -> None:
     )
     data = report_json(run)
     assert data["exit_code"] == 1
-    assert data["counts"] == {"built": 1, "skipped": 1, "failed": 1, "blocked": 0}
+    assert data["counts"] == {"built": 1, "skipped": 1, "failed": 1, "blocked": 0, "identical": 0}
     assert data["builds"][1]["log"] == "logs/php-el7.log"
     json.dumps(data)
     page = report_html(run)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
+from helpers import session_key
 from pkgrun.config import Config
 from pkgrun.container import Engine, EngineName
 from pkgrun.pipeline import Mode, Request, Status, run_builds
@@ -33,7 +34,7 @@ REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
 @pytest.fixture(autouse=True)
 def host_tools() -> None:
     """rpm reads every package back and rpmlint lints it: on the host, as in a real build."""
-    for tool in ("rpm", "rpmlint"):
+    for tool in ("rpm", "rpmlint", "gpg"):
         if shutil.which(tool) is None:
             if REQUIRED:
                 pytest.fail(f"PKGRUN_REQUIRE_INTEGRATION=1 but {tool} is not installed")
@@ -59,6 +60,8 @@ def settings_for(tmp_path: Path, scenario: str = "good", **changes: object) -> S
         state_dir=tmp_path / "state",
         mirrors=(str(SOURCES),),
         cores=2,
+        sign_key=session_key().fingerprint,
+        gnupg_home=session_key().gnupg_home,
     )
     return base.but(**changes)
 
@@ -66,7 +69,7 @@ def settings_for(tmp_path: Path, scenario: str = "good", **changes: object) -> S
 def build(settings: Settings, target: str = "local", mode: Mode = Mode.ALWAYS, **request: object):  # type: ignore[no-untyped-def]
     (hello,) = load_recipes(settings.recipes, ["hello"])
     requests = [Request(hello, TARGETS[target], mode, **request)]  # type: ignore[arg-type]
-    return run_builds(requests, settings, Engine(EngineName.PODMAN), NullReporter())
+    return run_builds(requests, settings, Engine(EngineName.PODMAN), NullReporter(), session_key())
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
@@ -166,3 +169,45 @@ def test_a_tampered_package_is_refused(engine: FakeEngine, tmp_path: Path) -> No
     (outcome,) = build(settings).outcomes
     assert outcome.status is Status.FAILED
     assert "in the package but never staged: /usr/bin/sneaky" in (outcome.error or "")
+
+
+def test_what_a_recipe_requires_is_built_first_and_installed_beside_it(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    from pkgrun.scheduler import needed
+
+    settings = settings_for(tmp_path)
+    world = settings.recipes / "world"
+    shutil.copytree(settings.recipes / "hello", world)
+    text = (world / "recipe.toml").read_text().replace('name = "hello"', 'name = "world"')
+    (world / "recipe.toml").write_text(
+        text.replace("[requires]\n", '[requires]\nrecipes = ["hello >= 1.0"]\n')
+    )
+    recipes = {item.name: item for item in load_recipes(settings.recipes)}
+    assert needed(recipes, ["world"]) == ["hello", "world"]
+    requests = [
+        Request(recipes["hello"], TARGETS["local"], Mode.IF_MISSING),
+        Request(recipes["world"], TARGETS["local"], Mode.ALWAYS),
+    ]
+
+    run = run_builds(requests, settings, Engine(EngineName.PODMAN), NullReporter(), session_key())
+
+    assert [(o.recipe, o.status, o.reason) for o in run.outcomes] == [
+        ("hello", Status.BUILT, "needed, and not published"),
+        ("world", Status.BUILT, "named on the command line"),
+    ]
+    world_result = run.outcomes[1].result
+    assert world_result is not None and "hello >= 1.0" in world_result.info.requires
+    installs = [argv for argv in engine.calls if "exec" in argv and "rpm" in argv and "-U" in argv]
+    assert installs[-1][-2:] == [
+        "/pkgrun/new/world-1.0-4.local.noarch.rpm",
+        "/pkgrun/new/hello-1.0-4.local.noarch.rpm",  # beside it, without --nodeps
+    ]
+    assert "--nodeps" not in installs[-1]
+    # published now: the next run takes hello from the repository
+    (again_hello, again_world) = run_builds(
+        requests, settings.but(force=True), Engine(EngineName.PODMAN), NullReporter(), session_key()
+    ).outcomes
+    assert again_hello.status is Status.SKIPPED
+    assert again_hello.reason == "needed by a named recipe: hello-1.0-4.local.noarch.rpm is published"
+    assert again_world.status is Status.BUILT

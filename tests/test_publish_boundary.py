@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_rpm
+from helpers import key_env, make_rpm
 from pkgrun.cli import main
+from pkgrun.rpmheader import content_digest
 from pkgrun.run import find_tool
 
 
@@ -69,7 +70,7 @@ def test_a_crafted_header_is_refused_before_anything_is_written(
     repo = work / "repo"
     before = tree(tmp_path)
 
-    code = main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env={})
+    code = main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env=key_env())
 
     err = capsys.readouterr().err
     assert code == 2, err
@@ -84,7 +85,7 @@ def test_a_good_rpm_beside_a_crafted_one_is_not_published_either(
     good = make_rpm(tmp_path / "rpms", "good")
     bad = crafted_rpm(tmp_path / "rpms" / "bad.rpm", arch="../../victim")
     code = main(
-        ["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(good), str(bad)], env={}
+        ["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(good), str(bad)], env=key_env()
     )
     assert code == 2
     assert not (tmp_path / "repo").exists()
@@ -93,7 +94,10 @@ def test_a_good_rpm_beside_a_crafted_one_is_not_published_either(
 def test_a_file_that_is_not_an_rpm_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fake = tmp_path / "fake.rpm"
     fake.write_bytes(b"\xed\xab\xee\xdb" + os.urandom(200))
-    assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(fake)], env={}) == 2
+    assert (
+        main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(fake)], env=key_env())
+        == 2
+    )
     assert "is not a readable RPM" in capsys.readouterr().err
 
 
@@ -105,7 +109,9 @@ def test_a_symlinked_architecture_directory_is_not_written_through(
     (tmp_path / "repo" / "local").mkdir(parents=True)
     (tmp_path / "repo" / "local" / "x86_64").symlink_to(outside)
     rpm = make_rpm(tmp_path / "rpms", "alpha")
-    assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env={}) == 2
+    assert (
+        main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env=key_env()) == 2
+    )
     assert "outside" in capsys.readouterr().err
     assert list(outside.iterdir()) == []
 
@@ -116,7 +122,9 @@ def test_a_planted_lock_link_is_not_followed(tmp_path: Path, capsys: pytest.Capt
     (tmp_path / "repo" / "local").mkdir(parents=True)
     (tmp_path / "repo" / "local" / ".lock").symlink_to(victim)
     rpm = make_rpm(tmp_path / "rpms", "alpha")
-    assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env={}) == 1
+    assert (
+        main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env=key_env()) == 1
+    )
     assert "is a symlink; pkgrun does not write through links" in capsys.readouterr().err
     assert victim.read_text() == "precious\n"
 
@@ -129,6 +137,8 @@ def test_a_planted_temporary_file_link_is_not_followed(tmp_path: Path) -> None:
     rpm = make_rpm(tmp_path / "rpms", "alpha")
     (arch_dir / f".{rpm.name}.{os.getpid()}.tmp").symlink_to(victim)
     (tmp_path / "repo" / "local" / f".pkgrun.repo.{os.getpid()}.tmp").symlink_to(victim)
-    assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env={}) == 0
+    assert (
+        main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env=key_env()) == 0
+    )
     assert victim.read_text() == "precious\n"
-    assert (arch_dir / rpm.name).read_bytes() == rpm.read_bytes()
+    assert content_digest(arch_dir / rpm.name) == content_digest(rpm)  # the package, signed

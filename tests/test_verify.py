@@ -40,7 +40,7 @@ def package(tmp_path: Path, **changes: object) -> Path:
     config = {
         "name": "demo", "arch": "x86_64", "epoch": "0", "version": "1.0", "release": "1.local",
         "version_schema": "none", "maintainer": "me", "description": "demo", "license": "MIT",
-        "homepage": "https://example.org/", "depends": ["libc6", "zlib1g >= 1:1.2"],
+        "homepage": "https://example.org/", "depends": ["libc6", "zlib1g >= 1:1.2", "/bin/sh"],
         "rpm": {"summary": "demo", "compression": "gzip"},
         "scripts": {"postinstall": str(tmp_path / "post")},
         "contents": [
@@ -66,7 +66,7 @@ SCRIPTS = {"postinstall": "echo installed\n"}
 def test_a_package_as_planned_has_no_problems(tmp_path: Path) -> None:
     info = read_rpm(package(tmp_path))
     assert info.nevra == "demo-0:1.0-1.local.x86_64"
-    assert info.requires == ["libc6", "zlib1g >= 1:1.2"]
+    assert info.requires == ["libc6", "zlib1g >= 1:1.2", "/bin/sh"]
     assert [(f.path, f.mode, f.config) for f in info.files] == [
         ("/etc/demo.conf", "-rw-r--r--", True),
         ("/usr/bin/demo", "-rwxr-xr-x", False),
@@ -80,7 +80,7 @@ def test_every_deviation_is_named(tmp_path: Path) -> None:
         tmp_path,
         release="2.local",
         license="GPL",
-        depends=["libc6"],
+        depends=["libc6", "/bin/sh"],
         scripts={"postinstall": str(tmp_path / "other")},
         contents=[
             {"src": str(tmp_path / "conf"), "dst": "/etc/demo.conf", "file_info": {"mode": 0o644}},

@@ -41,18 +41,20 @@ echo "build.sh: supervisor $PKGRUN_VERSION with $PY ($("$PY" -c 'import sys; pri
 # asked for; with it, the package lands in /usr/lib/python3/dist-packages and the scripts in
 # /usr/bin. Other distributions' Pythons ignore this variable.
 export DEB_PYTHON_INSTALL_LAYOUT=deb_system
-# byte-compile what is installed whatever the environment says: the package then owns the
-# .pyc files instead of supervisord leaving unowned ones behind at its first start
-unset PYTHONDONTWRITEBYTECODE
+# Installed without byte-compiling: pip and setuptools would compile with the staging path
+# ($PKGRUN_DESTDIR/usr/lib/...) written into every .pyc, which points nowhere once installed
+# (pkgrun refuses such a package, as rpmbuild's check-buildroot does). Compiled below, with the
+# installed path. The package then owns the .pyc files instead of supervisord leaving unowned
+# ones behind at its first start.
 
 # pip when the interpreter has one that can build offline without isolation (pip >= 10;
 # Rocky 8's pip 9 cannot), otherwise setuptools directly.
 pip_help=$("$PY" -m pip install --help 2>/dev/null) || pip_help=
 if [[ $pip_help == *--no-build-isolation* ]]; then
-    "$PY" -m pip install --no-deps --no-index --no-build-isolation --no-cache-dir \
+    "$PY" -m pip install --no-deps --no-index --no-build-isolation --no-cache-dir --no-compile \
         --disable-pip-version-check --root "$dest" --prefix /usr .
 else
-    "$PY" setup.py install --root "$dest" --prefix /usr --single-version-externally-managed
+    "$PY" setup.py install --root "$dest" --prefix /usr --single-version-externally-managed --no-compile
 fi
 
 # Check the layout: the programs in /usr/bin, the code in a directory the system Python
@@ -79,6 +81,11 @@ if [ -z "$site" ]; then
     exit 1
 fi
 echo "build.sh: installed into ${site#"$dest"}"
+
+# Byte-compile with the path the files will have once installed (-d), whatever the environment
+# says (PYTHONDONTWRITEBYTECODE); compileall's -d works on Python 2 and 3 alike.
+unset PYTHONDONTWRITEBYTECODE
+"$PY" -m compileall -q -f -d "${site#"$dest"}" "$site" >/dev/null
 
 # pip records the build directory as the origin (direct_url.json) and itself as INSTALLER;
 # the package manager owns these files now (the convention of PEP 627 and Fedora's macros).

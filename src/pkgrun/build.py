@@ -20,15 +20,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgrun import __version__, images
+from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
 from pkgrun.container import Container, Engine, start_container
+from pkgrun.describe import sbom_facts
 from pkgrun.errors import PkgrunError
-from pkgrun.fpm import fpm_argv, spec_escape
+from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
 from pkgrun.install_test import InstallTestReport, run_install_test
 from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
+    CONTAINER_CHANGELOG,
     CONTAINER_DEPENDENCIES_DIR,
     CONTAINER_DESTDIR,
     CONTAINER_HOOKS_DIR,
@@ -43,7 +45,8 @@ from pkgrun.plan import (
     Step,
 )
 from pkgrun.report import Reporter
-from pkgrun.sources import fetch_source
+from pkgrun.signing import SigningKey, sign_rpms
+from pkgrun.sources import fetch_source, source_date_epoch
 from pkgrun.staging import (
     Entry,
     expand_directories,
@@ -72,6 +75,8 @@ class BuildContext:
     pip: Mapping[str, str] = field(default_factory=dict)
     keep_container: bool = False
     dependencies: Sequence[Path] = ()  # RPMs of [build] recipes, installed before the build script
+    siblings: Sequence[Path] = ()  # RPMs of [requires] recipes, installed beside it in its install test
+    key: SigningKey | None = None  # signs the RPM on this host, before its install test
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ class BuildResult:
     steps: tuple[str, ...]  # the plan's names of the steps that ran, in order
     lint: LintResult | None = None
     install_test: InstallTestReport | None = None
+    source_date_epoch: int = 0
+
+    @property
+    def sbom(self) -> Path:
+        return self.rpm.with_name(sbom.file_name(self.rpm.name))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -98,6 +108,8 @@ class BuildResult:
             "seconds": round(self.seconds, 1),
             "log": str(self.log),
             "steps": list(self.steps),
+            "sbom": str(self.sbom),
+            "source_date_epoch": self.source_date_epoch,
             "rpmlint": [str(f) for f in self.lint.findings] if self.lint else None,
             "install_test": None
             if self.install_test is None
@@ -144,6 +156,10 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             max_bytes=ctx.max_download,
             reporter=reporter,
         )
+        epoch_time = plan.loaded.recipe.source.date_epoch
+        if epoch_time is None:
+            epoch_time = source_date_epoch(source)
+        reporter.note(name, f"SOURCE_DATE_EPOCH={epoch_time} ({_day(epoch_time)})")
     with steps(Step.IMAGE, "prepare the build image"):
         base = images.ensure_base_image(
             ctx.engine, plan.target, plan.target.containerfile, log=ctx.log, reporter=reporter, recipe=name
@@ -162,8 +178,10 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                     start_container(ctx.engine, name, image, keep=ctx.keep_container)
                 )
                 reporter.note(name, f"container {container.name} from {image}, no network")
-                container.put(_inputs(ctx, source), trees=[(plan.loaded.directory, CONTAINER_RECIPE_DIR)])
-            entries = _build_in_container(ctx, steps, container)
+                container.put(
+                    _inputs(ctx, source, epoch_time), trees=[(plan.loaded.directory, CONTAINER_RECIPE_DIR)]
+                )
+            entries, build_packages = _build_in_container(ctx, steps, container, epoch_time)
             container.get(plan.container_rpm, rpm_tmp)
         with steps(Step.VERIFY, "read the RPM back and check it"):
             # the scriptlets are the hooks as written and the files are what was staged,
@@ -174,6 +192,11 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             with steps(Step.LINT, "rpmlint"):
                 lint = check_lint(ctx, rpm_tmp)
             reporter.note(name, f"rpmlint: {lint.summary()}")
+        if plan.options.sign:
+            if ctx.key is None:
+                raise PkgrunError("no signing key for a build that signs", hint="pass --unsigned, or a key")
+            with steps(Step.SIGN, f"sign with key {ctx.key.key_id}"):
+                sign_rpms(ctx.key, [rpm_tmp])
         tested = None
         if plan.options.install_test:
             with steps(Step.INSTALL_TEST, "install test"):
@@ -183,22 +206,31 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                     info,
                     engine=ctx.engine,
                     repo_root=ctx.repo_root,
-                    siblings=ctx.dependencies,
+                    siblings=ctx.siblings,
+                    key=ctx.key if plan.options.sign else None,
                     log=ctx.log,
                     reporter=reporter,
                     keep_container=ctx.keep_container,
                 )
+        with steps(Step.SBOM, "describe the package (SBOM)"):
+            sbom_tmp = rpm_tmp.with_name(sbom.file_name(rpm_tmp.name))
+            facts = sbom_facts(plan, info, rpm_tmp, source, build_packages, epoch_time)
+            sbom_tmp.write_text(sbom.make_sbom(facts))
         final = ctx.out_dir / plan.rpm.name
+        os.replace(sbom_tmp, final.with_name(sbom_tmp.name))
         os.replace(rpm_tmp, final)
     return BuildResult(
-        plan, final, info, time.monotonic() - started, ctx.log, tuple(steps.done), lint, tested
+        plan, final, info, time.monotonic() - started, ctx.log, tuple(steps.done), lint, tested, epoch_time
     )
 
 
-def _inputs(ctx: BuildContext, source: Path) -> list[Item]:
+def _inputs(ctx: BuildContext, source: Path, epoch_time: int) -> list[Item]:
     """What goes into the container besides the recipe directory."""
     plan = ctx.plan
     items = [Item(f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}", source=source, mode=0o444)]
+    if plan.packager is Packager.FPM:
+        text = changelog_text(plan.loaded.recipe, plan.version, plan.release, epoch_time)
+        items.append(Item(CONTAINER_CHANGELOG, data=text.encode()))
     if plan.packager is Packager.NFPM:
         if ctx.nfpm is None:
             raise PkgrunError(
@@ -232,10 +264,14 @@ def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
     return result
 
 
-def _build_in_container(ctx: BuildContext, steps: Steps, container: Container) -> list[Entry]:
-    """The unpack, dependencies, build, stage and package steps; returns what was staged."""
+def _build_in_container(
+    ctx: BuildContext, steps: Steps, container: Container, epoch_time: int
+) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """The unpack, dependencies, build, stage and package steps; returns what was staged and the
+    packages the build image had (name, exact version)."""
     plan = ctx.plan
     recipe = plan.loaded.recipe
+    reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
     with steps(Step.UNPACK, f"unpack {plan.source.filename}"):
         container.exec(
             ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR, CONTAINER_OUT_DIR],
@@ -255,14 +291,17 @@ def _build_in_container(ctx: BuildContext, steps: Steps, container: Container) -
     with steps(Step.BUILD, f"run {recipe.build.script}"):
         container.exec(
             ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/{recipe.build.script}"],
-            env=plan.build_env,
+            env={**plan.build_env, **reproducible},
             workdir=CONTAINER_SRCDIR,
             log=ctx.log,
             hint=f"the build script failed; the whole output is in {ctx.log}",
             what=recipe.build.script,
         )
+    listed = container.capture(list(plan.target.package_query)).stdout
+    build_packages = [tuple(line.split("\t", 1)) for line in listed.splitlines() if "\t" in line]
     with steps(Step.STAGE, "stage the recipe's files"):
         container.exec(stage_argv(plan), log=ctx.log)
+        container.exec(clamp_argv(epoch_time), log=ctx.log)
         listing = container.capture(
             find_argv(CONTAINER_DESTDIR, recipe.files.paths), workdir=CONTAINER_DESTDIR
         )
@@ -273,19 +312,27 @@ def _build_in_container(ctx: BuildContext, steps: Steps, container: Container) -
                 f"UTF-8: {', '.join(bad[:5])}",
                 hint="rename them in the build script; RPM headers and fpm's spec file hold names as text",
             )
+        if leaks := _buildroot_leaks(container, plan, entries):
+            raise PkgrunError(
+                f"{len(leaks)} staged file(s) hold the staging directory's path {CONTAINER_DESTDIR}, which "
+                f"does not exist where the package is installed: {', '.join(leaks[:8])}",
+                hint="install with the final paths (e.g. compile Python with `python -m compileall -d "
+                "/installed/dir`, configure with --prefix and install with DESTDIR); rpmbuild's "
+                "check-buildroot refuses such a package too",
+            )
         directories = expand_directories(recipe.files.directories, entries)
     with steps(Step.PACKAGE, f"package with {plan.packager}"):
         if plan.packager is Packager.FPM:
             container.exec(
                 fpm_command(plan, directories),
                 # fpm also reads options from $FPMOPTS, ./.fpm and ~/.fpm: none of them here
-                env={"FPMOPTS": "", "HOME": CONTAINER_WORKDIR},
+                env={"FPMOPTS": "", "HOME": CONTAINER_WORKDIR, **reproducible},
                 workdir=CONTAINER_WORKDIR,
                 log=ctx.log,
             )
         else:
             config = nfpm_config(
-                plan.nfpm_config or {},
+                {**(plan.nfpm_config or {}), "mtime": _rfc3339(epoch_time)},
                 recipe.files.config,
                 entries,
                 owned_directories(directories, entries),
@@ -305,7 +352,36 @@ def _build_in_container(ctx: BuildContext, steps: Steps, container: Container) -
                 ]
             )
             container.exec(nfpm_argv(plan), log=ctx.log)
-    return entries
+    return entries, [(name, version) for name, version in build_packages]
+
+
+def buildroot_argv(plan: BuildPlan) -> list[str]:
+    """The staged files that hold the staging directory's path (run in the staging directory)."""
+    return ["grep", "-rlsF", "--", CONTAINER_DESTDIR, *plan.loaded.recipe.files.paths]
+
+
+def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[Entry]) -> list[str]:
+    """Staged files (and links) that name the staging directory: they would point nowhere once
+    installed (a .pyc compiled with the staging path, a script with #!/pkgrun/destdir/...)."""
+    found = container.capture(buildroot_argv(plan), workdir=CONTAINER_DESTDIR, check=False).stdout
+    leaks = ["/" + line.strip().removeprefix("./") for line in found.splitlines() if line.strip()]
+    leaks += [e.path for e in entries if e.kind == "l" and CONTAINER_DESTDIR in e.link]
+    return sorted(set(leaks))
+
+
+def clamp_argv(epoch_time: int) -> list[str]:
+    """No staged file newer than SOURCE_DATE_EPOCH: the times of what the build made are the
+    source's, not the clock's (links too: -h)."""
+    stamp = f"@{epoch_time}"
+    return ["find", CONTAINER_DESTDIR, "-newermt", stamp, "-exec", "touch", "-h", "-d", stamp, "{}", "+"]
+
+
+def _rfc3339(epoch_time: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_time))
+
+
+def _day(epoch_time: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_time))
 
 
 def fpm_command(plan: BuildPlan, directories: Sequence[str]) -> list[str]:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -22,9 +23,13 @@ from typing import Any
 
 from pkgrun import __version__
 from pkgrun.archive import walk
+from pkgrun.container import Engine, image_id
+from pkgrun.images import base_image_tag
 from pkgrun.plan import BuildPlan
 from pkgrun.repodata import read_index
+from pkgrun.run import find_tool
 from pkgrun.sources import sha256_file
+from pkgrun.targets import Packager, Target
 
 
 @dataclass(frozen=True)
@@ -100,13 +105,15 @@ def key(plan: BuildPlan) -> str:
     return f"{plan.name}@{plan.version}"
 
 
-def entry(inputs: Inputs, nevra: str, file: str) -> dict[str, Any]:
-    """What the index records of a published build."""
+def entry(inputs: Inputs, nevra: str, file: str, iteration: str) -> dict[str, Any]:
+    """What the index records of a published build: its inputs, and the package they made (with
+    the iteration it was built with, which `pkgrun rebuild` builds again)."""
     return {
         "digest": inputs.digest(),
         "inputs": asdict(inputs),
         "nevra": nevra,
         "file": file,
+        "iteration": iteration,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -147,3 +154,53 @@ def next_iteration(iteration: str, published: list[str]) -> str:
         and p.count(".") == iteration.count(".") + 1
     ]
     return f"{iteration}.{max(counters, default=0) + 1}"
+
+
+class Identities:
+    """What the build cache records of the images and packagers, looked up once per run."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._images: dict[str, str] = {}
+        self._packagers: dict[Packager, str] = {}
+        self._nfpm: Path | None = None
+
+    @property
+    def nfpm(self) -> Path:
+        with self._lock:
+            if self._nfpm is None:
+                self._nfpm = Path(
+                    find_tool("nfpm", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun")
+                )
+            return self._nfpm
+
+    def image(self, target: Target, refresh: bool = False) -> str:
+        with self._lock:
+            if refresh or target.name not in self._images:
+                self._images[target.name] = (
+                    image_id(self.engine, base_image_tag(target, target.containerfile)) or ""
+                )
+            return self._images[target.name]
+
+    def packager(self, packager: Packager) -> str:
+        nfpm = self.nfpm if packager is Packager.NFPM else None
+        with self._lock:
+            if packager not in self._packagers:
+                self._packagers[packager] = packager_identity(packager, nfpm)
+            return self._packagers[packager]
+
+
+def packager_identity(packager: Packager, nfpm: Path | None) -> str:
+    """The packager and its version, as far as this host can tell without a container."""
+    if packager is Packager.FPM:
+        return "fpm (pinned by the build image's Containerfile)"
+    from importlib.metadata import PackageNotFoundError, version
+
+    assert nfpm is not None
+    try:
+        release = version("nfpm")
+    except PackageNotFoundError:
+        release = "unknown"
+    digest = hashlib.sha256(nfpm.read_bytes()).hexdigest()[:12]
+    return f"nfpm {release} ({digest})"

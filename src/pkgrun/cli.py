@@ -19,10 +19,10 @@ from typing import Any
 
 from pkgrun import __version__
 from pkgrun.errors import EXIT_FAILURE, PkgrunError
+from pkgrun.reserved import COMMAND_NAMES
 from pkgrun.targets import DEFAULT_TARGET, TARGETS, Packager
 
 EXIT_INTERRUPTED = 130
-COMMAND_NAMES = ("list", "check", "plan", "build", "fetch", "publish", "repo", "serve", "image", "nightly")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _jobs(plan)
     _packager(plan)
     _steps(plan)
+    _signing(plan)
     _json(plan)
     _repo(plan)
     _engine(plan)
@@ -108,9 +109,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     repo = command("repo", "look at the yum repository")
     repo_commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
-    repo_list = repo_commands.add_parser("list", help="what is published: NEVRA, size, date")
+    repo_list = repo_commands.add_parser("list", help="what is published: NEVRA, size, date, SBOM")
     _repo(repo_list)
     _json(repo_list)
+    repo_sign = repo_commands.add_parser(
+        "sign", help="sign every package not signed with the key yet, and the metadata (idempotent)"
+    )
+    _target(repo_sign)
+    _repo(repo_sign)
+    _signing(repo_sign, unsigned=False)
+    _json(repo_sign)
+
+    key = command("key", "the key that signs packages and metadata")
+    key_commands = key.add_subparsers(dest="key_command", metavar="COMMAND", required=True)
+    key_init = key_commands.add_parser("init", help="make pkgrun's own signing key (once; idempotent)")
+    key_init.add_argument(
+        "--user-id",
+        default="pkgrun signing key <pkgrun@localhost>",
+        help="the key's user ID (default: %(default)s)",
+    )
+    _json(key_init)
+    key_show = key_commands.add_parser("show", help="the key in use and its public part")
+    _signing(key_show, unsigned=False)
+    _json(key_show)
+
+    sbom = command("sbom", "print the SBOM (CycloneDX JSON) of a package")
+    sbom.add_argument("package", metavar="NEVRA|NAME|FILE", help="a published package, or an RPM file")
+    _target(sbom)
+    _repo(sbom)
+
+    rebuild = command(
+        "rebuild", "rebuild published packages from their recorded inputs and say identical or different"
+    )
+    rebuild.add_argument("recipe", nargs="+", help="the recipes whose newest published package to rebuild")
+    _target(rebuild)
+    _engine(rebuild)
+    _repo(rebuild)
+    _jobs(rebuild)
+    _sources(rebuild)
+    _json(rebuild)
 
     nightly = command(
         "nightly", "rebuild what changed for every configured target, publish what passed, report"
@@ -134,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="report folders (default: [nightly] reports)",
     )
     _repo(nightly)
+    _signing(nightly)
+    nightly.add_argument(
+        "--verify-skipped",
+        action="store_true",
+        default=None,
+        help="rebuild what is skipped as unchanged and check it is identical to what is published "
+        "(default: [nightly] verify-skipped)",
+    )
     _json(nightly, "print report.json")
     _sources(nightly)
 
@@ -243,6 +288,7 @@ def _repo(parser: argparse.ArgumentParser) -> None:
 
 def _publishing(parser: argparse.ArgumentParser) -> None:
     _repo(parser)
+    _signing(parser)
     parser.add_argument(
         "--keep",
         type=int,
@@ -254,6 +300,20 @@ def _publishing(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace a published package by a different file of the same NEVRA",
     )
+
+
+def _signing(parser: argparse.ArgumentParser, unsigned: bool = True) -> None:
+    parser.add_argument(
+        "--sign-key",
+        metavar="KEY",
+        help="the GnuPG key that signs (default: $PKGRUN_SIGN_KEY, [sign] key, else pkgrun's own)",
+    )
+    if unsigned:
+        parser.add_argument(
+            "--unsigned",
+            action="store_true",
+            help="publish unsigned packages and metadata (clients then need gpgcheck=0)",
+        )
 
 
 def _sources(parser: argparse.ArgumentParser) -> None:

@@ -5,15 +5,16 @@ an exit code back. Parsing argv is cli.py's; drawing is console.py's; the work i
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pkgrun.commands_repo import REPOSITORY_COMMANDS, signing_key
 from pkgrun.console import Console
 from pkgrun.errors import EXIT_FAILURE, UsageError
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.recipe_dir import find_recipes, load_recipes
+from pkgrun.scheduler import needs
 from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS, Target, get_target
 
@@ -43,20 +44,17 @@ def cmd_check(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.plan import Options, make_plan
+    from pkgrun.pipeline import run_options
+    from pkgrun.plan import make_plan
     from pkgrun.repodata import newest_release
 
     (loaded,) = _load(settings, [args.recipe], scripts=False)
     target = get_target(args.target)
-    _, make_jobs = settings.split(1)
-    options = Options(
-        lint=settings.lint, install_test=settings.install_test, publish=settings.publish, make_jobs=make_jobs
-    )
     plan = make_plan(
         loaded,
         target,
         out_dir=settings.out_dir,
-        options=options,
+        options=run_options(settings, 1),
         version=args.version,
         iteration=args.iteration,
         packager=settings.packager,
@@ -111,8 +109,9 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
         for name in needed(everything, dict.fromkeys(args.recipe))
     ]
     engine = _engine_and_tools(settings)
+    key = signing_key(settings, console)
     with console.reporter() as reporter:
-        run = run_builds(requests, settings, engine, reporter)
+        run = run_builds(requests, settings, engine, reporter, key)
     for outcome in run.outcomes:
         if outcome.status.value == "failed":
             console.build_failure(outcome)
@@ -143,7 +142,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 
 def _all_named(settings: Settings, names: Sequence[str]) -> list[LoadedRecipe]:
-    """The named recipes and, through [build] recipes, every recipe they need."""
+    """The named recipes and every recipe they need, to build or at run time."""
     found = find_recipes(settings.recipes)
     wanted: list[str] = []
     todo = list(names)
@@ -154,7 +153,7 @@ def _all_named(settings: Settings, names: Sequence[str]) -> list[LoadedRecipe]:
         for item in _load(settings, batch):
             loaded[item.name] = item
             wanted.append(item.name)
-            todo += [d for d in item.recipe.build.recipes if d in found and d not in loaded]
+            todo += [d for d in needs(item) if d in found and d not in loaded]
     return [loaded[name] for name in wanted]
 
 
@@ -184,8 +183,9 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
     settings = settings.but(keep=settings.keep or config.keep)
     recipes = _load(settings)
     engine = _engine_and_tools(settings)
+    key = signing_key(settings, console)
     with console.reporter() as reporter:
-        run = run_builds(nightly_requests(recipes, targets, settings), settings, engine, reporter)
+        run = run_builds(nightly_requests(recipes, targets, settings), settings, engine, reporter, key)
     folder = write_report(run, args.reports or Path(config.reports), config.keep_reports)
     if args.json:
         console.json(report_json(run))
@@ -194,92 +194,27 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
     return run.exit_code
 
 
-def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.repo import publish_rpms
-
-    missing = [str(rpm) for rpm in args.rpm if not rpm.is_file()]
-    if missing:
-        raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
-    target, repo = get_target(args.target), settings.repo
-    with (
-        console.reporter() as reporter,
-        reporter.step("publish", f"{len(args.rpm)} RPM(s) into {repo / target.dist}"),
-    ):
-        result = publish_rpms(
-            args.rpm, repo, target, reporter=reporter, force=settings.force, keep=settings.keep
-        )
-    if args.json:
-        console.json(
-            {
-                "published": [
-                    {"nevra": p.nevra, "path": str(p.path), "action": p.action} for p in result.published
-                ],
-                "pruned": [str(p) for p in result.pruned],
-                "seconds": round(result.seconds, 3),
-            }
-        )
-    else:
-        console.published(result)
-    return 0
-
-
-def cmd_repo(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.repodata import list_published
-
-    rows = list_published(settings.repo)
-    if args.json:
-        console.json([row.to_json() for row in rows])
-    else:
-        console.repository(rows, settings.repo)
-    return 0
-
-
-def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.container import check_engine, detect_engine
-    from pkgrun.plan import Options, make_plan
-    from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
+def cmd_rebuild(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.buildcache import Identities
+    from pkgrun.rebuild import rebuild_published
 
     target = get_target(args.target)
-    plans = [
-        make_plan(item, target, out_dir=settings.out_dir, options=Options())
-        for item in _load(settings, PACKAGES, scripts=False)
-    ]
-    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
-    check_engine(engine)
-    tag = args.tag or default_tag(target)
-    log = settings.logs / f"image-{target.dist}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    loaded = _load(settings, args.recipe)
+    engine = _engine_and_tools(settings)
+    identities = Identities(engine)
+    verdicts = []
     with console.reporter() as reporter:
-        image = build_runtime_image(
-            engine, target, plans, repo_root=settings.repo, tag=tag, log=log, reporter=reporter
-        )
+        for item in loaded:
+            verdicts.append(
+                rebuild_published(
+                    item, target, settings=settings, engine=engine, identities=identities, reporter=reporter
+                )
+            )
     if args.json:
-        console.json({"image": image.tag, "id": image.image_id, "packages": image.packages, "log": str(log)})
+        console.json([verdict.to_json() for verdict in verdicts])
     else:
-        console.line(f"built {image.tag} ({image.image_id[:19]}) from {', '.join(image.packages)}")
-        console.line(f"run it: {engine.name} run --rm -p 127.0.0.1:8080:80 {image.tag}")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.repo import REPO_FILE
-    from pkgrun.serve import make_server
-
-    repo = settings.repo
-    if not repo.is_dir():
-        raise UsageError(
-            f"no repository at {repo}", hint="build and publish first (make rpms), or pass --repo DIR"
-        )
-    server = make_server(repo, args.bind, args.port, args.base_url)
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    base = args.base_url or f"http://{host}:{port}"
-    console.line(f"serving {repo} at http://{host}:{port}/ (Ctrl-C stops)")
-    for dist in sorted(p.name for p in repo.iterdir() if (p / REPO_FILE).is_file()):
-        console.line(f"  yum-config-manager --add-repo {base.rstrip('/')}/{dist}/{REPO_FILE}")
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-    return 0
+        console.rebuilt(verdicts)
+    return 0 if all(verdict.identical for verdict in verdicts) else EXIT_FAILURE
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -348,15 +283,13 @@ def _recipe_json(item: LoadedRecipe, target: Target) -> dict[str, object]:
 
 
 COMMANDS: dict[str, Command] = {
+    **REPOSITORY_COMMANDS,
     "list": cmd_list,
     "check": cmd_check,
     "plan": cmd_plan,
     "build": cmd_build,
+    "rebuild": cmd_rebuild,
     "fetch": cmd_fetch,
-    "publish": cmd_publish,
-    "repo": cmd_repo,
-    "serve": cmd_serve,
-    "image": cmd_image,
     "nightly": cmd_nightly,
 }
 

@@ -9,8 +9,12 @@ make-jobs = 4              # make -j inside each build (default: the cores over 
 keep = 5                   # releases of each package the repository keeps
 reports = "reports"        # where each run's report folder goes
 keep-reports = 14          # the newest N reports are kept
+verify-skipped = false     # rebuild what is skipped, to check it is identical to what is published
 [nightly.versions.el7]     # versions other than the recipes' defaults, by target
 php = "7.1.8"
+[sign]
+key = "ops@example.org"    # a GnuPG key with its secret key (default: pkgrun's own, `pkgrun key init`)
+gnupg-home = "/srv/pkgrun/gnupg"
 ```
 """
 
@@ -40,16 +44,28 @@ class Nightly(BaseModel):
     reports: str = "reports"
     keep_reports: int = Field(14, ge=1, alias="keep-reports")
     versions: dict[str, dict[str, str]] = {}
+    # rebuild what is skipped as unchanged, and check it is identical to what is published
+    verify_skipped: bool = Field(False, alias="verify-skipped")
 
     @property
     def builds_at_once(self) -> int | None:
         return self.builds or self.jobs
 
 
+class Sign(BaseModel):
+    """How published packages and metadata are signed (signing.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    key: str | None = None  # a GnuPG key ID, fingerprint or user ID with a secret key
+    gnupg_home: str | None = Field(None, alias="gnupg-home")  # default: $GNUPGHOME, ~/.gnupg
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     nightly: Nightly = Nightly()
+    sign: Sign = Sign()
 
 
 def load_config(file: Path) -> Config:

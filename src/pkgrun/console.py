@@ -25,15 +25,15 @@ from pkgrun.report import Advance
 if TYPE_CHECKING:
     import rich.console
 
-    from pkgrun.lint import Finding
     from pkgrun.pipeline import Outcome, RunResult
     from pkgrun.plan import BuildPlan
+    from pkgrun.rebuild import Verdict
     from pkgrun.recipe import LoadedRecipe
     from pkgrun.repo import PublishResult
     from pkgrun.repodata import PublishedPackage
     from pkgrun.targets import Target
 
-COLOURS = {"built": "green", "skipped": "dim", "failed": "red", "blocked": "yellow"}
+COLOURS = {"built": "green", "skipped": "dim", "failed": "red", "blocked": "yellow", "identical": "cyan"}
 
 
 class Console:
@@ -67,6 +67,15 @@ class Console:
         from rich.text import Text
 
         self.out.print(Text(text, style=style or ""))
+
+    def raw(self, text: str) -> None:
+        """Text for a pipe or a file (a document), as it is."""
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+    def warning(self, text: str) -> None:
+        from rich.text import Text
+
+        self.err.print(Text.assemble(("warning: ", "bold yellow"), text))
 
     # --- errors -----------------------------------------------------------------------------------
 
@@ -195,6 +204,8 @@ class Console:
         from rich.table import Table
         from rich.text import Text
 
+        from pkgrun.lint import grouped
+
         results = run.built
         if results:
             table = Table(title="built")
@@ -217,7 +228,7 @@ class Console:
                 upgraded = f", upgraded from {test.upgraded_from}" if test.upgraded_from else ""
                 self.out.print(f"install test {r.info.nevra}: {len(test.steps)} steps passed{upgraded}")
         for o in run.outcomes:
-            if o.status.value == "skipped":
+            if o.status.value in ("skipped", "identical"):
                 self.out.print(Text(f"{o.recipe}: {o.reason}", style="dim"))
         for r in results:
             self.out.print(str(r.rpm))
@@ -240,10 +251,20 @@ class Console:
                 o.target,
                 o.nevra or "",
                 f"{o.seconds:.1f}s",
-                o.error or o.reason,
+                (o.error or o.reason) + (f"; rebuilt to check: {o.verified}" if o.verified else ""),
             )
         self.out.print(table)
         self.out.print(f"report: {report}")
+
+    def rebuilt(self, verdicts: Sequence[Verdict]) -> None:
+        from rich.text import Text
+
+        for v in verdicts:
+            style = "green" if v.identical else "bold red"
+            self.out.print(Text.assemble((f"{v.published.name}: ", "bold"), (v.summary(), style)))
+            self.out.print(Text(f"  rebuilt in {v.seconds:.0f}s: {v.rebuilt}", style="dim"))
+            if v.unlike_recorded:
+                self.out.print(Text(f"  today's inputs: {', '.join(v.unlike_recorded)}", style="dim"))
 
     # --- the repository ---------------------------------------------------------------------------
 
@@ -273,19 +294,6 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
-
-
-def grouped(findings: Sequence[Finding]) -> list[str]:
-    """One line per check: level, check, count and the first details."""
-    by_check: dict[tuple[str, str], list[str]] = {}
-    for f in findings:
-        by_check.setdefault((f.level, f.check), []).append(f.detail)
-    lines = []
-    for (level, check), details in sorted(by_check.items()):
-        shown = "; ".join(d for d in details[:2] if d)
-        more = f" (+{len(details) - 2} more)" if len(details) > 2 else ""
-        lines.append(f"{level}: {check} x{len(details)}: {shown}{more}".rstrip(": "))
-    return lines
 
 
 class RichReporter:

@@ -32,6 +32,7 @@ from pkgrun.run import Result, find_tool, run, run_logged, run_to_file
 # host's hard limits allow (the kernel's default hard nofile is 4096).
 PORTABLE_ULIMITS = ("nofile=1024:4096", "nproc=4096:8192")
 LABEL = "io.pkgrun.recipe"
+HOSTNAME = "pkgrun"
 
 
 class EngineName(StrEnum):
@@ -173,12 +174,15 @@ def run_detached_argv(
     network: str = "none",
     labels: Mapping[str, str] | None = None,
     volumes: Sequence[tuple[str, str]] = (),
+    hostname: str = HOSTNAME,
 ) -> list[str]:
     """A container that idles until pkgrun has run its steps in it with ``exec``. ``volumes``:
     (named volume, path) pairs; never a host path, which a remote engine would look up on its own
     disk."""
     # sleep as PID 1 ignores SIGTERM: with KILL as the stop signal, removal takes no grace period
     argv = engine.argv("run", "--detach", "--name", name, f"--network={network}", "--stop-signal=KILL")
+    # a fixed host name: a packager writes it into the RPM (Build Host), never a random ID
+    argv += ["--hostname", hostname]
     argv += _ulimit_flags(engine)
     for key, value in (labels or {}).items():
         argv += ["--label", f"{key}={value}"]

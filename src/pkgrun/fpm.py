@@ -8,6 +8,7 @@ the output path) comes after its flags and before the packaged paths.
 from __future__ import annotations
 
 import posixpath
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,41 @@ class FpmPaths:
     workdir: str  # fpm's scratch space: --workdir
     hooks: str  # where pkgrun put the hook scripts for rpmbuild (see spec_escape)
     package: str  # the RPM file to write: -p
+    changelog: str = ""  # the %changelog pkgrun writes (changelog_text); "" for none
+
+
+# the scriptlet each hook becomes (fpm wraps upgrade hooks into the install scriptlets)
+_SCRIPTLET = {
+    "before-install": "pre",
+    "before-upgrade": "pre",
+    "after-install": "post",
+    "after-upgrade": "post",
+    "before-remove": "preun",
+    "after-remove": "postun",
+}
+
+
+def scriptlet_kinds(recipe: Recipe) -> list[str]:
+    """The scriptlets the package has, in rpm's order: what Requires(...) of the hooks names."""
+    present = {_SCRIPTLET[hook] for hook, _ in recipe.hooks.items()}
+    return [kind for kind in ("pre", "post", "preun", "postun") if kind in present]
+
+
+# What rpmbuild records of the machine and the clock, fixed (rpm >= 4.14: el8, el9; el7's rpm
+# 4.11 honours none of them and stamps the build time). SOURCE_DATE_EPOCH is in fpm's
+# environment. No /usr/lib/.build-id links: the package holds exactly the staged files.
+REPRODUCIBLE_DEFINES = (
+    "_buildhost pkgrun",
+    "use_source_date_epoch_as_buildtime 1",
+    "clamp_mtime_to_source_date_epoch 1",
+    "_build_id_links none",
+)
+
+
+def changelog_text(recipe: Recipe, version: str, release: str, epoch_time: int) -> str:
+    """The one %changelog entry, dated SOURCE_DATE_EPOCH (rpm's day format)."""
+    day = time.strftime("%a %b %d %Y", time.gmtime(epoch_time))
+    return spec_escape(f"* {day} {recipe.package.maintainer} - {version}-{release}\n- built by pkgrun\n")
 
 
 def spec_escape(text: str) -> str:
@@ -61,6 +97,9 @@ def fpm_argv(
     argv += ["-C", paths.staging]
     for requirement in recipe.requires_for(target):
         argv += ["-d", requirement]
+    if kinds := scriptlet_kinds(recipe):
+        for requirement in recipe.hook_requires_for(target):
+            argv += ["--rpm-tag", f"Requires({','.join(kinds)}): {requirement}"]
     for hook, script in recipe.hooks.items():
         argv += [f"--{hook}", posixpath.join(paths.hooks, script)]
     argv += ["--workdir", paths.workdir]
@@ -79,6 +118,11 @@ def fpm_argv(
         argv += ["--config-files", path]
     for path in files.directories if directories is None else directories:
         argv += ["--directories", path]
+    if paths.changelog:
+        # fpm would date its own %changelog today: a package built tomorrow would differ
+        argv += ["--rpm-changelog", paths.changelog]
+    for define in REPRODUCIBLE_DEFINES:
+        argv += ["--rpm-rpmbuild-define", define]
     argv += recipe.fpm.args
     # `--` ends fpm's options: no packaged path can ever read as one
     return argv + ["--", *files.paths]

@@ -30,8 +30,27 @@ class LintResult:
     failing: list[Finding]  # findings of the checks that fail the build
 
     def summary(self) -> str:
-        errors = sum(f.level == "E" for f in self.findings)
-        return f"{errors} errors, {len(self.findings) - errors} warnings, {len(self.failing)} failing"
+        """What fails the build and what is advice, plainly."""
+        advice = len(self.findings) - len(self.failing)
+        fails = (
+            "nothing fails the build"
+            if not self.failing
+            else f"{len(self.failing)} finding(s) fail the build"
+        )
+        return f"{fails}; {advice} finding(s) are advice (the checks [lint] fail does not name)"
+
+
+def grouped(findings: Sequence[Finding]) -> list[str]:
+    """One line per check: level, check, count and the first details."""
+    by_check: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
+        by_check.setdefault((f.level, f.check), []).append(f.detail)
+    lines = []
+    for (level, check), details in sorted(by_check.items()):
+        shown = "; ".join(d for d in details[:2] if d)
+        more = f" (+{len(details) - 2} more)" if len(details) > 2 else ""
+        lines.append(f"{level}: {check} x{len(details)}: {shown}{more}".rstrip(": "))
+    return lines
 
 
 def rpmlint_argv(rpm: Path) -> list[str]:

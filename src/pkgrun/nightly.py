@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pkgrun import buildcache
 from pkgrun.container import Engine
-from pkgrun.pipeline import Identities, Mode, Request
+from pkgrun.pipeline import Mode, Request
 from pkgrun.plan import BuildPlan
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.repodata import listed_in_dist, newest_release
@@ -38,7 +38,7 @@ def nightly_requests(
 def explain(plan: BuildPlan, engine: Engine, repo: Path) -> buildcache.Decision:
     """What the nightly job would do with ``plan`` now, and why. Asks the engine for the build
     image's ID, so `pkgrun plan` does it only when asked (--nightly)."""
-    identities = Identities(engine)
+    identities = buildcache.Identities(engine)
     deps = {name: newest_release(repo, plan.target.dist, name) for name in plan.loaded.recipe.build.recipes}
     inputs = buildcache.inputs_of(
         plan,

@@ -12,8 +12,6 @@ repository and the RPM is published, under the repository's lock.
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,18 +22,20 @@ from typing import Any
 
 from pkgrun import buildcache
 from pkgrun.build import BuildContext, BuildResult, Steps, build_recipe
-from pkgrun.container import Engine, image_id
+from pkgrun.container import Engine
 from pkgrun.errors import CommandFailed, PkgrunError
-from pkgrun.images import base_image_tag
 from pkgrun.install_test import InstallTestFailed
+from pkgrun.lint import grouped
 from pkgrun.plan import BuildPlan, Options, Step, make_plan
+from pkgrun.rebuild import Verdict, rebuild_published
 from pkgrun.recipe import LoadedRecipe
-from pkgrun.repo import Published, publish_rpms, repo_arch
+from pkgrun.repo import Published, publish_rpms, record_builds, repo_arch
 from pkgrun.repodata import listed_in_dist, newest_release, published_releases, read_index
 from pkgrun.report import Advance, Reporter
-from pkgrun.run import find_tool
+from pkgrun.rpmheader import read_header, release_free_digest
 from pkgrun.scheduler import Node, graph, schedule
 from pkgrun.settings import Settings
+from pkgrun.signing import SigningKey
 from pkgrun.sources import sha256_file
 from pkgrun.targets import Packager, Target
 
@@ -51,6 +51,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     BLOCKED = "blocked"  # a recipe it needs failed
+    IDENTICAL = "identical"  # built, equal to the published package apart from release and signature
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,19 @@ class Outcome:
     error: str | None = None
     log_tail: str | None = None
     lint: list[str] = field(default_factory=list)
+    lint_grouped: list[str] = field(default_factory=list)  # one line per check
     result: BuildResult | None = None
     published: list[Published] = field(default_factory=list)
     exception: PkgrunError | None = None
+    verdict: Verdict | None = None  # a skipped build rebuilt to check it (--verify-skipped)
+    verify_error: str | None = None  # why it could not be rebuilt
+
+    @property
+    def verified(self) -> str | None:
+        """What rebuilding the published package to check it found, in words."""
+        if self.verify_error:
+            return f"could not rebuild: {self.verify_error}"
+        return self.verdict.summary() if self.verdict else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +107,8 @@ class Outcome:
             "error": self.error,
             "log_tail": self.log_tail,
             "rpmlint": self.lint,
+            "verified": self.verdict.to_json() if self.verdict else None,
+            "verify_error": self.verify_error,
         }
 
 
@@ -107,19 +120,30 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(o.status in (Status.FAILED, Status.BLOCKED) for o in self.outcomes) else 0
+        failed = any(o.status in (Status.FAILED, Status.BLOCKED) for o in self.outcomes)
+        unverified = any(o.verify_error or (o.verdict and not o.verdict.identical) for o in self.outcomes)
+        return 1 if failed or unverified else 0
 
     @property
     def built(self) -> list[BuildResult]:
         return [o.result for o in self.outcomes if o.result is not None]
 
 
+def run_options(settings: Settings, concurrent: int) -> Options:
+    """The steps a run's builds take, and make -j of each when ``concurrent`` builds share the cores."""
+    _, make_jobs = settings.split(concurrent)
+    return Options(
+        lint=settings.lint,
+        install_test=settings.install_test,
+        publish=settings.publish,
+        sign=not settings.unsigned,
+        make_jobs=make_jobs,
+    )
+
+
 def plan_requests(requests: Sequence[Request], settings: Settings) -> dict[Node, BuildPlan]:
     """Every request's plan, made before any work: a bad version or packager stops the run here."""
-    _, make_jobs = settings.split(len(requests))
-    options = Options(
-        lint=settings.lint, install_test=settings.install_test, publish=settings.publish, make_jobs=make_jobs
-    )
+    options = run_options(settings, len(requests))
     return {
         (r.target.name, r.loaded.name): make_plan(
             r.loaded,
@@ -135,13 +159,20 @@ def plan_requests(requests: Sequence[Request], settings: Settings) -> dict[Node,
 
 
 def run_builds(
-    requests: Sequence[Request], settings: Settings, engine: Engine, reporter: Reporter
+    requests: Sequence[Request],
+    settings: Settings,
+    engine: Engine,
+    reporter: Reporter,
+    key: SigningKey | None = None,
 ) -> RunResult:
+    """``key``: what signs every package and the repository's metadata (None: unsigned, which
+    settings.unsigned must have asked for)."""
     started, clock = datetime.now(UTC), time.monotonic()
     modes = {(r.target.name, r.loaded.name): r.mode for r in requests}
+    recipes = {r.loaded.name: r.loaded for r in requests}
     nodes = graph([r.loaded for r in requests], {r.target for r in requests}, only=set(modes))
     plans = plan_requests(requests, settings)
-    identities = Identities(engine)
+    identities = buildcache.Identities(engine)
     outcomes = {node: Outcome(node[0], node[1], plans[node].version) for node in nodes}
     made: dict[Node, Path] = {}  # this run's package of each node, built or published
 
@@ -161,9 +192,49 @@ def run_builds(
         finally:
             outcome.seconds = time.monotonic() - began
 
+    def package_of(target: Target, name: str) -> Path | None:
+        """A recipe's package for this run: built in it, else the newest published."""
+        return made.get((target.name, name)) or newest_release(settings.repo, target.dist, name)
+
+    def siblings(plan: BuildPlan) -> list[Path]:
+        """The packages of the recipes ``plan``'s package requires at run time, and of those
+        they require, for its install test: as a server's package manager would find them."""
+        out: dict[str, Path] = {}
+        todo = list(plan.loaded.recipe.recipe_requires)
+        while todo:
+            name = todo.pop(0)
+            if name in out or name == plan.name:
+                continue
+            rpm = package_of(plan.target, name)
+            if rpm is None:
+                raise PkgrunError(
+                    f"{plan.name} requires the package of {name}, which is neither built in this run nor "
+                    "published",
+                    hint=f"build it first: pkgrun build {name} (or name both on one pkgrun build)",
+                )
+            out[name] = rpm
+            if name in recipes:
+                todo += recipes[name].recipe.recipe_requires
+        return list(out.values())
+
+    def _verify(plan: BuildPlan, published: Path, outcome: Outcome, labelled: Reporter) -> None:
+        try:
+            outcome.verdict = rebuild_published(
+                plan.loaded,
+                plan.target,
+                settings=settings,
+                engine=engine,
+                identities=identities,
+                reporter=labelled,
+                published=published,
+            )
+        except PkgrunError as exc:
+            outcome.verify_error = exc.message
+        labelled.note(plan.name, f"rebuilt to check {published.name}: {outcome.verified}")
+
     def _run_node(node: Node, plan: BuildPlan, mode: Mode, outcome: Outcome) -> None:
         labelled = _Labelled(reporter, plan.target.name) if len({n[0] for n in nodes}) > 1 else reporter
-        deps = {dep[1]: made.get(dep) for dep in sorted(nodes[node])}
+        deps = {name: package_of(plan.target, name) for name in plan.loaded.recipe.build.recipes}
         inputs = buildcache.inputs_of(
             plan,
             image=identities.image(plan.target),
@@ -189,6 +260,8 @@ def run_builds(
                 entry = read_index(dist_dir).get(buildcache.key(plan), {})
                 if entry.get("file"):
                     made[node] = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / entry["file"]
+                if settings.verify_skipped and node in made:
+                    _verify(plan, made[node], outcome, labelled)
                 return
             plan = _with_free_release(plan, settings)
         else:
@@ -209,17 +282,30 @@ def run_builds(
             pip=settings.pip,
             keep_container=settings.keep_container,
             dependencies=[rpm for rpm in deps.values() if rpm],
+            siblings=siblings(plan) if settings.install_test else (),
+            key=key,
         )
         result = build_recipe(ctx, labelled)
         if not inputs.image:  # made by this build: record what it was made on
             inputs = replace(inputs, image=identities.image(plan.target, refresh=True))
+        twin = _published_twin(result, settings) if mode is Mode.IF_CHANGED else None
+        if twin is not None:  # nothing new for servers: keep the published one, record why
+            outcome.status, outcome.result = Status.IDENTICAL, result
+            outcome.reason += f"; identical to the published {twin.name} apart from release and signature"
+            outcome.nevra, outcome.rpm, made[node] = twin.name.removesuffix(".rpm"), str(twin), twin
+            labelled.note(plan.name, f"identical to the published {twin.name}: not published again")
+            if settings.publish:
+                entry = buildcache.entry(inputs, outcome.nevra, twin.name, _iteration_of(twin, plan))
+                record_builds(settings.repo, plan.target, {buildcache.key(plan): entry}, reporter=labelled)
+            return
         if settings.publish:
-            outcome.published = deliver(result, inputs, settings, labelled)
+            outcome.published = deliver(result, inputs, settings, labelled, key)
             result = BuildResult(**{**result.__dict__, "steps": (*result.steps, Step.PUBLISH)})
         made[node] = result.rpm
         outcome.status, outcome.result = Status.BUILT, result
         outcome.nevra, outcome.rpm, outcome.size = result.info.nevra, str(result.rpm), result.info.size
         outcome.lint = [str(f) for f in result.lint.findings] if result.lint else []
+        outcome.lint_grouped = grouped(result.lint.findings) if result.lint else []
 
     builds, _ = settings.split(len(nodes))
     schedule(nodes, work, builds)
@@ -227,11 +313,15 @@ def run_builds(
 
 
 def deliver(
-    result: BuildResult, inputs: buildcache.Inputs, settings: Settings, reporter: Reporter
+    result: BuildResult,
+    inputs: buildcache.Inputs,
+    settings: Settings,
+    reporter: Reporter,
+    key: SigningKey | None = None,
 ) -> list[Published]:
     """The end of every build: record what it was made of and publish it, under the lock."""
     plan = result.plan
-    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name)
+    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration)
     steps = Steps(reporter, plan.name)
     with steps(Step.PUBLISH, f"publish into {settings.repo / plan.target.dist}"):
         return publish_rpms(
@@ -242,57 +332,29 @@ def deliver(
             force=settings.force,
             keep=settings.keep,
             index={buildcache.key(plan): entry},
+            key=key,
         ).published
 
 
-class Identities:
-    """What the build cache records of the images and packagers, looked up once per run."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._lock = threading.Lock()
-        self._images: dict[str, str] = {}
-        self._packagers: dict[Packager, str] = {}
-        self._nfpm: Path | None = None
-
-    @property
-    def nfpm(self) -> Path:
-        with self._lock:
-            if self._nfpm is None:
-                self._nfpm = Path(
-                    find_tool("nfpm", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun")
-                )
-            return self._nfpm
-
-    def image(self, target: Target, refresh: bool = False) -> str:
-        with self._lock:
-            if refresh or target.name not in self._images:
-                self._images[target.name] = (
-                    image_id(self.engine, base_image_tag(target, target.containerfile)) or ""
-                )
-            return self._images[target.name]
-
-    def packager(self, packager: Packager) -> str:
-        nfpm = self.nfpm if packager is Packager.NFPM else None
-        with self._lock:
-            if packager not in self._packagers:
-                self._packagers[packager] = packager_identity(packager, nfpm)
-            return self._packagers[packager]
+def _published_twin(result: BuildResult, settings: Settings) -> Path | None:
+    """The newest published release of the package's version, when the new package equals it
+    apart from release and signature (a rebuild for a dependency's new release that changes
+    nothing in it): then there is nothing new to publish."""
+    plan = result.plan
+    same_version = [
+        (evr, path)
+        for evr, path in published_releases(settings.repo, plan.target.dist, plan.name)
+        if evr.key[1] == plan.version and path.is_file()
+    ]
+    if not same_version:
+        return None
+    newest = max(same_version, key=lambda item: item[0])[1]
+    return newest if release_free_digest(newest) == release_free_digest(result.rpm) else None
 
 
-def packager_identity(packager: Packager, nfpm: Path | None) -> str:
-    """The packager and its version, as far as this host can tell without a container."""
-    if packager is Packager.FPM:
-        return "fpm (pinned by the build image's Containerfile)"
-    from importlib.metadata import PackageNotFoundError, version
-
-    assert nfpm is not None
-    try:
-        release = version("nfpm")
-    except PackageNotFoundError:
-        release = "unknown"
-    digest = hashlib.sha256(nfpm.read_bytes()).hexdigest()[:12]
-    return f"nfpm {release} ({digest})"
+def _iteration_of(rpm: Path, plan: BuildPlan) -> str:
+    """The iteration a published package was built with: its release without the dist tag."""
+    return read_header(rpm).release.removesuffix("." + plan.target.dist)
 
 
 def _with_free_release(plan: BuildPlan, settings: Settings) -> BuildPlan:

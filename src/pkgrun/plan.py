@@ -33,6 +33,7 @@ CONTAINER_OUT_DIR = "/pkgrun/out"
 CONTAINER_TOOLS_DIR = "/pkgrun/tools"  # what pkgrun writes for the packager
 CONTAINER_HOOKS_DIR = CONTAINER_TOOLS_DIR + "/hooks"  # hooks escaped for rpmbuild (fpm)
 CONTAINER_NFPM = "/pkgrun/bin/nfpm"
+CONTAINER_CHANGELOG = CONTAINER_TOOLS_DIR + "/changelog"  # fpm's %changelog, dated SOURCE_DATE_EPOCH
 CONTAINER_DEPENDENCIES_DIR = "/pkgrun/deps"  # RPMs of [build] recipes
 
 
@@ -49,7 +50,9 @@ class Step:
     PACKAGE = "package"
     VERIFY = "verify"
     LINT = "lint"
+    SIGN = "sign"
     INSTALL_TEST = "install test"
+    SBOM = "sbom"
     PUBLISH = "publish"
 
 
@@ -74,6 +77,7 @@ class Options:
     lint: bool = True
     install_test: bool = True
     publish: bool = True
+    sign: bool = True
     make_jobs: int = 1
 
 
@@ -87,7 +91,8 @@ class BuildPlan:
     source: ResolvedSource
     packager: Packager
     build_requires: tuple[str, ...]
-    requires: tuple[str, ...]
+    requires: tuple[str, ...]  # the package's Requires as the recipe says them
+    hook_requires: tuple[str, ...]  # what the hooks run: Requires(pre,...) with fpm
     build_env: dict[str, str]
     fpm_paths: FpmPaths
     # what the packager is given: fpm's argv (the [files] directories as patterns until the
@@ -142,6 +147,7 @@ class BuildPlan:
             "packager": self.packager.value,
             "build_requires": list(self.build_requires),
             "requires": list(self.requires),
+            "hook_requires": list(self.hook_requires),
             "build_recipes": list(self.loaded.recipe.build.recipes),
             "build_script": self.loaded.recipe.build.script,
             "build_env": self.build_env,
@@ -180,6 +186,7 @@ def make_plan(
         workdir=CONTAINER_WORKDIR,
         hooks=CONTAINER_HOOKS_DIR,
         package=f"{CONTAINER_OUT_DIR}/{filename}",
+        changelog=CONTAINER_CHANGELOG,
     )
     build_env = {
         "PKGRUN_NAME": pkg.name,
@@ -199,8 +206,15 @@ def make_plan(
     if recipe.build.recipes and target.build_image_needs_rpm and "rpm" not in build_requires:
         build_requires.append("rpm")  # to install the packages of the recipes it needs
     requires = recipe.requires_for(target)
+    hook_requires = recipe.hook_requires_for(target)
     fpm = fpm_argv(recipe, version, target, paths, iteration) if packager is Packager.FPM else None
-    nfpm = nfpm_base(recipe, version, rel, target, requires) if packager is Packager.NFPM else None
+    nfpm = None
+    if packager is Packager.NFPM:
+        # what rpmbuild adds by itself, nfpm is given: /bin/sh for the scriptlets; and nfpm has
+        # no Requires(pre), so what the hooks run is a plain Requires (which rpm orders first)
+        interpreter = ["/bin/sh"] if recipe.hooks.items() else []
+        depends = list(dict.fromkeys([*requires, *hook_requires, *interpreter]))
+        nfpm = nfpm_base(recipe, version, rel, target, depends)
     plan = BuildPlan(
         loaded=loaded,
         target=target,
@@ -211,6 +225,7 @@ def make_plan(
         packager=packager,
         build_requires=tuple(build_requires),
         requires=tuple(requires),
+        hook_requires=tuple(hook_requires),
         build_env=build_env,
         fpm_paths=paths,
         fpm_argv=tuple(fpm) if fpm else None,
@@ -278,6 +293,13 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
     ]
     if plan.options.lint:
         steps.append(PlanStep(Step.LINT, f"rpmlint; failing checks: {', '.join(recipe.lint.fail) or 'none'}"))
+    if plan.options.sign:
+        steps.append(
+            PlanStep(
+                Step.SIGN,
+                "sign the RPM on this host (rpmsign: RSA over SHA-256); the key never enters a container",
+            )
+        )
     if plan.options.install_test:
         how = (
             f"{' '.join(target.install_rpm)} resolving requirements from the distribution"
@@ -287,10 +309,18 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
         steps.append(
             PlanStep(
                 Step.INSTALL_TEST,
-                f"in a fresh container: install ({how}) or upgrade from the newest published release, "
+                f"in a fresh container: {'verify the signatures, ' if plan.options.sign else ''}install "
+                f"({how}) or upgrade from the newest published release, every library found, "
                 f"{len(recipe.test.commands)} test command(s), remove, nothing left behind",
             )
         )
+    steps.append(
+        PlanStep(
+            Step.SBOM,
+            "describe the package in an SBOM (CycloneDX): its source, the build image's packages, "
+            "its requirements, the recipe's files and every file in it",
+        )
+    )
     steps.append(
         PlanStep(
             Step.PUBLISH,

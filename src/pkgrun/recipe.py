@@ -7,6 +7,7 @@ line, the target, paths) belong to the build plan, not here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pkgrun.fpm_flags import check_fpm_args
 from pkgrun.recipe_types import (
     MAX_EPOCH,
     NAME_MAX,
+    RECIPES_KEY,
     Arch,
     Iteration,
     NonEmpty,
@@ -30,6 +32,7 @@ from pkgrun.recipe_types import (
     RequirementKey,
     RequirementMap,
     RpmName,
+    RuntimeRequirementMap,
     Sha256,
     ShellcheckCode,
     StagingPath,
@@ -38,6 +41,7 @@ from pkgrun.recipe_types import (
     UrlTemplate,
     Version,
     plain_file_name,
+    recipe_path_rule,
 )
 from pkgrun.targets import TARGETS, Target
 from pkgrun.validation import key_text, problems_from, scan
@@ -70,6 +74,9 @@ class Source(_Section):
     pypi: PypiName | None = None
     # version -> sha256 of the file; the versions pkgrun can build
     sha256: dict[Version, Sha256] = Field(min_length=1)
+    # SOURCE_DATE_EPOCH of every build (file times, build time); default: the newest file time
+    # in the source archive, so that the same source makes the same package
+    date_epoch: int | None = Field(None, ge=0, le=2**32 - 1, alias="date-epoch")
 
     def filename(self, package: str, version: str) -> str:
         url = self.url_for(package, version)
@@ -107,13 +114,16 @@ class Hooks(_Section):
     after_remove: RecipePath | None = Field(None, alias="after-remove")
     before_upgrade: RecipePath | None = Field(None, alias="before-upgrade")
     after_upgrade: RecipePath | None = Field(None, alias="after-upgrade")
+    # what the hooks run (useradd, systemctl...), by family or target: Requires(pre) and the
+    # like, so that rpm installs it before any hook runs and removes it after the last one
+    requires: RequirementMap = {}
 
     def items(self) -> list[tuple[str, str]]:
         """(hook name as written, e.g. 'after-install', path) for the hooks that are set."""
         out = []
         for name, info in type(self).model_fields.items():
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and name != "requires":
                 out.append((info.alias or name, value))
         return out
 
@@ -143,7 +153,7 @@ class Lint(_Section):
 class Recipe(_Section):
     package: Package
     source: Source
-    requires: RequirementMap = {}
+    requires: RuntimeRequirementMap = {}
     build: Build
     files: Files
     hooks: Hooks = Hooks()
@@ -156,7 +166,17 @@ class Recipe(_Section):
         return self.package.name
 
     def requires_for(self, target: Target) -> list[str]:
-        return _resolve(self.requires, target)
+        """The package's Requires on ``target``: the target's (or its family's) list, then the
+        other recipes' packages it needs, which are named the same everywhere."""
+        return _resolve(self.requires, target) + list(self.requires.get(RECIPES_KEY, []))
+
+    @property
+    def recipe_requires(self) -> list[str]:
+        """The names of the recipes whose packages this one requires at run time."""
+        return [r.split()[0] for r in self.requires.get(RECIPES_KEY, [])]
+
+    def hook_requires_for(self, target: Target) -> list[str]:
+        return _resolve(self.hooks.requires, target)
 
     def default_version(self, target: Target) -> str:
         """The version built for ``target`` when no --version is given."""
@@ -208,17 +228,47 @@ LONG_FIELDS = ("package.description", "test.commands")
 
 def parse_recipe(data: Mapping[str, Any], file: Path) -> Recipe:
     """Validate a recipe mapping (as read from ``file``). Raises RecipeError with every problem."""
+    recipe, problems = validate_recipe(data, file)
+    if problems or recipe is None:
+        raise RecipeError(problems)
+    return recipe
+
+
+def validate_recipe(data: Mapping[str, Any], file: Path) -> tuple[Recipe | None, list[Problem]]:
+    """The recipe (None when the data is not one) and every problem found in it."""
     problems = scan(data, file, multiline=MULTILINE_FIELDS, long_fields=LONG_FIELDS)
     if problems:
-        raise RecipeError(problems)  # no model sees control characters or absurd sizes
+        return None, problems  # no model sees control characters or absurd sizes
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(problems_from(exc, file, Recipe)) from None
-    problems = [Problem(file, field, message, hint) for field, message, hint in _cross_checks(recipe, file)]
-    if problems:
-        raise RecipeError(problems)
-    return recipe
+        return None, problems_from(exc, file, Recipe)
+    return recipe, [
+        Problem(file, field, message, hint) for field, message, hint in _cross_checks(recipe, file)
+    ]
+
+
+def raw_recipe_paths(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, path) of the recipe's files that are well written, read from data that as a
+    whole is not a valid recipe: their checks can still be reported with the other problems."""
+    out: list[tuple[str, str]] = []
+
+    def take(field: str, value: Any) -> None:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                out.append((field, recipe_path_rule(value)))
+
+    def table(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, dict) else {}
+
+    take("build.script", table(data, "build").get("script"))
+    for name, value in table(data, "hooks").items():
+        if name != "requires":
+            take(f"hooks.{key_text(str(name))}", value)
+    for dest, value in table(table(data, "files"), "add").items():
+        take(f"files.add.{key_text(str(dest))}", value)
+    return out
 
 
 def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None]]:

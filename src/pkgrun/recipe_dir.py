@@ -1,6 +1,6 @@
 """Recipes on disk: find them in a directory, read their TOML, check the files they point at.
 
-``parse_recipe`` (pure) validates the data; this module does the IO around it and gathers the
+``validate_recipe`` (pure) validates the data; this module does the IO around it and gathers the
 problems of every recipe asked for, so one run reports all of them. Reading never trusts the
 file system: a recipe file may be binary, huge, a FIFO, a directory or a symlink loop, and a
 recipe directory may hold links that lead out of it. Each of these is a Problem naming the
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pkgrun.archive import walk
 from pkgrun.errors import Problem, RecipeError, UsageError
-from pkgrun.recipe import RECIPE_FILE, LoadedRecipe, Recipe, parse_recipe
+from pkgrun.recipe import RECIPE_FILE, LoadedRecipe, raw_recipe_paths, validate_recipe
 from pkgrun.script_lint import check_scripts
 from pkgrun.tomlfile import read_toml
 
@@ -115,29 +115,38 @@ def load_recipes(
     return loaded
 
 
+def _needed_recipes(item: LoadedRecipe) -> list[tuple[str, str]]:
+    """(field, recipe name) of every recipe ``item`` needs: to build, and at run time."""
+    out = [(f"build.recipes[{i}]", name) for i, name in enumerate(item.recipe.build.recipes)]
+    out += [(f"requires.recipes[{i}]", name) for i, name in enumerate(item.recipe.recipe_requires)]
+    return out
+
+
 def _unknown_recipe_dependencies(loaded: Sequence[LoadedRecipe], found: Mapping[str, Path]) -> list[Problem]:
     problems = []
     for item in loaded:
-        for index, name in enumerate(item.recipe.build.recipes):
+        for where, name in _needed_recipes(item):
             if name not in found:
                 close = difflib.get_close_matches(name, list(found), n=1)
                 problems.append(
                     Problem(
                         item.file,
-                        f"build.recipes[{index}]",
+                        where,
                         f"no recipe {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
                         f"known recipes: {', '.join(found)}",
                     )
                 )
             elif name == item.name:
-                problems.append(Problem(item.file, f"build.recipes[{index}]", "a recipe cannot need itself"))
+                problems.append(Problem(item.file, where, "a recipe cannot need itself"))
     return problems
 
 
 def recipe_cycles(loaded: Sequence[LoadedRecipe]) -> list[Problem]:
-    """A cycle in [build] recipes among the loaded recipes, as one Problem on each of its files."""
+    """A cycle among the recipes the loaded ones need (to build or at run time), as one Problem
+    on each of its files: the recipes of a cycle could never be built or tested in an order."""
     by_name = {item.name: item for item in loaded}
-    graph = {item.name: {d for d in item.recipe.build.recipes if d in by_name} for item in loaded}
+    edges = {item.name: {name: where for where, name in _needed_recipes(item)} for item in loaded}
+    graph = {name: {d for d in needs if d in by_name} for name, needs in edges.items()}
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as exc:
@@ -146,9 +155,9 @@ def recipe_cycles(loaded: Sequence[LoadedRecipe]) -> list[Problem]:
         return [
             Problem(
                 by_name[name].file,
-                f"build.recipes[{by_name[name].recipe.build.recipes.index(after)}]",
+                edges[name][after],
                 f"the recipes need each other in a cycle: {path}",
-                "remove one of the [build] recipes entries of the cycle",
+                "remove one of the entries of the cycle ([build] recipes or [requires] recipes)",
             )
             for name, after in itertools.pairwise(cycle)
         ]
@@ -159,22 +168,33 @@ def load_recipe(directory: Path, *, cache_dir: Path | None = None, scripts: bool
     file = directory / RECIPE_FILE
     if link_problem := _leads_out(file, directory):
         raise RecipeError([link_problem])
-    recipe = parse_recipe(read_toml(file, RecipeError, "recipe"), file)
-    problems, warnings = check_recipe_files(recipe, directory, cache_dir=cache_dir, scripts=scripts)
-    if problems:
+    data = read_toml(file, RecipeError, "recipe")
+    recipe, problems = validate_recipe(data, file)
+    # the files are checked even when the data has problems: every problem at once
+    named = recipe.recipe_paths() if recipe else raw_recipe_paths(data)
+    ignore = recipe.lint.shellcheck_ignore if recipe else []
+    more, warnings = check_recipe_files(named, ignore, directory, cache_dir=cache_dir, scripts=scripts)
+    problems += more
+    if problems or recipe is None:
         raise RecipeError(problems)
     return LoadedRecipe(recipe, directory, tuple(warnings))
 
 
 def check_recipe_files(
-    recipe: Recipe, directory: Path, *, cache_dir: Path | None = None, scripts: bool = True
+    paths: Sequence[tuple[str, str]],
+    ignore: Sequence[str],
+    directory: Path,
+    *,
+    cache_dir: Path | None = None,
+    scripts: bool = True,
 ) -> tuple[list[Problem], list[Problem]]:
-    """(problems, warnings). Every file the recipe names is a regular file inside its directory;
-    no link in the directory leads out of it; every script is UTF-8, passes its shell's syntax
-    check and shellcheck (errors are problems, the rest warnings)."""
+    """(problems, warnings). Every file the recipe names (``paths``: field, path) is a regular
+    file inside its directory; no link in the directory leads out of it; every script is UTF-8,
+    passes its shell's syntax check and shellcheck (errors are problems, the rest warnings;
+    ``ignore``: shellcheck codes not reported)."""
     file = directory / RECIPE_FILE
     root = directory.resolve()
-    named = dict(recipe.recipe_paths())
+    named = dict(paths)
     named_paths = {posixpath.normpath(p) for p in named.values()}
     problems = [
         p
@@ -246,9 +266,7 @@ def check_recipe_files(
     warnings: list[Problem] = []
     if not scripts:
         return problems, warnings
-    checks = check_scripts(
-        [(p, shell) for _, _, p, shell in checked], recipe.lint.shellcheck_ignore, cache_dir
-    )
+    checks = check_scripts([(p, shell) for _, _, p, shell in checked], ignore, cache_dir)
     for name, relative, path, shell in checked:
         check = checks[path]
         if check.syntax_error:

@@ -13,13 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
 
+from pkgrun.reserved import COMMAND_NAMES
 from pkgrun.targets import TARGETS, PackageFamily
 from pkgrun.validation import did_you_mean
-
-# pkgrun's commands. `pkgrun NAME` builds recipe NAME, so a recipe may not take one of these names.
-COMMAND_NAMES = frozenset(
-    {"build", "check", "fetch", "help", "image", "list", "nightly", "plan", "publish", "repo", "serve"}
-)
 
 ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x", "i686", "noarch")
 # rpm keeps the epoch in an unsigned 32-bit header field
@@ -57,9 +53,16 @@ def rpm_version_rule(what: str) -> Callable[[str], str]:
 
     def check(value: str) -> str:
         if "-" in value:
+            keep = ""
+            if what == "version":
+                base, _, suffix = value.partition("-")
+                keep = (
+                    f"; to keep upstream's suffix in the download, write version = {base!r} and put the "
+                    f'suffix in [source] url, e.g. "https://example.org/NAME-{{version}}-{suffix}.tar.gz"'
+                )
             raise ValueError(
                 f"{what} {value!r} contains '-', which RPM reserves to separate version and "
-                f"release: use '.' or '_' instead"
+                f"release: use '.' or '_' instead{keep}"
             )
         if not _VERSION_RE.fullmatch(value):
             raise ValueError(
@@ -139,7 +142,17 @@ def _requirement_key(value: str) -> str:
     return value
 
 
-def _recipe_path(value: str) -> str:
+# [requires] recipes: other recipes' packages, by recipe name, the same on every target
+RECIPES_KEY = "recipes"
+
+
+def _requires_key(value: str) -> str:
+    if value == RECIPES_KEY:
+        return value
+    return _requirement_key(value)
+
+
+def recipe_path_rule(value: str) -> str:
     """A file inside the recipe directory, written relative to it."""
     if not value:
         raise ValueError("must not be empty")
@@ -227,7 +240,8 @@ OneLine = Annotated[str, AfterValidator(_one_line)]
 Text = Annotated[str, AfterValidator(_not_empty), AfterValidator(_no_dash)]
 Requirement = Annotated[str, AfterValidator(_requirement)]
 RequirementKey = Annotated[str, AfterValidator(_requirement_key)]
-RecipePath = Annotated[str, AfterValidator(_recipe_path)]
+RequiresKey = Annotated[str, AfterValidator(_requires_key)]
+RecipePath = Annotated[str, AfterValidator(recipe_path_rule)]
 PackagePath = Annotated[str, AfterValidator(_package_path)]
 StagingPath = Annotated[str, AfterValidator(_staging_path)]
 Arch = Annotated[str, AfterValidator(_arch)]
@@ -246,3 +260,5 @@ def plain_file_name(name: str) -> bool:
 
 # Requirements by package family ("yum", "apt") or by target name ("el7"), the target winning.
 RequirementMap = dict[RequirementKey, list[Requirement]]
+# [requires]: the same, plus "recipes" for other recipes' packages
+RuntimeRequirementMap = dict[RequiresKey, list[Requirement]]

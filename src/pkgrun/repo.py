@@ -35,12 +35,15 @@ from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.repodata import INDEX_FILE, packages_in, read_index
 from pkgrun.report import Reporter
-from pkgrun.rpmheader import FILE_NAME, RpmHeader, UnsafeRpm, read_header
+from pkgrun.rpmheader import FILE_NAME, RpmHeader, UnsafeRpm, content_digest, read_header
 from pkgrun.run import find_tool, run
+from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
+from pkgrun.signing import KEY_FILE, SigningKey, public_key, sign_file, sign_rpms, signed_by
 from pkgrun.targets import Target
 
 NOARCH_REPO = "x86_64"
 REPO_FILE = "pkgrun.repo"
+SIGNATURE = "repomd.xml.asc"  # repomd.xml's detached, armored signature
 _REPOMD_NS = {"repo": "http://linux.duke.edu/metadata/repo"}
 
 
@@ -86,13 +89,21 @@ def createrepo_argv(packages: Path, outputdir: Path, compression: str, pkglist: 
     return argv + [str(packages)]
 
 
-def repo_file_text(dist: str, baseurl: str) -> str:
+def repo_file_text(dist: str, baseurl: str, signed: bool) -> str:
+    """The .repo file of a distribution's repository: signed packages and metadata checked
+    against the key published beside it, or, for an unsigned repository, nothing checked."""
+    base = baseurl.rstrip("/")
+    check = (
+        f"gpgcheck=1\nrepo_gpgcheck=1\ngpgkey={base}/{dist}/{KEY_FILE}\n"
+        if signed
+        else "gpgcheck=0\nrepo_gpgcheck=0\n"
+    )
     return (
         f"[pkgrun-{dist}]\n"
         f"name=pkgrun packages for {dist}\n"
-        f"baseurl={baseurl.rstrip('/')}/{dist}/$basearch/\n"
+        f"baseurl={base}/{dist}/$basearch/\n"
         "enabled=1\n"
-        "gpgcheck=0\n"
+        f"{check}"
         "metadata_expire=60\n"
     )
 
@@ -142,9 +153,12 @@ def publish_rpms(
     keep: int | None = None,
     baseurl: str | None = None,
     index: Mapping[str, Mapping[str, Any]] | None = None,
+    key: SigningKey | None = None,
 ) -> PublishResult:
-    """Add ``rpms`` to the target's repository, keep the newest ``keep`` releases of each
-    package, and update the metadata. ``index``: entries to record in the build index."""
+    """Add ``rpms`` (and the SBOM beside each, when there is one) to the target's repository,
+    keep the newest ``keep`` releases of each package, and update the metadata. ``index``:
+    entries to record in the build index. ``key``: every package placed is signed with it (if it
+    is not yet), and so is repomd.xml; without one, the repository is unsigned."""
     started = time.monotonic()
     find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     dist_dir = repo_root / target.dist
@@ -168,18 +182,21 @@ def publish_rpms(
                     if FILE_NAME.fullmatch(str(p.location_href))  # never a path from metadata
                 }
             old = listed[arch_dir].get(dest.name)
-            if old is not None and old.sha256 != header.sha256 and not force:
+            # the same package whatever its signature: the main header and the payload
+            same = old is not None and content_digest(dest) == content_digest(rpm)
+            if old is not None and not same and not force:
                 raise NevraClash(
                     f"{header.nevra} is already published as a different file ({dest})",
                     hint="a published version never changes: raise the iteration (--iteration) and "
                     "build again, or pass --force to replace it",
                 )
-            placements.append((rpm, dest, header, old))
-        for rpm, dest, header, old in placements:
-            if old is not None and old.sha256 == header.sha256:
+            placements.append((rpm, dest, header, old, same))
+        for rpm, dest, header, old, same in placements:
+            if same and (key is None or signed_by([dest])[dest] == key.key_id):
                 published.append(Published(header.nevra, dest, "unchanged"))
                 continue
-            _copy_into_place(rpm, dest)
+            _copy_into_place(rpm, dest, key)
+            _copy_sbom(rpm, dest)
             published.append(Published(header.nevra, dest, "replaced" if old else "added"))
             listed[dest.parent][dest.name] = header
         for arch_dir, packages in sorted(listed.items()):
@@ -188,17 +205,74 @@ def publish_rpms(
             # Anything else is the leftover of a killed publish, which no publish takes over.
             doomed = _beyond_retention(packages, keep, new) if keep else set()
             kept = sorted(set(packages) - doomed)
-            _update_metadata(arch_dir, dist_dir, target.metadata_compression, kept)
-            for path in arch_dir.glob("*.rpm"):  # listed by no metadata any more, or never
-                if (path.name not in packages or path.name in doomed) and not path.is_symlink():
-                    path.unlink()
+            _update_metadata(arch_dir, dist_dir, target.metadata_compression, kept, key)
+            _prune(arch_dir, set(packages) - doomed)
             pruned += [arch_dir / name for name in sorted(doomed)]
-        _write_atomically(
-            dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl or repo_root.resolve().as_uri())
-        )
+        _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
         if index:
             record_index(dist_dir, index)
     return PublishResult(published, pruned, time.monotonic() - started)
+
+
+def record_builds(
+    repo_root: Path, target: Target, index: Mapping[str, Mapping[str, Any]], *, reporter: Reporter
+) -> None:
+    """Record build index entries without publishing (a rebuild identical to what is published),
+    under the lock like a publish."""
+    dist_dir = repo_root / target.dist
+    with repo_lock(dist_dir, reporter, "record"):
+        record_index(dist_dir, index)
+
+
+def sign_repository(
+    repo_root: Path, target: Target, key: SigningKey, *, reporter: Reporter, baseurl: str | None = None
+) -> list[Path]:
+    """Sign every package of the target's repository that is not signed with ``key`` yet, and
+    its metadata, under the lock and atomically like a publish (idempotent). The files signed."""
+    dist_dir = repo_root / target.dist
+    signed: list[Path] = []
+    with repo_lock(dist_dir, reporter, "sign"):
+        for repomd in sorted(dist_dir.glob("*/repodata/repomd.xml")):
+            arch_dir = repomd.parent.parent
+            _clean_stale(arch_dir)
+            names = sorted(
+                str(p.location_href)
+                for p in packages_in(arch_dir)
+                if FILE_NAME.fullmatch(str(p.location_href))
+            )
+            files = [arch_dir / name for name in names]
+            for path, signer in signed_by(files).items():
+                if signer != key.key_id:
+                    _copy_into_place(path, path, key)  # a signed copy, renamed over the package
+                    signed.append(path)
+            _update_metadata(arch_dir, dist_dir, target.metadata_compression, names, key)
+        _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
+    return signed
+
+
+def _finish(dist_dir: Path, target: Target, baseurl: str, key: SigningKey | None) -> None:
+    """The public key beside the repository and the .repo file that names it (or says that
+    nothing is checked, for an unsigned repository)."""
+    if key is not None:
+        _write_atomically(dist_dir / KEY_FILE, public_key(key))
+    _write_atomically(dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl, signed=key is not None))
+
+
+def _prune(arch_dir: Path, kept: set[str]) -> None:
+    """Remove the packages (and their SBOMs) no metadata lists: pruned by retention, or the
+    leftovers of a killed publish."""
+    for path in arch_dir.glob("*.rpm"):
+        if path.name not in kept and not path.is_symlink():
+            path.unlink()
+    for path in arch_dir.glob(f"*{SBOM_SUFFIX}"):
+        if path.name.removesuffix(SBOM_SUFFIX) + ".rpm" not in kept and not path.is_symlink():
+            path.unlink()
+
+
+def _copy_sbom(rpm: Path, dest: Path) -> None:
+    sbom = rpm.with_name(rpm.name.removesuffix(".rpm") + SBOM_SUFFIX)
+    if sbom.is_file():
+        _copy_into_place(sbom, dest.with_name(dest.name.removesuffix(".rpm") + SBOM_SUFFIX))
 
 
 def _open_nofollow(path: Path, flags: int, mode: str) -> IO[Any]:
@@ -226,14 +300,16 @@ def write_new(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def _copy_into_place(rpm: Path, dest: Path) -> None:
-    """Copy under a temporary name, then rename: a reader never sees half a file."""
+def _copy_into_place(source: Path, dest: Path, key: SigningKey | None = None) -> None:
+    """Copy under a temporary name (signed there with ``key``), then rename: a reader never sees
+    half a file, nor an unsigned one."""
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
-    with rpm.open("rb") as src, _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "wb") as dst:
+    with source.open("rb") as src, _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
-        dst.flush()
-        os.fsync(dst.fileno())
+    if key is not None:
+        sign_rpms(key, [tmp])
+    _fsync(tmp)
     os.replace(tmp, dest)
 
 
@@ -249,7 +325,11 @@ def _beyond_retention(packages: Mapping[str, RpmHeader], keep: int, protect: set
     return doomed
 
 
-def _update_metadata(arch_dir: Path, dist_dir: Path, compression: str, packages: Sequence[str]) -> None:
+def _update_metadata(
+    arch_dir: Path, dist_dir: Path, compression: str, packages: Sequence[str], key: SigningKey | None
+) -> None:
+    """New metadata for ``packages``, written aside and switched in; with ``key``, repomd.xml's
+    detached signature is written aside too and renamed in just before it."""
     repodata = arch_dir / "repodata"
     with tempfile.TemporaryDirectory(prefix=".metadata-", dir=dist_dir) as tmp:
         pkglist = Path(tmp) / "pkglist"  # exactly the packages to list, by file name
@@ -268,9 +348,14 @@ def _update_metadata(arch_dir: Path, dist_dir: Path, compression: str, packages:
                 _fsync(item)
                 os.replace(item, repodata / item.name)
         _fsync(new / "repomd.xml")
+        if key is not None:
+            sign_file(key, new / "repomd.xml", new / SIGNATURE)
+            os.replace(new / SIGNATURE, repodata / SIGNATURE)
         os.replace(new / "repomd.xml", repodata / "repomd.xml")  # the switch
+        if key is None:
+            (repodata / SIGNATURE).unlink(missing_ok=True)  # it would not match any more
         _fsync_dir(repodata)
-    keep = previous | _referenced(repodata / "repomd.xml") | {"repomd.xml"}
+    keep = previous | _referenced(repodata / "repomd.xml") | {"repomd.xml", SIGNATURE}
     for item in repodata.iterdir():
         if item.name not in keep:
             item.unlink()

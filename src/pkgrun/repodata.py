@@ -13,6 +13,7 @@ from typing import Any
 import createrepo_c as cr  # type: ignore[import-untyped]
 
 from pkgrun.evr import EVR
+from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
 
 # What the builds of the published packages were made of: an index kept beside the repository
 # for the build cache (buildcache.py), opaque here: entries by key, each a JSON object.
@@ -66,7 +67,14 @@ class PublishedPackage:
             "size": self.size,
             "built": self.built.isoformat(timespec="seconds"),
             "path": str(self.path),
+            "sbom": str(sbom) if (sbom := self.sbom) else None,
         }
+
+    @property
+    def sbom(self) -> Path | None:
+        """The package's SBOM beside it, when there is one."""
+        path = self.path.with_name(self.path.name.removesuffix(".rpm") + SBOM_SUFFIX)
+        return path if path.is_file() else None
 
 
 def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR, Path]]:

@@ -91,3 +91,97 @@ def read_header(rpm: Path) -> RpmHeader:
             "name in the repository, so they must hold what rpmbuild allows",
         )
     return header
+
+
+_LEAD = 96
+_HEADER_MAGIC = b"\x8e\xad\xe8\x01"
+
+
+def content_digest(rpm: Path) -> str:
+    """The sha256 of the package without its signature: the main header and the payload, which
+    signing leaves as they are (rpmsign rewrites only the signature header). A package and its
+    signed copy have the same content digest."""
+    import hashlib
+
+    with rpm.open("rb") as fh:
+        fh.seek(_LEAD)
+        intro = fh.read(16)
+        if len(intro) != 16 or intro[:4] != _HEADER_MAGIC:
+            raise UnsafeRpm(f"{rpm} is not an RPM (no signature header)", hint="publish built .rpm files")
+        entries = int.from_bytes(intro[8:12], "big")
+        size = int.from_bytes(intro[12:16], "big")
+        end = _LEAD + 16 + entries * 16 + size
+        fh.seek(end + (-end % 8))  # the signature header is padded to 8 bytes
+        digest = hashlib.sha256()
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# Header tags that are not the package's content: the immutable region's marker (whose data
+# records offsets, which shift when any string's length does) and the header's own digests.
+_NOT_CONTENT = {61, 62, 63, 269, 273, 5092}  # regions, SHA1HEADER, SHA256HEADER, PAYLOADDIGEST
+_VERSION_TAG, _RELEASE_TAG = 1001, 1002
+_STRING_TYPES = {6, 8, 9}  # STRING, STRING_ARRAY, I18NSTRING
+_WIDTH = {0: 0, 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1}
+
+
+def _header_entries(data: bytes, start: int) -> tuple[dict[int, tuple[int, list[bytes] | bytes]], int]:
+    """The header at ``start``: {tag: (type, value)} and the offset just past it. A string
+    value is its list of strings; any other, its bytes."""
+    if data[start : start + 4] != _HEADER_MAGIC:
+        raise UnsafeRpm("not an RPM header", hint="publish built .rpm files")
+    entries = int.from_bytes(data[start + 8 : start + 12], "big")
+    size = int.from_bytes(data[start + 12 : start + 16], "big")
+    index, store = start + 16, start + 16 + entries * 16
+    out: dict[int, tuple[int, list[bytes] | bytes]] = {}
+    for i in range(entries):
+        at = index + i * 16
+        tag, kind, offset, count = (int.from_bytes(data[at + k : at + k + 4], "big") for k in (0, 4, 8, 12))
+        if not 0 <= offset < size or kind > 9:
+            raise UnsafeRpm(f"a corrupt RPM header (tag {tag})", hint="publish built .rpm files")
+        if kind in _STRING_TYPES:
+            strings, pos = [], store + offset
+            for _ in range(count if kind != 6 else 1):
+                end = data.index(b"\0", pos, store + size)
+                strings.append(data[pos:end])
+                pos = end + 1
+            out[tag] = (kind, strings)
+        else:
+            out[tag] = (kind, data[store + offset : store + offset + _WIDTH[kind] * count])
+    return out, store + size
+
+
+def _string(tags: dict[int, tuple[int, list[bytes] | bytes]], tag: int) -> bytes:
+    value = tags.get(tag, (6, [b""]))[1]
+    return value[0] if isinstance(value, list) and value else b""
+
+
+def release_free_digest(rpm: Path) -> str:
+    """The sha256 of the package apart from its release and signature: the main header's tags
+    (with "version-release" blanked wherever a string holds it: provides, the source RPM's
+    name, the changelog) and the payload. Two builds that differ only in release and signature, as a
+    rebuild for a dependency's new release that changes nothing, have the same digest."""
+    import hashlib
+
+    data = rpm.read_bytes()
+    try:
+        _, after_signature = _header_entries(data, _LEAD)
+        main_start = after_signature + (-after_signature % 8)
+        tags, payload = _header_entries(data, main_start)
+    except (ValueError, IndexError):
+        raise UnsafeRpm(f"{rpm} has a corrupt RPM header", hint="publish built .rpm files") from None
+    release = b"-" + _string(tags, _RELEASE_TAG)  # as in version-release, where it appears
+    version_release = _string(tags, _VERSION_TAG) + release
+    digest = hashlib.sha256()
+    for tag in sorted(set(tags) - _NOT_CONTENT - {_RELEASE_TAG}):
+        kind, value = tags[tag]
+        digest.update(f"{tag}:{kind}:".encode())
+        if isinstance(value, list):
+            for item in value:
+                digest.update(item.replace(version_release, b"@VERSION-RELEASE@") + b"\0")
+        else:
+            digest.update(value)
+        digest.update(b"\n")
+    digest.update(hashlib.sha256(data[payload:]).digest())
+    return digest.hexdigest()

@@ -20,6 +20,7 @@ _COLOURS = {
     Status.SKIPPED: "#57606a",
     Status.FAILED: "#cf222e",
     Status.BLOCKED: "#9a6700",
+    Status.IDENTICAL: "#0969da",
 }
 
 
@@ -89,7 +90,8 @@ def junit_xml(run: RunResult) -> ElementTree.Element:
         elif o.status is Status.BLOCKED:
             ElementTree.SubElement(case, "error", message=o.reason)
         elif o.status is Status.SKIPPED:
-            ElementTree.SubElement(case, "skipped", message=o.reason)
+            verified = f" (rebuilt to check: {o.verified})" if o.verified else ""
+            ElementTree.SubElement(case, "skipped", message=o.reason + verified)
         else:
             ElementTree.SubElement(case, "system-out").text = f"{o.nevra}: {o.reason}"
     return suite
@@ -107,10 +109,18 @@ def report_html(run: RunResult) -> str:
     verdict = "all good" if run.exit_code == 0 else "some builds failed"
     summary = " · ".join(f'<span style="color:{_COLOURS[s]}">{counts[s]} {s.value}</span>' for s in Status)
     rows = []
-    order = [Status.FAILED, Status.BLOCKED, Status.BUILT, Status.SKIPPED]  # what needs a person first
+    order = [
+        Status.FAILED,
+        Status.BLOCKED,
+        Status.BUILT,
+        Status.IDENTICAL,
+        Status.SKIPPED,
+    ]  # what needs a person first
     for o in sorted(run.outcomes, key=lambda o: (order.index(o.status), o.target, o.recipe)):
         log = f'<a href="logs/{e(_log_name(o))}">log</a>' if o.log is not None else ""
         detail = e(o.reason)
+        if o.verified:
+            detail += f'<div class="verified">rebuilt to check: {e(o.verified)}</div>'
         if o.error:
             detail += f'<div class="error">{e(o.error)}</div>'
         if o.log_tail:
@@ -118,9 +128,11 @@ def report_html(run: RunResult) -> str:
             tail = e(o.log_tail)
             detail += f"<details{shown}><summary>last lines of the log</summary><pre>{tail}</pre></details>"
         if o.lint:
-            findings = e("\n".join(o.lint))
+            findings = e("\n".join(o.lint_grouped or o.lint))
+            checks = len(o.lint_grouped) or len(o.lint)
             detail += (
-                f"<details><summary>rpmlint: {len(o.lint)} findings</summary><pre>{findings}</pre></details>"
+                f"<details><summary>rpmlint: {len(o.lint)} findings of {checks} checks, advice (none fails "
+                f"the build)</summary><pre>{findings}</pre></details>"
             )
         badge = f'<span class="badge" style="background:{_COLOURS[o.status]}">{o.status.value}</span>'
         cells = [badge, e(o.recipe), e(o.target), e(o.version), e(o.nevra or "")]

@@ -1,7 +1,9 @@
 """Dependency-ordered, parallel work over (target, recipe) nodes.
 
-A recipe's [build] recipes are its edges, ordered with graphlib; a node starts once every node
-it needs is done, ``jobs`` at a time, in threads. Ctrl-C reaches only the main thread: it takes
+A recipe's edges are the recipes it needs: to build ([build] recipes, installed into its build
+container) and at run time ([requires] recipes, installed beside it in its install test). They
+are ordered with graphlib; a node starts once every node it needs is done, ``jobs`` at a time,
+in threads. Ctrl-C reaches only the main thread: it takes
 the builds' containers away (so the workers' commands end) and starts nothing new.
 """
 
@@ -31,7 +33,7 @@ def graph(
             node = (target.name, item.name)
             if only is not None and node not in only:
                 continue
-            deps = {(target.name, dep) for dep in item.recipe.build.recipes if dep in names}
+            deps = {(target.name, dep) for dep in needs(item) if dep in names}
             nodes[node] = {dep for dep in deps if only is None or dep in only}
     try:
         tuple(graphlib.TopologicalSorter(nodes).static_order())
@@ -44,8 +46,13 @@ def graph(
     return nodes
 
 
+def needs(item: LoadedRecipe) -> list[str]:
+    """The recipes ``item`` needs: to build, then at run time."""
+    return list(dict.fromkeys([*item.recipe.build.recipes, *item.recipe.recipe_requires]))
+
+
 def needed(recipes: Mapping[str, LoadedRecipe], names: Iterable[str]) -> list[str]:
-    """``names`` and every recipe they need through [build] recipes, needed ones first."""
+    """``names`` and every recipe they need (to build or at run time), needed ones first."""
     order: list[str] = []
     seen: set[str] = set()
 
@@ -53,7 +60,7 @@ def needed(recipes: Mapping[str, LoadedRecipe], names: Iterable[str]) -> list[st
         if name in seen:
             return
         seen.add(name)
-        for dep in recipes[name].recipe.build.recipes:
+        for dep in needs(recipes[name]):
             if dep in recipes:
                 visit(dep)
         order.append(name)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pkgrun.errors import UsageError
 from pkgrun.repo import REPO_FILE, repo_file_text
+from pkgrun.signing import KEY_FILE
 
 # host or IPv4 address, or [IPv6], optionally :port; nothing else may come from a Host header
 _HOST = re.compile(
@@ -41,7 +42,8 @@ class _Handler(SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = self.path.split("?", 1)[0].strip("/").split("/")
         if len(parts) == 2 and parts[1] == REPO_FILE and self._inside(Path(self.directory) / parts[0]):
-            body = repo_file_text(parts[0], self._base()).encode()
+            signed = (Path(self.directory) / parts[0] / KEY_FILE).is_file()
+            body = repo_file_text(parts[0], self._base(), signed).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))

@@ -18,6 +18,10 @@ or guesses a default of its own.
 | container limits | | PKGRUN_ULIMITS | | the host's own |
 | download limit | | PKGRUN_MAX_DOWNLOAD | | 2G |
 | keep containers | | PKGRUN_KEEP_CONTAINER=1 | | no |
+| signing key | --sign-key | PKGRUN_SIGN_KEY | [sign] key | pkgrun's own (pkgrun key init) |
+| its GnuPG home | | GNUPGHOME | [sign] gnupg-home | gpg's default |
+| unsigned | --unsigned | | | no: every package is signed |
+| check skipped builds | --verify-skipped | | [nightly] verify-skipped | no |
 """
 
 from __future__ import annotations
@@ -63,6 +67,10 @@ class Settings:
     lint: bool = True
     publish: bool = True
     force: bool = False
+    sign_key: str | None = None  # a GnuPG key to sign with; None: pkgrun's own (pkgrun key init)
+    gnupg_home: Path | None = None  # where that key is; None: gpg's default
+    unsigned: bool = False  # publish without signing (explicit, and said on every run)
+    verify_skipped: bool = False  # the nightly job rebuilds what it skips, to check it is identical
     # pip's index settings, for sources found through pip's configured index
     pip: Mapping[str, str] = field(default_factory=dict)
 
@@ -124,8 +132,16 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         lint=not option("no_lint"),
         publish=not option("no_publish"),
         force=bool(option("force")),
+        sign_key=option("sign_key") or env.get("PKGRUN_SIGN_KEY") or config.sign.key,
+        gnupg_home=_path(env.get("GNUPGHOME") or config.sign.gnupg_home),
+        unsigned=bool(option("unsigned")),
+        verify_skipped=bool(option("verify_skipped") or config.nightly.verify_skipped),
         pip={k: v for k, v in env.items() if k in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")},
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
 
 
 def _xdg(env: Mapping[str, str], own: str, variable: str, fallback: str) -> Path:

@@ -8,6 +8,7 @@ it and stops the build before any container starts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import urllib.request
@@ -161,3 +162,26 @@ def _too_large(origin: str, size: int, limit: int) -> TooLarge:
         f"{origin} is larger than the download limit ({size} > {limit} bytes); the partial file was removed",
         hint="if the source really is that large, raise PKGRUN_MAX_DOWNLOAD (e.g. 8G)",
     )
+
+
+def source_date_epoch(archive: Path) -> int:
+    """The SOURCE_DATE_EPOCH a source implies: the newest time of a file in the archive, so that
+    the same source makes the same package, on any day. Kept beside the cached source."""
+    import tarfile
+
+    remembered = archive.with_name(archive.name + ".date-epoch")
+    try:
+        return int(remembered.read_text())
+    except (OSError, ValueError):
+        pass
+    try:
+        with tarfile.open(archive) as tar:
+            newest = max((int(member.mtime) for member in tar), default=0)
+    except (tarfile.TarError, OSError) as exc:
+        raise PkgrunError(
+            f"{archive.name}: cannot read the archive's file times ({exc})",
+            hint="set [source] date-epoch in the recipe (a Unix time) for this source",
+        ) from None
+    with contextlib.suppress(OSError):
+        remembered.write_text(str(newest))
+    return newest

@@ -62,6 +62,11 @@ class Target:
     runtime_containerfile: str | None
     # Whether the build image lacks rpm, which installs the packages of [build] recipes.
     build_image_needs_rpm: bool = False
+    # The build image's packages, one "name<TAB>exact version" a line, for the SBOM
+    package_query: tuple[str, ...] = (
+        "rpm", "-qa", "--qf", "%{NAME}\\t%|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE}\\n",
+    )  # fmt: skip
+    package_type: str = "rpm"  # their purl type
     # fpm --rpm-compression: what the target's rpm can unpack (CentOS 7 reads no zstd)
     payload_compression: str = "gzip"
 
@@ -135,10 +140,13 @@ TARGETS: dict[str, Target] = {
             '--no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*',
             containerfile=None,
             packager=Packager.NFPM,  # no Ruby gems can be fetched where this target is used
-            install_rpm=("rpm", "-U", "--nodeps"),
+            # every requirement checked: the image's own packages are provided to rpm (install_test)
+            install_rpm=("rpm", "-U"),
             runtime_deps=RuntimeDeps.PREINSTALLED,
             runtime_containerfile=None,
             build_image_needs_rpm=True,
+            package_query=("dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"),
+            package_type="deb",
         ),
     )
 }

@@ -48,6 +48,7 @@ class RpmFile:
     group: str
     config: bool
     octal: int = 0  # st_mode
+    digest: str = ""  # the file's sha256 as the header records it ("" for directories and links)
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,17 @@ def read_rpm(rpm: Path) -> RpmInfo:
 
     values = query(_SEP.join(f"%{{{tag}}}" for tag in HEADER_TAGS)).split(_SEP)
     header = dict(zip(HEADER_TAGS, values, strict=True))
-    requires = [line.strip() for line in query("[%{REQUIREFLAGS:deptype}\t%{REQUIRENEVRS}\n]").splitlines()]
-    # keep what the package asked for, not what rpm adds (rpmlib(...), the scriptlets' /bin/sh)
-    requires = [r.split("\t", 1)[1] for r in requires if r.startswith("manual\t")]
+    lines = [line.strip() for line in query("[%{REQUIREFLAGS:deptype}\t%{REQUIRENEVRS}\n]").splitlines()]
+    # what the package requires of the system, whatever the kind (plain, pre, interp...), once
+    # each, in order; not rpm's own features (rpmlib(...))
+    requires = list(dict.fromkeys(r.split("\t", 1)[1] for r in lines if not r.startswith("rpmlib\t")))
     files = []
     for line in query(
         "[%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEMODES}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}"
-        "\t%{FILENAMES}\n]"
+        "\t%{FILEDIGESTS}\t%{FILENAMES}\n]"
     ).splitlines():
-        flags, mode, octal, user, group, path = line.split("\t", 5)
-        files.append(RpmFile(path, mode, user, group, "c" in flags, int(octal)))
+        flags, mode, octal, user, group, digest, path = line.split("\t", 6)
+        files.append(RpmFile(path, mode, user, group, "c" in flags, int(octal), digest))
     scripts = {}
     for tag in (*SCRIPT_TAGS.values(), *FOREIGN_SCRIPT_TAGS):
         body = query(f"[%{{{tag}}}\n]" if tag == "TRIGGERSCRIPTS" else f"%{{{tag}}}")
@@ -117,8 +119,12 @@ def check_rpm(
         for tag, value in expected.items()
         if info.header.get(tag) != value
     ]
-    missing = [r for r in plan.requires if r not in info.requires]
-    if missing:
+    wanted_requires = [
+        *plan.requires,
+        *plan.hook_requires,
+        *(["/bin/sh"] if plan.loaded.recipe.hooks.items() else []),
+    ]
+    if missing := [r for r in dict.fromkeys(wanted_requires) if r not in info.requires]:
         problems.append(f"Requires lacks {', '.join(missing)}")
     if not info.files:
         problems.append("the package holds no files")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import key_env
 from pkgrun.container import host_ulimits
 
 REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
@@ -138,6 +139,7 @@ def build_env(cache_dir: Path, tmp_path: Path) -> dict[str, str]:
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     env["PKGRUN_REPO"] = str(tmp_path / "repo")  # never the project's ./repo
     env.pop("PKGRUN_MIRROR", None)
+    env.update(key_env())  # every package is signed, with the tests' throwaway key
     return env
 
 
@@ -228,7 +230,9 @@ def seed_packages(podman: str, mirror: Path, tmp_path_factory: pytest.TempPathFa
     import sys
 
     work = tmp_path_factory.mktemp("seed")
-    env = dict(os.environ, PKGRUN_CACHE_DIR=str(work / "cache"), XDG_STATE_HOME=str(work / "state"))
+    env = dict(
+        os.environ, PKGRUN_CACHE_DIR=str(work / "cache"), XDG_STATE_HOME=str(work / "state"), **key_env()
+    )
     result = subprocess.run(
         [
             sys.executable,

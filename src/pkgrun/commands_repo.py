@@ -1,0 +1,185 @@
+"""The commands about the repository and what ships: publish, repo (list, sign), serve, image,
+key (init, show), sbom. Settings and arguments in, core calls, results to the console, an exit
+code back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from pkgrun.console import Console
+from pkgrun.errors import UsageError
+from pkgrun.recipe_dir import load_recipes
+from pkgrun.settings import Settings
+from pkgrun.signing import SigningKey
+from pkgrun.targets import get_target
+
+Command = Callable[[argparse.Namespace, Settings, Console], int]
+
+
+def signing_key(settings: Settings, console: Console) -> SigningKey | None:
+    """The key that signs what is published, found before any work; None (and said so) only when
+    unsigned publishing was asked for."""
+    from pkgrun.signing import no_key_error, resolve_key
+
+    if settings.unsigned:
+        console.warning(
+            "publishing UNSIGNED packages and metadata (--unsigned): servers must install them with "
+            "gpgcheck=0, which the repository's .repo file now says"
+        )
+        return None
+    key = resolve_key(settings.sign_key, settings.gnupg_home, settings.state_dir)
+    if key is None:
+        raise no_key_error()
+    return key
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.repo import publish_rpms
+
+    missing = [str(rpm) for rpm in args.rpm if not rpm.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
+    target, repo = get_target(args.target), settings.repo
+    key = signing_key(settings, console)
+    with (
+        console.reporter() as reporter,
+        reporter.step("publish", f"{len(args.rpm)} RPM(s) into {repo / target.dist}"),
+    ):
+        result = publish_rpms(
+            args.rpm, repo, target, reporter=reporter, force=settings.force, keep=settings.keep, key=key
+        )
+    if args.json:
+        console.json(
+            {
+                "published": [
+                    {"nevra": p.nevra, "path": str(p.path), "action": p.action} for p in result.published
+                ],
+                "pruned": [str(p) for p in result.pruned],
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    else:
+        console.published(result)
+    return 0
+
+
+def cmd_repo_list(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.repodata import list_published
+
+    rows = list_published(settings.repo)
+    if args.json:
+        console.json([row.to_json() for row in rows])
+    else:
+        console.repository(rows, settings.repo)
+    return 0
+
+
+def cmd_repo_sign(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.repo import sign_repository
+
+    key = signing_key(settings.but(unsigned=False), console)
+    assert key is not None
+    target = get_target(args.target)
+    with (
+        console.reporter() as reporter,
+        reporter.step("sign", f"{settings.repo / target.dist} with key {key.key_id}"),
+    ):
+        signed = sign_repository(settings.repo, target, key, reporter=reporter)
+    if args.json:
+        console.json({"key": key.fingerprint, "signed": [str(p) for p in signed]})
+    else:
+        console.line(f"signed {len(signed)} package(s) and the metadata of {settings.repo / target.dist}")
+    return 0
+
+
+def cmd_repo(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    return {"list": cmd_repo_list, "sign": cmd_repo_sign}[args.repo_command](args, settings, console)
+
+
+def cmd_key(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.signing import init_key, public_key, resolve_key
+
+    if args.key_command == "init":
+        key = init_key(settings.state_dir, args.user_id)
+    else:
+        found = resolve_key(settings.sign_key, settings.gnupg_home, settings.state_dir)
+        if found is None:
+            raise UsageError("no signing key yet", hint="make one: pkgrun key init")
+        key = found
+    text = public_key(key)
+    if args.json:
+        home = str(key.gnupg_home or "")
+        console.json({"fingerprint": key.fingerprint, "gnupg_home": home, "public_key": text})
+    else:
+        console.line(f"signing key {key.fingerprint}" + (f" in {key.gnupg_home}" if key.gnupg_home else ""))
+        console.line("servers import the public key published beside each repository (RPM-GPG-KEY-pkgrun):")
+        console.line(text.rstrip())
+    return 0
+
+
+def cmd_sbom(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.sbom_lookup import find_sbom
+
+    console.raw(find_sbom(args.package, settings.repo, get_target(args.target)))
+    return 0
+
+
+def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.container import check_engine, detect_engine
+    from pkgrun.plan import Options, make_plan
+    from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
+
+    target = get_target(args.target)
+    plans = [
+        make_plan(item, target, out_dir=settings.out_dir, options=Options())
+        for item in load_recipes(settings.recipes, PACKAGES, cache_dir=settings.cache_dir, scripts=False)
+    ]
+    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
+    check_engine(engine)
+    tag = args.tag or default_tag(target)
+    log = settings.logs / f"image-{target.dist}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with console.reporter() as reporter:
+        image = build_runtime_image(
+            engine, target, plans, repo_root=settings.repo, tag=tag, log=log, reporter=reporter
+        )
+    if args.json:
+        console.json({"image": image.tag, "id": image.image_id, "packages": image.packages, "log": str(log)})
+    else:
+        console.line(f"built {image.tag} ({image.image_id[:19]}) from {', '.join(image.packages)}")
+        console.line(f"run it: {engine.name} run --rm -p 127.0.0.1:8080:80 {image.tag}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.repo import REPO_FILE
+    from pkgrun.serve import make_server
+
+    repo = settings.repo
+    if not repo.is_dir():
+        raise UsageError(
+            f"no repository at {repo}", hint="build and publish first (make rpms), or pass --repo DIR"
+        )
+    server = make_server(repo, args.bind, args.port, args.base_url)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    base = args.base_url or f"http://{host}:{port}"
+    console.line(f"serving {repo} at http://{host}:{port}/ (Ctrl-C stops)")
+    for dist in sorted(p.name for p in repo.iterdir() if (p / REPO_FILE).is_file()):
+        console.line(f"  yum-config-manager --add-repo {base.rstrip('/')}/{dist}/{REPO_FILE}")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+REPOSITORY_COMMANDS: dict[str, Command] = {
+    "publish": cmd_publish,
+    "repo": cmd_repo,
+    "serve": cmd_serve,
+    "image": cmd_image,
+    "key": cmd_key,
+    "sbom": cmd_sbom,
+}

@@ -1,0 +1,130 @@
+"""Recipes that need each other, for real: libgreet (a shared library) and greet (a program built
+against it and requiring it at run time), through `pkgrun build` and `pkgrun nightly` on the
+local target; and the checks a packager would make: every library found, nothing left behind,
+no staging path in the payload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_RECIPES, TEST_SOURCES
+from pkgrun.cli import main
+
+FAMILY = TEST_RECIPES / "family"
+
+
+@pytest.fixture
+def recipes(tmp_path: Path) -> Path:
+    shutil.copytree(FAMILY, tmp_path / "recipes")
+    return tmp_path / "recipes"
+
+
+def build(recipes: Path, tmp_path: Path, podman: str, *names: str, extra: tuple[str, ...] = ()) -> list[str]:
+    return ["--recipes", str(recipes), "build", *names, "--target", "local", "--engine", podman,
+            "--mirror", str(TEST_SOURCES), "--out", str(tmp_path / "out"),
+            "--repo", str(tmp_path / "repo"), "--json", *extra]  # fmt: skip
+
+
+def requires_of(rpm: Path) -> list[str]:
+    out = subprocess.run(["rpm", "-qp", "--requires", str(rpm)], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_a_program_and_the_library_it_needs(
+    podman, build_env, recipes, tmp_path, capsys, no_leftover_containers
+) -> None:
+    # only greet is named: libgreet, which it needs to build and to run, is built first
+    assert main(build(recipes, tmp_path, podman, "greet"), env=build_env) == 0, capsys.readouterr().err
+    first = json.loads(capsys.readouterr().out)
+    assert [b["name"] for b in first["built"]] == ["libgreet", "greet"]
+    assert sorted(p["nevra"] for p in first["published"]) == [
+        "greet-0:1.0-1.local.x86_64",
+        "libgreet-0:1.0-1.local.x86_64",
+    ]
+    greet = next(b for b in first["built"] if b["name"] == "greet")
+    assert "libgreet >= 1.0" in greet["requires"]
+    steps = greet["install_test"]["steps"]
+    assert "every library is found" in steps and steps[-1] == "nothing left behind"
+    assert "libgreet >= 1.0" in requires_of(Path(greet["rpm"]))
+    log = Path(greet["log"]).read_text()
+    assert "rpm -U --nodeps --replacepkgs /pkgrun/deps/libgreet-1.0-1.local.x86_64.rpm" in log
+    # installed without --nodeps, beside libgreet: rpm checked every requirement
+    assert (
+        "rpm -U /pkgrun/new/greet-1.0-1.local.x86_64.rpm /pkgrun/new/libgreet-1.0-1.local.x86_64.rpm" in log
+    )
+
+    # libgreet is published now: a build of greet uses it instead of building it again
+    assert main(build(recipes, tmp_path, podman, "greet", extra=("--iteration", "2")), env=build_env) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert [b["name"] for b in second["built"]] == ["greet"]
+    assert second["skipped"] == [
+        {
+            "name": "libgreet",
+            "reason": "needed by a named recipe: libgreet-1.0-1.local.x86_64.rpm is published",
+        }
+    ]
+
+    # the nightly job builds the same family the same way; here, nothing changed since
+    (tmp_path / "pkgrun.toml").write_text('[nightly]\ntargets = ["local"]\n')
+    env = dict(build_env, PKGRUN_REPO=str(tmp_path / "repo"), PKGRUN_CONFIG=str(tmp_path / "pkgrun.toml"))
+    code = main(
+        ["--recipes", str(recipes), "nightly", "--engine", podman, "--mirror", str(TEST_SOURCES),
+         "--out", str(tmp_path / "out"), "--reports", str(tmp_path / "reports"), "--json"],
+        env=env,
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {b["recipe"]: b["status"] for b in report["builds"]} == {"libgreet": "skipped", "greet": "skipped"}
+
+
+def test_a_library_the_package_does_not_require_fails_the_install_test(
+    podman, build_env, recipes, tmp_path, capsys, no_leftover_containers
+) -> None:
+    recipe = recipes / "greet" / "recipe.toml"
+    recipe.write_text(recipe.read_text().replace('recipes = ["libgreet >= 1.0"]', ""))
+    assert main(build(recipes, tmp_path, podman, "libgreet"), env=build_env) == 0
+    capsys.readouterr()
+    assert main(build(recipes, tmp_path, podman, "greet"), env=build_env) == 1
+    err = capsys.readouterr().err
+    assert "install test of greet failed at 'every library is found'" in err
+    assert "/usr/local/bin/greet needs libgreet.so.1" in err
+
+
+def add_to_build(recipes: Path, line: str) -> None:
+    script = recipes / "libgreet" / "build.sh"
+    script.write_text(script.read_text() + line + "\n")
+
+
+def test_a_directory_left_behind_fails_the_install_test(
+    podman, build_env, recipes, tmp_path, capsys, no_leftover_containers
+) -> None:
+    add_to_build(recipes, 'install -D -m 0644 greet.h "$PKGRUN_DESTDIR/usr/local/share/greet/doc/greet.h"')
+    assert main(build(recipes, tmp_path, podman, "libgreet"), env=build_env) == 1
+    err = capsys.readouterr().err
+    assert "install test of libgreet failed at 'nothing left behind'" in err
+    assert "/usr/local/share/greet/doc" in err and "owned by no package" in err
+    # owning the directories the files need makes the package clean
+    recipe = recipes / "libgreet" / "recipe.toml"
+    recipe.write_text(
+        recipe.read_text().replace(
+            'paths = ["usr"]', 'paths = ["usr"]\ndirectories = ["/usr/local/share/greet"]'
+        )
+    )
+    assert main(build(recipes, tmp_path, podman, "libgreet"), env=build_env) == 0, capsys.readouterr().err
+
+
+def test_the_staging_path_in_a_file_is_refused(
+    podman, build_env, recipes, tmp_path, capsys, no_leftover_containers
+) -> None:
+    add_to_build(
+        recipes, 'echo "prefix=$PKGRUN_DESTDIR/usr/local" > "$PKGRUN_DESTDIR/usr/local/lib/greet.pc"'
+    )
+    assert main(build(recipes, tmp_path, podman, "libgreet"), env=build_env) == 1
+    err = capsys.readouterr().err
+    assert "1 staged file(s) hold the staging directory's path /pkgrun/destdir" in err
+    assert "/usr/local/lib/greet.pc" in err

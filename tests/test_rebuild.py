@@ -1,0 +1,162 @@
+"""What is the same package and what is not: the digest apart from release and signature, a
+rebuild that changes nothing (not published again, nothing rebuilt for it), and `pkgrun rebuild`
+(the fake engine's builds, see fake_engine.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fake_engine import FakeEngine
+from helpers import key_env, make_rpm, session_key
+from pkgrun.cli import main
+from pkgrun.container import Engine, EngineName
+from pkgrun.pipeline import Mode, Request, Status, run_builds
+from pkgrun.recipe_dir import load_recipes
+from pkgrun.repodata import list_published, read_index
+from pkgrun.report import NullReporter
+from pkgrun.rpmheader import content_digest, release_free_digest
+from pkgrun.signing import sign_rpms
+from pkgrun.targets import TARGETS
+from test_pipeline import SOURCES, host_tools, settings_for  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    return FakeEngine(tmp_path / "engine").install(monkeypatch)
+
+
+def test_the_digest_apart_from_release_and_signature(tmp_path: Path) -> None:
+    one = make_rpm(tmp_path / "a", "alpha", release="1.local", text="same\n")
+    two = make_rpm(tmp_path / "b", "alpha", release="1.1.local", text="same\n")
+    other = make_rpm(tmp_path / "c", "alpha", release="1.1.local", text="other\n")
+    assert content_digest(one) != content_digest(two)  # the release is in the header
+    assert release_free_digest(one) == release_free_digest(two)
+    assert release_free_digest(two) != release_free_digest(other)
+    before = release_free_digest(two)
+    sign_rpms(session_key(), [two])
+    assert release_free_digest(two) == before
+    renamed = make_rpm(tmp_path / "d", "beta", release="1.1.local", text="same\n")
+    assert release_free_digest(renamed) != before  # the name is content
+
+
+def reproducible(recipes: Path, name: str, build_recipes: tuple[str, ...] = ()) -> None:
+    """A copy of hello named ``name`` whose package does not record its release."""
+    if name != "hello":
+        shutil.copytree(recipes / "hello", recipes / name)
+    recipe = recipes / name / "recipe.toml"
+    text = recipe.read_text().replace('name = "hello"', f'name = "{name}"')
+    if build_recipes:
+        text = text.replace("[build]\n", f"[build]\nrecipes = {json.dumps(list(build_recipes))}\n")
+    recipe.write_text(text)
+    script = recipes / name / "build.sh"
+    script.write_text(script.read_text().replace(" $PKGRUN_RELEASE $PKGRUN_TARGET $PKGRUN_JOBS", ""))
+
+
+def nightly(settings):  # type: ignore[no-untyped-def]
+    recipes = load_recipes(settings.recipes)
+    requests = [Request(item, TARGETS["local"], Mode.IF_CHANGED) for item in recipes]
+    run = run_builds(requests, settings, Engine(EngineName.PODMAN), NullReporter(), session_key())
+    return {o.recipe: o for o in run.outcomes}
+
+
+def test_a_rebuild_that_changes_nothing_is_not_published_and_nothing_rebuilds_for_it(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    reproducible(settings.recipes, "hello")
+    reproducible(settings.recipes, "middle", ("hello",))
+    reproducible(settings.recipes, "top", ("middle",))
+    first = nightly(settings)
+    assert {name: o.status for name, o in first.items()} == dict.fromkeys(
+        ["hello", "middle", "top"], Status.BUILT
+    )
+
+    # hello's package changes; middle, built against it, comes out the same
+    script = settings.recipes / "hello" / "build.sh"
+    script.write_text(script.read_text() + 'echo more > "$PKGRUN_DESTDIR/usr/share/hello/more"\n')
+    second = nightly(settings)
+    assert second["hello"].status is Status.BUILT and second["hello"].nevra == "hello-0:1.0-4.1.local.noarch"
+    assert second["middle"].status is Status.IDENTICAL
+    assert second["middle"].reason == (
+        "changed: needed packages changed; identical to the published middle-1.0-4.local.noarch.rpm "
+        "apart from release and signature"
+    )
+    assert second["top"].status is Status.SKIPPED and second["top"].reason == "inputs unchanged"
+    published = [row.nevra for row in list_published(settings.repo)]
+    assert published == [
+        "hello-0:1.0-4.1.local.noarch",
+        "hello-0:1.0-4.local.noarch",
+        "middle-0:1.0-4.local.noarch",
+        "top-0:1.0-4.local.noarch",
+    ]
+    # what middle was made of now is recorded against the package it equals: nothing to do next
+    entry = read_index(settings.repo / "local")["middle@1.0"]
+    assert entry["file"] == "middle-1.0-4.local.noarch.rpm" and entry["iteration"] == "4"
+    third = nightly(settings)
+    assert {o.status for o in third.values()} == {Status.SKIPPED}
+
+
+def test_rebuild_says_identical_then_different_with_a_report(
+    engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(tmp_path)
+    reproducible(settings.recipes, "hello")
+    monkeypatch.chdir(tmp_path)
+    env = {"HOME": str(tmp_path), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman", **key_env()}
+    common = ["--recipes", str(settings.recipes), "--target", "local", "--repo", str(settings.repo)]
+    assert main(["build", "hello", *common, "--json"], env=env) == 0
+    capsys.readouterr()
+
+    assert main(["rebuild", "hello", *common, "--json"], env=env) == 0
+    (verdict,) = json.loads(capsys.readouterr().out)
+    assert verdict["identical"] is True and verdict["report"] is None
+    assert verdict["published"].endswith("repo/local/x86_64/hello-1.0-4.local.noarch.rpm")
+    assert Path(verdict["rebuilt"]).parent == Path(verdict["folder"])
+    assert (Path(verdict["folder"]) / "build.log").is_file()
+
+    # a recipe whose build is not reproducible: the rebuild differs, and diffoscope says where
+    script = settings.recipes / "hello" / "build.sh"
+    published = script.read_text()
+    noisy = published + 'date +%s%N > "$PKGRUN_DESTDIR/usr/share/hello/built-at"\n'
+    script.write_text(noisy)
+    assert main(["build", "hello", *common, "--iteration", "5", "--json"], env=env) == 0
+    capsys.readouterr()
+    assert main(["rebuild", "hello", *common, "--json"], env=env) == 1
+    (verdict,) = json.loads(capsys.readouterr().out)
+    assert verdict["identical"] is False
+    if shutil.which("diffoscope"):
+        report = Path(verdict["report"]).read_text()
+        assert "built-at" in report and Path(verdict["report"]).parent == Path(verdict["folder"])
+
+    # the recipe changed since: not its recorded inputs
+    script.write_text(noisy + "# changed\n")
+    assert main(["rebuild", "hello", *common], env=env) == 2
+    err = capsys.readouterr().err
+    assert "cannot rebuild hello-1.0-5.local.noarch.rpm from its recorded inputs: build.sh changed" in err
+
+
+def test_the_nightly_job_can_rebuild_what_it_skips_to_check_it(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    reproducible(settings.recipes, "hello")
+    reproducible(settings.recipes, "noisy")
+    script = settings.recipes / "noisy" / "build.sh"
+    script.write_text(script.read_text() + 'date +%s%N > "$PKGRUN_DESTDIR/usr/share/hello/built-at"\n')
+    nightly(settings)
+    recipes = load_recipes(settings.recipes)
+    requests = [Request(item, TARGETS["local"], Mode.IF_CHANGED) for item in recipes]
+    run = run_builds(
+        requests, settings.but(verify_skipped=True), Engine(EngineName.PODMAN), NullReporter(), session_key()
+    )
+    outcomes = {o.recipe: o for o in run.outcomes}
+    assert {o.status for o in run.outcomes} == {Status.SKIPPED}
+    assert outcomes["hello"].verdict is not None and outcomes["hello"].verdict.identical
+    assert outcomes["hello"].verified == "identical"
+    noisy = outcomes["noisy"].verdict
+    assert noisy is not None and not noisy.identical
+    assert (outcomes["noisy"].verified or "").startswith("different")
+    assert run.exit_code == 1  # a package that does not rebuild the same fails the job
+    assert outcomes["noisy"].to_json()["verified"]["identical"] is False
