@@ -30,9 +30,9 @@ TARGET ?= el7
 MIRROR ?=
 KEEP   ?=
 UNSIGNED ?=
-# the signing key: the configured one, else pkgrun's own, made on first use
+# the signing key: the configured one (checked), else pkgrun's own, made on first use
 SIGNING = $(if $(UNSIGNED),--unsigned,)
-KEY_INIT = $(if $(UNSIGNED),true,$(BIN)/pkgrun key show >/dev/null 2>&1 || $(BIN)/pkgrun key init)
+KEY_INIT = $(if $(UNSIGNED),true,$(BIN)/pkgrun key init)
 RECIPES := $(patsubst recipes/%/recipe.toml,%,$(wildcard recipes/*/recipe.toml))
 
 .PHONY: setup test lint rpms image nightly bench clean

@@ -176,9 +176,9 @@ def session_key() -> SigningKey:
     )  # fmt: skip
     atexit.register(subprocess.run, ["gpgconf", "--kill", "gpg-agent"], env=env, check=False)
     atexit.register(shutil.rmtree, home, ignore_errors=True)
-    fingerprint = find_secret_key(home)
-    assert fingerprint is not None
-    return SigningKey(fingerprint, home)
+    key = find_secret_key(home)
+    assert key is not None
+    return key
 
 
 def key_env() -> dict[str, str]:

@@ -126,3 +126,9 @@ def test_every_shell_snippet_passes_shellcheck(name: str, tmp_path: Path) -> Non
         text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_clamp_argv_dates_every_staged_file() -> None:
+    assert build.clamp_argv(1700000000) == [
+        "find", "/pkgrun/destdir", "-exec", "touch", "-h", "-d", "@1700000000", "{}", "+",
+    ]  # fmt: skip

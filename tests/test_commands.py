@@ -107,3 +107,15 @@ def test_nightly_requests_and_what_it_would_do(engine: FakeEngine, project: Path
     plan = plan_requests(requests, settings)[("local", "hello")]
     decision = explain(plan, Engine(EngineName.PODMAN), settings.repo)
     assert (decision.build, decision.reason) == (True, "never built for local")
+
+
+def test_a_build_that_publishes_nothing_needs_no_key(
+    engine: FakeEngine, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare = {"HOME": str(project), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman"}
+    assert main(["build", "hello", "--target", "local", "--no-publish", "--json"], env=bare) == 0
+    out, err = capsys.readouterr()
+    assert "no signing key: the RPMs left in the output directory are unsigned" in err
+    assert "sign" not in json.loads(out)["built"][0]["steps"]
+    assert main(["build", "hello", "--target", "local", "--json"], env=bare) == 2  # publishing does
+    assert "no signing key" in capsys.readouterr().err

@@ -44,11 +44,22 @@ def test_build_image_containerfile_keeps_requirements_as_arguments(tmp_path: Pat
     hadolint(text, tmp_path)
 
 
+@pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("target", list(TARGETS))
-def test_runtime_image_containerfile(target: str, tmp_path: Path) -> None:
-    text = containerfile("localhost/base:1", install_command(TARGETS[target], ["nginx-1.0-1.x86_64.rpm"]))
+def test_runtime_image_containerfile(target: str, signed: bool, tmp_path: Path) -> None:
+    install = install_command(TARGETS[target], ["nginx-1.0-1.x86_64.rpm"], signed)
+    text = containerfile("localhost/base:1", install)
     run = next(line for line in text.splitlines() if line.startswith("RUN "))
     assert json.loads(run.removeprefix("RUN "))[:2] == ["sh", "-c"]  # exec form: names stay arguments
+    script = install[2]
+    if signed:  # only what carries the repository's signature is installed
+        key = "/tmp/pkgrun-repo/RPM-GPG-KEY-pkgrun"
+        assert (
+            f"rpm --import {key}" in script or f"gpgcheck=1\\nrepo_gpgcheck=1\\ngpgkey=file://{key}" in script
+        )
+        assert "_pkgverify_level signature" in script or "gpgcheck=1" in script
+    else:
+        assert "gpgcheck=0" in script or "_pkgverify_level" not in script
     hadolint(text, tmp_path)
 
 

@@ -172,10 +172,10 @@ def test_listing_round_trip_keeps_odd_names() -> None:
         )
         + "\x00"
     )
-    assert parse_listing(output) == [
-        Entry("f", 0o644, "/usr/share/a file"),
-        Entry("l", 0o777, "/usr/bin/x", "../y"),
+    assert parse_listing(output) == [  # sorted by path, whatever order find listed them in
         Entry("d", 0o755, "/etc/new\nline"),
+        Entry("l", 0o777, "/usr/bin/x", "../y"),
+        Entry("f", 0o644, "/usr/share/a file"),
     ]
     assert find_argv("/S", ["etc", "usr"]) == ["find", "etc", "usr", "-printf", "%y\\0%m\\0%p\\0%l\\0"]
 

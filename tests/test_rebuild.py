@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from helpers import key_env, make_rpm, session_key
+from helpers import key_env, make_rpm, nfpm_package, session_key
 from pkgrun.cli import main
 from pkgrun.container import Engine, EngineName
 from pkgrun.pipeline import Mode, Request, Status, run_builds
@@ -41,6 +41,29 @@ def test_the_digest_apart_from_release_and_signature(tmp_path: Path) -> None:
     assert release_free_digest(two) == before
     renamed = make_rpm(tmp_path / "d", "beta", release="1.1.local", text="same\n")
     assert release_free_digest(renamed) != before  # the name is content
+
+
+def greet(directory: Path, release: str, requires: str) -> Path:
+    """greet, requiring its library: the lockstep Requires of a package family."""
+    content = directory / "content"
+    directory.mkdir(parents=True)
+    content.write_text("same\n")
+    config = {
+        "name": "greet", "arch": "x86_64", "version": "1.0", "release": release, "epoch": "0",
+        "version_schema": "none", "maintainer": "tests", "description": "greet", "license": "MIT",
+        "mtime": "2024-01-01T00:00:00Z", "depends": [requires],
+        "contents": [{"src": str(content), "dst": "/usr/share/greet/content"}],
+    }  # fmt: skip
+    return nfpm_package(config, directory / f"greet-1.0-{release}.x86_64.rpm")
+
+
+def test_a_different_requirement_is_a_different_package(tmp_path: Path) -> None:
+    """Only the package's own version-release is blanked, not a sibling's in a Requires."""
+    one = greet(tmp_path / "a", "1.el9", "libgreet = 1.0-1.el9")
+    two = greet(tmp_path / "b", "2.el9", "libgreet = 1.0-2.el9")
+    same_requires = greet(tmp_path / "c", "2.el9", "libgreet = 1.0-1.el9")
+    assert release_free_digest(one) != release_free_digest(two)
+    assert release_free_digest(one) == release_free_digest(same_requires)
 
 
 def reproducible(recipes: Path, name: str, build_recipes: tuple[str, ...] = ()) -> None:
@@ -160,3 +183,13 @@ def test_the_nightly_job_can_rebuild_what_it_skips_to_check_it(engine: FakeEngin
     assert (outcomes["noisy"].verified or "").startswith("different")
     assert run.exit_code == 1  # a package that does not rebuild the same fails the job
     assert outcomes["noisy"].to_json()["verified"]["identical"] is False
+
+
+def test_a_truncated_package_has_no_content_digest(tmp_path: Path) -> None:
+    from pkgrun.rpmheader import UnsafeRpm
+
+    rpm = make_rpm(tmp_path, "alpha")
+    cut = tmp_path / "cut.rpm"
+    cut.write_bytes(rpm.read_bytes()[:200])
+    with pytest.raises(UnsafeRpm, match="not a whole RPM"):
+        content_digest(cut)

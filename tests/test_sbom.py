@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from fake_engine import FakeEngine
+from helpers import key_env, make_rpm
 from pkgrun.cli import main
 from pkgrun.pipeline import Status
 from pkgrun.repodata import list_published
+from pkgrun.rpmheader import content_digest
 from pkgrun.sbom import validation_errors
 from pkgrun.sources import sha256_file
 from test_pipeline import build, host_tools, settings_for  # noqa: F401  (the fixture)
@@ -63,7 +65,8 @@ def test_the_published_sbom_describes_the_package_and_what_made_it(
     assert package["licenses"] == [{"license": {"id": "MIT"}}]
     assert package["supplier"]["name"] == "pkgrun tests"
     assert package["externalReferences"][0]["url"] == "https://example.org/hello"
-    assert sha256_of(package) == sha256_file(row.path)  # the published file, signature and all
+    # the package's header and payload: what signing leaves alone
+    assert sha256_of(package) == content_digest(row.path)
 
     roles = by_role(document)
     (source,) = roles["upstream source"]
@@ -135,3 +138,69 @@ def test_the_sbom_is_the_same_for_the_same_package(engine: FakeEngine, tmp_path:
         newest = max(member.mtime for member in tar.getmembers())
     stamp = datetime.fromisoformat(json.loads(sbom_a)["metadata"]["timestamp"])
     assert stamp == datetime.fromtimestamp(newest, tz=UTC)  # SOURCE_DATE_EPOCH, not today's clock
+
+
+def test_a_package_published_from_a_file_gets_an_sbom_of_what_it_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rpm = make_rpm(tmp_path / "rpms", "alpha")
+    before = content_digest(rpm)
+    repo = tmp_path / "repo"
+    assert main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env=key_env()) == 0
+    (row,) = list_published(repo)
+    assert row.sbom is not None
+    text = row.sbom.read_text()
+    assert validation_errors(text) == []
+    document = json.loads(text)
+    package = document["metadata"]["component"]
+    assert package["purl"] == "pkg:rpm/pkgrun/alpha@1.0-1.local?arch=x86_64&distro=local&epoch=0"
+    assert sha256_of(package) == content_digest(row.path) == before  # publishing signed it; the same
+    origin = {p["name"]: p["value"] for p in document["metadata"]["properties"]}["pkgrun:origin"]
+    assert "pkgrun did not build" in origin
+    files = {c["name"]: sha256_of(c) for c in by_role(document)["packaged file"]}
+    assert files == {"/usr/share/alpha/content": hashlib.sha256(b"alpha 1.0-1.local \n").hexdigest()}
+
+
+def test_an_sbom_beside_the_file_that_is_about_another_package_is_not_published(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alpha = make_rpm(tmp_path / "a", "alpha")
+    beta = make_rpm(tmp_path / "b", "beta")
+    assert (
+        main(["publish", "--repo", str(tmp_path / "r1"), "--target", "local", str(beta)], env=key_env()) == 0
+    )
+    (beta_row,) = list_published(tmp_path / "r1")
+    assert beta_row.sbom is not None
+    wrong = alpha.with_name(alpha.name.removesuffix(".rpm") + ".cdx.json")
+    wrong.write_text(beta_row.sbom.read_text())  # beta's SBOM, named as alpha's
+    assert (
+        main(["publish", "--repo", str(tmp_path / "r2"), "--target", "local", str(alpha)], env=key_env()) == 0
+    )
+    (row,) = list_published(tmp_path / "r2")
+    assert row.sbom is not None
+    assert json.loads(row.sbom.read_text())["metadata"]["component"]["name"] == "alpha"
+
+
+def test_file_digests_are_labelled_with_the_algorithm_the_rpm_used(tmp_path: Path) -> None:
+    """rpm older than 4.6 and some builders write md5 file digests: the SBOM says so."""
+    top = tmp_path / "rpmbuild"
+    spec = tmp_path / "old.spec"
+    spec.write_text(
+        "Name: old\nVersion: 1.0\nRelease: 1\nSummary: old\nLicense: MIT\nBuildArch: noarch\n"
+        "%description\nold\n%install\nmkdir -p %{buildroot}/usr/share/old\n"
+        "echo hi > %{buildroot}/usr/share/old/file\n%files\n/usr/share/old/file\n"
+    )
+    subprocess.run(
+        ["rpmbuild", "-bb", "--define", f"_topdir {top}", "--define", "_binary_filedigest_algorithm 1",
+         "--define", "_build_id_links none", str(spec)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (rpm,) = (top / "RPMS" / "noarch").glob("*.rpm")
+    repo = tmp_path / "repo"
+    assert main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env=key_env()) == 0
+    (row,) = list_published(repo)
+    assert row.sbom is not None
+    text = row.sbom.read_text()
+    assert validation_errors(text) == []
+    (packaged,) = by_role(json.loads(text))["packaged file"]
+    assert packaged["hashes"] == [{"alg": "MD5", "content": hashlib.md5(b"hi\n").hexdigest()}]

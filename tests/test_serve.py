@@ -125,3 +125,13 @@ def test_the_base_url_option_wins(repo: Path) -> None:
 def test_a_bad_base_url_is_refused(repo: Path, url: str) -> None:
     with pytest.raises(UsageError, match="--base-url"):
         make_server(repo, "127.0.0.1", 0, url)
+
+
+def test_a_signed_repository_is_served_with_its_key_and_a_repo_file_that_checks(repo: Path) -> None:
+    (repo / "el7" / "RPM-GPG-KEY-pkgrun").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+    (repo / "el7" / "x86_64" / "repodata" / "repomd.xml.asc").write_text("signature\n")
+    for base in serving(repo):
+        assert get(f"{base}/el7/RPM-GPG-KEY-pkgrun")[0] == 200
+        assert get(f"{base}/el7/x86_64/repodata/repomd.xml.asc") == (200, b"signature\n")
+        repo_file = get(f"{base}/el7/pkgrun.repo")[1].decode()
+        assert f"gpgcheck=1\nrepo_gpgcheck=1\ngpgkey={base}/el7/RPM-GPG-KEY-pkgrun\n" in repo_file

@@ -83,6 +83,22 @@ def test_the_configuration_file_is_read(tmp_path: Path) -> None:
         resolve({}, {"PKGRUN_CONFIG": str(config)})
 
 
+def test_signing_and_checking_settings(tmp_path: Path) -> None:
+    config = tmp_path / "pkgrun.toml"
+    config.write_text('[nightly]\nverify-skipped = true\n[sign]\nkey = "ops@x"\ngnupg-home = "/g"\n')
+    env = {"PKGRUN_CONFIG": str(config)}
+    settings = resolve({}, env)
+    assert (settings.sign_key, settings.gnupg_home, settings.verify_skipped) == ("ops@x", Path("/g"), True)
+    assert not settings.unsigned
+    assert resolve({"sign_key": "mine"}, {**env, "PKGRUN_SIGN_KEY": "env"}).sign_key == "mine"
+    assert resolve({}, {**env, "PKGRUN_SIGN_KEY": "env", "GNUPGHOME": "/h"}).gnupg_home == Path("/h")
+    assert resolve({"unsigned": True}, env).unsigned
+    assert not resolve({}, {}).verify_skipped
+    config.write_text('[sign]\nkeyid = "x"\n')
+    with pytest.raises(ConfigError):
+        resolve({}, env)
+
+
 @pytest.mark.parametrize(
     ("cores", "concurrent", "expected"),
     [(1, 5, (1, 1)), (2, 1, (1, 2)), (2, 3, (1, 2)), (4, 3, (2, 2)), (16, 1, (1, 16)), (16, 30, (4, 4))],

@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from pkgrun.signing import (
     KEY_FILE,
     SigningKey,
     detach_sign_argv,
+    find_secret_key,
     generate_argv,
     rpmsign_argv,
     sign_rpms,
@@ -47,6 +49,7 @@ def test_rpmsign_argv() -> None:
         "--define", "__gpg /usr/bin/gpg",
         "--define", "_gpg_name 0123456789ABCDEF0123456789ABCDEF01234567",
         "--define", "_gpg_digest_algo sha256",
+        "--define", "_gpg_sign_cmd_extra_args --batch --pinentry-mode error",
         "/o/a.rpm", "/o/b.rpm",
     ]  # fmt: skip
     assert KEY.key_id == "89abcdef01234567" and KEY.env() == {"GNUPGHOME": "/k"}
@@ -54,7 +57,7 @@ def test_rpmsign_argv() -> None:
 
 def test_detached_signature_and_key_generation_argv() -> None:
     assert detach_sign_argv(KEY, Path("/r/repomd.xml"), Path("/r/repomd.xml.asc")) == [
-        "gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "",
+        "gpg", "--batch", "--yes", "--pinentry-mode", "error",
         "--local-user", KEY.fingerprint, "--digest-algo", "SHA256",
         "--armor", "--detach-sign", "--output", "/r/repomd.xml.asc", "/r/repomd.xml",
     ]  # fmt: skip
@@ -77,7 +80,7 @@ def test_signing_is_idempotent_and_leaves_the_content_alone(tmp_path: Path) -> N
     before = content_digest(rpm)
     assert signed_by([rpm]) == {rpm: None}
     assert sign_rpms(key, [rpm]) == [rpm]
-    assert signed_by([rpm]) == {rpm: key.key_id}
+    assert key.made(signed_by([rpm])[rpm])
     assert content_digest(rpm) == before  # only the signature header changed
     signed_once = rpm.read_bytes()
     assert sign_rpms(key, [rpm]) == []  # already signed with this key: untouched
@@ -138,7 +141,7 @@ def test_unsigned_publishing_is_explicit_and_said(tmp_path: Path, capsys: pytest
     assert main(["repo", "sign", "--repo", str(repo), "--target", "local", "--json"], env=key_env()) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["signed"] == [str(dist / "x86_64" / rpm.name)]
-    assert signed_by([dist / "x86_64" / rpm.name])[dist / "x86_64" / rpm.name] == session_key().key_id
+    assert session_key().made(signed_by([dist / "x86_64" / rpm.name])[dist / "x86_64" / rpm.name])
     assert (dist / "x86_64" / "repodata" / SIGNATURE).is_file() and (dist / KEY_FILE).is_file()
     assert "gpgcheck=1" in (dist / "pkgrun.repo").read_text()
     assert main(["repo", "sign", "--repo", str(repo), "--target", "local", "--json"], env=key_env()) == 0
@@ -177,4 +180,153 @@ def test_a_named_key_that_is_not_there_is_a_usage_error(
     rpm = make_rpm(tmp_path / "rpms", "alpha")
     env = {**key_env(), "PKGRUN_SIGN_KEY": "nobody@example.invalid"}
     assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env=env) == 2
+    assert "no secret key 'nobody@example.invalid'" in capsys.readouterr().err
+
+
+def test_a_signed_publish_into_an_unsigned_repository_signs_what_is_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The .repo file then asks for the key's signature on every package: every package has it."""
+    repo = tmp_path / "repo"
+    old = make_rpm(tmp_path / "rpms", "alpha")
+    env = {"HOME": str(tmp_path)}
+    assert main(["publish", "--unsigned", "--repo", str(repo), "--target", "local", str(old)], env=env) == 0
+    new = make_rpm(tmp_path / "rpms", "beta")
+    capsys.readouterr()
+    assert main(["publish", "--repo", str(repo), "--target", "local", "--json", str(new)], env=key_env()) == 0
+    arch_dir = repo / "local" / "x86_64"
+    assert json.loads(capsys.readouterr().out)["signed"] == [str(arch_dir / old.name)]
+    assert all(session_key().made(s) for s in signed_by([arch_dir / old.name, arch_dir / new.name]).values())
+    # and the next publish has nothing more to sign
+    assert main(["publish", "--repo", str(repo), "--target", "local", "--json", str(new)], env=key_env()) == 0
+    assert json.loads(capsys.readouterr().out)["signed"] == []
+
+
+def gpg(home: Path, *argv: str) -> None:
+    subprocess.run(
+        ["gpg", "--batch", *argv], env={**os.environ, "GNUPGHOME": str(home)}, check=True, capture_output=True
+    )
+
+
+@pytest.fixture
+def gnupg_home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    yield home
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)})
+
+
+def test_a_key_that_signs_with_a_subkey(
+    tmp_path: Path, gnupg_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An organisation's key: a primary key that only certifies, and a subkey that signs."""
+    no_passphrase = ("--pinentry-mode", "loopback", "--passphrase", "")
+    gpg(
+        gnupg_home,
+        *no_passphrase,
+        "--quick-generate-key",
+        "org <org@example.invalid>",
+        "rsa2048",
+        "cert",
+        "never",
+    )
+    (primary,) = secret_keys_of(gnupg_home, with_subkeys=False)
+    gpg(gnupg_home, *no_passphrase, "--quick-add-key", primary, "rsa2048", "sign", "never")
+    key = find_secret_key(gnupg_home, "org@example.invalid")
+    assert key is not None and key.fingerprint == primary and len(key.signing_fingerprints) == 1
+    subkey_id = key.signing_fingerprints[0][-16:].lower()
+    assert key.signer_ids == {subkey_id} and key.key_id != subkey_id
+
+    rpm = make_rpm(tmp_path / "rpms", "alpha")
+    repo = tmp_path / "repo"
+    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "org@example.invalid"}
+    argv = ["publish", "--repo", str(repo), "--target", "local", "--json", str(rpm)]
+    assert main(argv, env=env) == 0
+    assert [p["action"] for p in json.loads(capsys.readouterr().out)["published"]] == ["added"]
+    published = repo / "local" / "x86_64" / rpm.name
+    assert signed_by([published]) == {published: subkey_id}
+    signed_once = published.read_bytes()
+    assert main(argv, env=env) == 0  # the same package, signed with this key: left alone
+    assert [p["action"] for p in json.loads(capsys.readouterr().out)["published"]] == ["unchanged"]
+    assert main(["repo", "sign", "--repo", str(repo), "--target", "local", "--json"], env=env) == 0
+    assert json.loads(capsys.readouterr().out)["signed"] == []
+    assert published.read_bytes() == signed_once
+
+
+def secret_keys_of(home: Path, with_subkeys: bool) -> list[str]:
+    out = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+        env={**os.environ, "GNUPGHOME": str(home)}, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    fingerprints, kind = [], ""
+    for line in out:
+        fields = line.split(":")
+        if fields[0] in ("sec", "ssb"):
+            kind = fields[0]
+        elif fields[0] == "fpr" and (kind == "sec" or with_subkeys):
+            fingerprints.append(fields[9])
+    return fingerprints
+
+
+def test_a_key_gpg_cannot_use_unattended_stops_before_any_work(
+    tmp_path: Path, gnupg_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gpg(gnupg_home, "--pinentry-mode", "loopback", "--passphrase", "secret", "--quick-generate-key",
+        "locked <locked@example.invalid>", "rsa2048", "sign", "never")  # fmt: skip
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(gnupg_home)})
+    rpm = make_rpm(tmp_path / "rpms", "alpha")
+    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "locked@example.invalid"}
+    assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env=env) == 1
+    err = capsys.readouterr().err
+    assert "gpg cannot sign with key" in err and "gpg-preset-passphrase" in err
+    assert not (tmp_path / "repo").exists()
+
+
+def test_two_keys_and_none_named_is_a_question_not_a_guess(tmp_path: Path, gnupg_home: Path, capsys) -> None:
+    for who in ("one", "two"):
+        gpg(gnupg_home, "--pinentry-mode", "loopback", "--passphrase", "", "--quick-generate-key",
+            f"{who} <ops@example.invalid>", "rsa2048", "sign", "never")  # fmt: skip
+    rpm = make_rpm(tmp_path / "rpms", "alpha")
+    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "ops@example.invalid"}
+    assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env=env) == 2
+    assert "'ops@example.invalid' names 2 secret keys that can sign" in capsys.readouterr().err
+
+
+def test_signed_unsigned_signed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unsigned publish cannot slip into a signed repository; made unsigned on purpose
+    (--force), the next signed publish signs everything again."""
+    repo = tmp_path / "repo"
+    dist = repo / "local"
+    alpha, beta, gamma = (make_rpm(tmp_path / "rpms", name) for name in ("alpha", "beta", "gamma"))
+    publish = ["publish", "--repo", str(repo), "--target", "local"]
+    assert main([*publish, str(alpha)], env=key_env()) == 0
+    assert main([*publish, "--unsigned", str(beta)], env={"HOME": str(tmp_path)}) == 2
+    assert "is signed: its servers check signatures" in capsys.readouterr().err
+    assert not (dist / "x86_64" / beta.name).exists()
+
+    assert main([*publish, "--unsigned", "--force", str(beta)], env={"HOME": str(tmp_path)}) == 0
+    assert "gpgcheck=0" in (dist / "pkgrun.repo").read_text()
+    assert not (dist / KEY_FILE).exists() and not list(dist.glob(f"*/repodata/{SIGNATURE}"))
+
+    assert main([*publish, str(gamma)], env=key_env()) == 0
+    packages = sorted((dist / "x86_64").glob("*.rpm"))
+    assert len(packages) == 3
+    assert all(session_key().made(signer) for signer in signed_by(packages).values())
+    assert "gpgcheck=1" in (dist / "pkgrun.repo").read_text() and (dist / KEY_FILE).is_file()
+
+
+def test_repo_sign_needs_a_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["repo", "sign", "--repo", str(tmp_path / "typo"), "--target", "el8"], env=key_env()) == 2
+    assert "no repository at" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+
+
+def test_key_init_with_a_configured_key_checks_it_and_makes_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), **key_env()}
+    assert main(["key", "init"], env=env) == 0
+    assert f"using the configured signing key {session_key().fingerprint}" in capsys.readouterr().out
+    assert not (tmp_path / "state" / "pkgrun" / "gnupg").exists()
+    assert main(["key", "init"], env={**env, "PKGRUN_SIGN_KEY": "nobody@example.invalid"}) == 2
     assert "no secret key 'nobody@example.invalid'" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import pytest
 from pkgrun.cli import main
 from pkgrun.plan import ResolvedSource
 from pkgrun.report import NullReporter
-from pkgrun.sources import ChecksumMismatch, SourceUnavailable, fetch_source
+from pkgrun.sources import ChecksumMismatch, SourceUnavailable, fetch_source, source_date_epoch
 
 SOURCES = Path(__file__).parent / "recipes" / "sources"
 HELLO = SOURCES / "hello-1.0.tar.gz"
@@ -196,3 +196,27 @@ def test_an_interrupted_download_leaves_nothing(tmp_path: Path) -> None:
             reporter=Interrupt(),
         )
     assert list((tmp_path / "sources").iterdir()) == []
+
+
+def tarball(path: Path, mtime: int) -> str:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("demo/README")
+        info.size, info.mtime = 3, mtime
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_source_date_is_the_newest_file_and_belongs_to_that_source(tmp_path: Path) -> None:
+    archive = tmp_path / "demo-1.0.tar.gz"
+    first = tarball(archive, 1_600_000_000)
+    assert source_date_epoch(archive, first) == 1_600_000_000
+    assert (tmp_path / "demo-1.0.tar.gz.date-epoch").read_text() == f"{first} 1600000000"
+    # another file under the same name (the recipe's checksum changed): its own date
+    second = tarball(archive, 1_700_000_000)
+    assert source_date_epoch(archive, second) == 1_700_000_000
+    # a date past what an RPM header holds is held at its largest
+    third = tarball(archive, 2**33)
+    assert source_date_epoch(archive, third) == 2**32 - 1

@@ -69,6 +69,13 @@ fi
 make -j"$jobs"
 make install INSTALL_ROOT="$dest"
 
+# bin/phar.phar holds each of its files with the build's clock as its time (PHP does not read
+# SOURCE_DATE_EPOCH there); dated SOURCE_DATE_EPOCH and signed again, the package rebuilds bit
+# for bit. pkgrun sets SOURCE_DATE_EPOCH for every build.
+if [ -n "${SOURCE_DATE_EPOCH:-}" ] && [ -f "$dest$prefix/bin/phar.phar" ]; then
+    sapi/cli/php -n "$PKGRUN_RECIPE_DIR/phar-date.php" "$dest$prefix/bin/phar.phar" "$SOURCE_DATE_EPOCH"
+fi
+
 # PEAR's installer (PHP 7.x installs PEAR by default) drops its state files in the root of
 # INSTALL_ROOT: .channels .depdb .depdblock .filemap .lock .registry. They are not packaged
 # (only etc and usr are) but leave nothing behind that looks like a payload.

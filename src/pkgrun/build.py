@@ -45,6 +45,7 @@ from pkgrun.plan import (
     Step,
 )
 from pkgrun.report import Reporter
+from pkgrun.rpmheader import content_digest
 from pkgrun.signing import SigningKey, sign_rpms
 from pkgrun.sources import fetch_source, source_date_epoch
 from pkgrun.staging import (
@@ -158,7 +159,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
         )
         epoch_time = plan.loaded.recipe.source.date_epoch
         if epoch_time is None:
-            epoch_time = source_date_epoch(source)
+            epoch_time = source_date_epoch(source, plan.source.sha256)
         reporter.note(name, f"SOURCE_DATE_EPOCH={epoch_time} ({_day(epoch_time)})")
     with steps(Step.IMAGE, "prepare the build image"):
         base = images.ensure_base_image(
@@ -214,7 +215,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                 )
         with steps(Step.SBOM, "describe the package (SBOM)"):
             sbom_tmp = rpm_tmp.with_name(sbom.file_name(rpm_tmp.name))
-            facts = sbom_facts(plan, info, rpm_tmp, source, build_packages, epoch_time)
+            facts = sbom_facts(plan, info, content_digest(rpm_tmp), build_packages, epoch_time)
             sbom_tmp.write_text(sbom.make_sbom(facts))
         final = ctx.out_dir / plan.rpm.name
         os.replace(sbom_tmp, final.with_name(sbom_tmp.name))
@@ -370,10 +371,9 @@ def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[En
 
 
 def clamp_argv(epoch_time: int) -> list[str]:
-    """No staged file newer than SOURCE_DATE_EPOCH: the times of what the build made are the
-    source's, not the clock's (links too: -h)."""
-    stamp = f"@{epoch_time}"
-    return ["find", CONTAINER_DESTDIR, "-newermt", stamp, "-exec", "touch", "-h", "-d", stamp, "{}", "+"]
+    """Every staged file (links too: -h) dated SOURCE_DATE_EPOCH: the times in the package are
+    the source's, never the build's clock, even when the source's own date is in the future."""
+    return ["find", CONTAINER_DESTDIR, "-exec", "touch", "-h", "-d", f"@{epoch_time}", "{}", "+"]
 
 
 def _rfc3339(epoch_time: int) -> str:

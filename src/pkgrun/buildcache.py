@@ -6,6 +6,7 @@ files), the source's checksum, the version, the target and the ID of its build i
 packager and its version, pkgrun's version, and the packages of the recipes it needs. Their
 digest is recorded beside the repository (``<repo>/<dist>/pkgrun-builds.json``) when a build is
 published; comparing the inputs, not only the digest, lets pkgrun say what changed.
+``Identities`` looks up the build images' IDs and the packagers' versions once per run.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Inputs:
     image: str  # the ID of the target's base build image, or "" when it is not made yet
     packager: str
     pkgrun: str = __version__
-    recipes: dict[str, str] = field(default_factory=dict)  # needed recipe -> sha256 of its RPM
+    # needed recipe -> its package's content digest: signing it again changes nothing here
+    recipes: dict[str, str] = field(default_factory=dict)
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()

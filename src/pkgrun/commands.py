@@ -109,7 +109,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
         for name in needed(everything, dict.fromkeys(args.recipe))
     ]
     engine = _engine_and_tools(settings)
-    key = signing_key(settings, console)
+    settings, key = signing_key(settings, console)
     with console.reporter() as reporter:
         run = run_builds(requests, settings, engine, reporter, key)
     for outcome in run.outcomes:
@@ -183,7 +183,7 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
     settings = settings.but(keep=settings.keep or config.keep)
     recipes = _load(settings)
     engine = _engine_and_tools(settings)
-    key = signing_key(settings, console)
+    settings, key = signing_key(settings, console)
     with console.reporter() as reporter:
         run = run_builds(nightly_requests(recipes, targets, settings), settings, engine, reporter, key)
     folder = write_report(run, args.reports or Path(config.reports), config.keep_reports)

@@ -19,21 +19,27 @@ from pkgrun.targets import get_target
 Command = Callable[[argparse.Namespace, Settings, Console], int]
 
 
-def signing_key(settings: Settings, console: Console) -> SigningKey | None:
-    """The key that signs what is published, found before any work; None (and said so) only when
-    unsigned publishing was asked for."""
-    from pkgrun.signing import no_key_error, resolve_key
+def signing_key(settings: Settings, console: Console) -> tuple[Settings, SigningKey | None]:
+    """The key that signs, found and tried before any work, and the settings the run goes on
+    with: unsigned only when asked for (--unsigned), or when nothing is published and there is
+    no key; either is said."""
+    from pkgrun.signing import check_key, no_key_error, resolve_key
 
     if settings.unsigned:
-        console.warning(
-            "publishing UNSIGNED packages and metadata (--unsigned): servers must install them with "
-            "gpgcheck=0, which the repository's .repo file now says"
-        )
-        return None
+        if settings.publish:
+            console.warning(
+                "publishing UNSIGNED packages and metadata (--unsigned): servers must install them "
+                "with gpgcheck=0, which the repository's .repo file now says"
+            )
+        return settings, None
     key = resolve_key(settings.sign_key, settings.gnupg_home, settings.state_dir)
     if key is None:
+        if not settings.publish:
+            console.warning("no signing key: the RPMs left in the output directory are unsigned")
+            return settings.but(unsigned=True), None
         raise no_key_error()
-    return key
+    check_key(key)
+    return settings, key
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -43,7 +49,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) 
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
     target, repo = get_target(args.target), settings.repo
-    key = signing_key(settings, console)
+    settings, key = signing_key(settings, console)
     with (
         console.reporter() as reporter,
         reporter.step("publish", f"{len(args.rpm)} RPM(s) into {repo / target.dist}"),
@@ -58,6 +64,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) 
                     {"nevra": p.nevra, "path": str(p.path), "action": p.action} for p in result.published
                 ],
                 "pruned": [str(p) for p in result.pruned],
+                "signed": [str(p) for p in result.signed],
                 "seconds": round(result.seconds, 3),
             }
         )
@@ -80,7 +87,7 @@ def cmd_repo_list(args: argparse.Namespace, settings: Settings, console: Console
 def cmd_repo_sign(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from pkgrun.repo import sign_repository
 
-    key = signing_key(settings.but(unsigned=False), console)
+    _, key = signing_key(settings.but(unsigned=False, publish=True), console)
     assert key is not None
     target = get_target(args.target)
     with (
@@ -100,23 +107,34 @@ def cmd_repo(args: argparse.Namespace, settings: Settings, console: Console) -> 
 
 
 def cmd_key(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.signing import init_key, public_key, resolve_key
+    from pkgrun.signing import find_secret_key, init_key, own_gnupg_home, public_key, resolve_key
 
-    if args.key_command == "init":
+    existed = True
+    if args.key_command == "init" and not settings.sign_key:
+        home = own_gnupg_home(settings.state_dir)
+        existed = home.is_dir() and find_secret_key(home) is not None
         key = init_key(settings.state_dir, args.user_id)
-    else:
+    else:  # show, or init where a key is configured: that key, which must be there
         found = resolve_key(settings.sign_key, settings.gnupg_home, settings.state_dir)
         if found is None:
             raise UsageError("no signing key yet", hint="make one: pkgrun key init")
         key = found
     text = public_key(key)
+    where = f" in {key.gnupg_home}" if key.gnupg_home else ""
     if args.json:
-        home = str(key.gnupg_home or "")
-        console.json({"fingerprint": key.fingerprint, "gnupg_home": home, "public_key": text})
+        console.json(
+            {"fingerprint": key.fingerprint, "gnupg_home": str(key.gnupg_home or ""), "public_key": text}
+        )
+    elif args.key_command == "init":
+        done = "using the configured" if settings.sign_key else "kept the" if existed else "made a"
+        console.line(f"{done} signing key {key.fingerprint}{where}")
+        console.line("every publish signs with it; `pkgrun key show` prints its public part")
     else:
-        console.line(f"signing key {key.fingerprint}" + (f" in {key.gnupg_home}" if key.gnupg_home else ""))
-        console.line("servers import the public key published beside each repository (RPM-GPG-KEY-pkgrun):")
-        console.line(text.rstrip())
+        console.line(f"signing key {key.fingerprint}{where}")
+        console.line(
+            "servers import its public part, published beside each repository as RPM-GPG-KEY-pkgrun:"
+        )
+        console.raw(text)
     return 0
 
 

@@ -273,6 +273,8 @@ class Console:
             self.out.print(f"{item.action} {item.nevra}: {item.path}")
         for path in result.pruned:
             self.out.print(f"pruned {path}")
+        for path in result.signed:
+            self.out.print(f"signed {path} (in the repository before it was signed with this key)")
 
     def repository(self, rows: Sequence[PublishedPackage], repo: Path) -> None:
         from rich.table import Table

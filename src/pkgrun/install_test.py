@@ -66,7 +66,8 @@ _NOT_COMPARED = (
     "/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid-", "/etc/subgid-",
     "/etc/ld.so.cache",
 )  # fmt: skip
-# Every package must carry a valid signature by the key (its short ID is $1): `rpm -K` alone
+# Every package must carry a valid signature by the key ($1: the short IDs it signs with, as
+# "id|id"; an extended regular expression of hex digits only): `rpm -K` alone
 # passes an unsigned package (rpm 4.14+ asks for signatures only with _pkgverify_level, which
 # CentOS 7's rpm lacks), so the key's "OK" is looked for in what rpm says of each package.
 _CHECKSIG = r"""
@@ -74,7 +75,7 @@ key=$1; shift; status=0
 for rpm in "$@"; do
     out=$(rpm -Kv "$rpm" 2>&1); rc=$?
     printf '%s\n' "$out"
-    if [ "$rc" -ne 0 ] || ! printf '%s\n' "$out" | grep -qi "key ID $key: OK"; then
+    if [ "$rc" -ne 0 ] || ! printf '%s\n' "$out" | grep -qiE "key ID ($key): OK"; then
         echo "$rpm: no valid signature by key $key"; status=1
     fi
 done
@@ -203,7 +204,7 @@ def run_install_test(
             everything += [f"{REPO_DIR}/{previous.name}"] if previous is not None else []
             test.step(
                 "verify the signatures",
-                ["sh", "-c", _CHECKSIG, "sh", key.fingerprint[-8:].lower(), *everything],
+                ["sh", "-c", _CHECKSIG, "sh", "|".join(sorted(i[-8:] for i in key.signer_ids)), *everything],
                 hint="a package is unsigned, signed with another key, or changed after it was signed: "
                 "sign the repository (pkgrun repo sign) or build it again",
             )

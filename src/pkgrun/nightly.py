@@ -17,8 +17,8 @@ from pkgrun.pipeline import Mode, Request
 from pkgrun.plan import BuildPlan
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.repodata import listed_in_dist, newest_release
+from pkgrun.rpmheader import content_digest
 from pkgrun.settings import Settings
-from pkgrun.sources import sha256_file
 from pkgrun.targets import Target
 
 
@@ -44,7 +44,7 @@ def explain(plan: BuildPlan, engine: Engine, repo: Path) -> buildcache.Decision:
         plan,
         image=identities.image(plan.target),
         packager=identities.packager(plan.packager),
-        recipes={name: sha256_file(rpm) for name, rpm in deps.items() if rpm},
+        recipes={name: content_digest(rpm) for name, rpm in deps.items() if rpm},
     )
     dist_dir = repo / plan.target.dist
     return buildcache.decide(plan, inputs, dist_dir, listed_in_dist(dist_dir))

@@ -32,11 +32,10 @@ from pkgrun.recipe import LoadedRecipe
 from pkgrun.repo import Published, publish_rpms, record_builds, repo_arch
 from pkgrun.repodata import listed_in_dist, newest_release, published_releases, read_index
 from pkgrun.report import Advance, Reporter
-from pkgrun.rpmheader import read_header, release_free_digest
+from pkgrun.rpmheader import content_digest, read_header, release_free_digest
 from pkgrun.scheduler import Node, graph, schedule
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
-from pkgrun.sources import sha256_file
 from pkgrun.targets import Packager, Target
 
 
@@ -239,7 +238,7 @@ def run_builds(
             plan,
             image=identities.image(plan.target),
             packager=identities.packager(plan.packager),
-            recipes={name: sha256_file(rpm) for name, rpm in deps.items() if rpm},
+            recipes={name: content_digest(rpm) for name, rpm in deps.items() if rpm},
         )
         dist_dir = settings.repo / plan.target.dist
         if mode is Mode.IF_MISSING and (
@@ -349,6 +348,9 @@ def _published_twin(result: BuildResult, settings: Settings) -> Path | None:
     if not same_version:
         return None
     newest = max(same_version, key=lambda item: item[0])[1]
+    base, published = plan.loaded.recipe.package.iteration, _iteration_of(newest, plan)
+    if published != base and not published.startswith(base + "."):
+        return None  # the recipe asks for a new release (its iteration changed): it gets one
     return newest if release_free_digest(newest) == release_free_digest(result.rpm) else None
 
 

@@ -32,7 +32,6 @@ from pkgrun.report import Reporter
 from pkgrun.rpmheader import content_digest
 from pkgrun.run import run
 from pkgrun.settings import Settings
-from pkgrun.sources import sha256_file
 from pkgrun.targets import Packager, Target
 
 # Inputs a rebuild takes as they are today; any other difference means the recorded inputs are gone.
@@ -122,7 +121,7 @@ def rebuild_published(
         plan,
         image=identities.image(target),
         packager=identities.packager(plan.packager),
-        recipes={name: sha256_file(rpm) for name, rpm in deps.items()},
+        recipes={name: content_digest(rpm) for name, rpm in deps.items()},
     )
     changes = inputs.changes_from(recorded)
     gone = [change for change in changes if change not in TODAYS]
@@ -167,7 +166,7 @@ def _recorded_packages(repo: Path, target: Target, recorded: dict[str, str]) -> 
     out = {}
     for name, digest in sorted(recorded.items()):
         found = [
-            path for _, path in published_releases(repo, target.dist, name) if sha256_file(path) == digest
+            path for _, path in published_releases(repo, target.dist, name) if content_digest(path) == digest
         ]
         if not found:
             raise UsageError(

@@ -26,18 +26,20 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
 
-from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
+from pkgrun.describe import file_facts
+from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError, UsageError
 from pkgrun.evr import EVR
 from pkgrun.repodata import INDEX_FILE, packages_in, read_index
 from pkgrun.report import Reporter
 from pkgrun.rpmheader import FILE_NAME, RpmHeader, UnsafeRpm, content_digest, read_header
 from pkgrun.run import find_tool, run
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
+from pkgrun.sbom import describes, make_sbom
 from pkgrun.signing import KEY_FILE, SigningKey, public_key, sign_file, sign_rpms, signed_by
 from pkgrun.targets import Target
 
@@ -63,6 +65,7 @@ class PublishResult:
     published: list[Published]
     pruned: list[Path]
     seconds: float
+    signed: list[Path] = field(default_factory=list)  # packages already there, signed now
 
 
 def repo_arch(arch: str) -> str:
@@ -168,6 +171,12 @@ def publish_rpms(
     published: list[Published] = []
     pruned: list[Path] = []
     with repo_lock(dist_dir, reporter, "publish"):
+        if key is None and _is_signed(dist_dir) and not force:
+            raise UsageError(
+                f"{dist_dir} is signed: its servers check signatures and would refuse unsigned packages",
+                hint="nothing was written; publish signed packages (drop --unsigned), or pass --force to "
+                "make the whole repository unsigned (gpgcheck=0)",
+            )
         listed: dict[Path, dict[str, RpmHeader]] = {}  # arch dir -> file name -> header
         placements = []
         for rpm, header in headers:  # every clash is refused before anything changes
@@ -192,11 +201,11 @@ def publish_rpms(
                 )
             placements.append((rpm, dest, header, old, same))
         for rpm, dest, header, old, same in placements:
-            if same and (key is None or signed_by([dest])[dest] == key.key_id):
+            if same and (key is None or key.made(signed_by([dest])[dest])):
                 published.append(Published(header.nevra, dest, "unchanged"))
                 continue
             _copy_into_place(rpm, dest, key)
-            _copy_sbom(rpm, dest)
+            _copy_sbom(rpm, dest, target.dist)
             published.append(Published(header.nevra, dest, "replaced" if old else "added"))
             listed[dest.parent][dest.name] = header
         for arch_dir, packages in sorted(listed.items()):
@@ -208,10 +217,15 @@ def publish_rpms(
             _update_metadata(arch_dir, dist_dir, target.metadata_compression, kept, key)
             _prune(arch_dir, set(packages) - doomed)
             pruned += [arch_dir / name for name in sorted(doomed)]
+        # a repository unsigned until now, or signed with another key: the .repo file will ask
+        # for this key's signature on everything, so everything gets it
+        signed = []
+        if key is not None and not _signed_with(dist_dir, key):
+            signed = _sign_everything(dist_dir, target, key, metadata=False)
         _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
         if index:
             record_index(dist_dir, index)
-    return PublishResult(published, pruned, time.monotonic() - started)
+    return PublishResult(published, pruned, time.monotonic() - started, signed)
 
 
 def record_builds(
@@ -230,24 +244,45 @@ def sign_repository(
     """Sign every package of the target's repository that is not signed with ``key`` yet, and
     its metadata, under the lock and atomically like a publish (idempotent). The files signed."""
     dist_dir = repo_root / target.dist
-    signed: list[Path] = []
+    if not any(dist_dir.glob("*/repodata/repomd.xml")):
+        raise UsageError(
+            f"no repository at {dist_dir}", hint="check --repo and --target (the default target is el7)"
+        )
     with repo_lock(dist_dir, reporter, "sign"):
-        for repomd in sorted(dist_dir.glob("*/repodata/repomd.xml")):
-            arch_dir = repomd.parent.parent
-            _clean_stale(arch_dir)
-            names = sorted(
-                str(p.location_href)
-                for p in packages_in(arch_dir)
-                if FILE_NAME.fullmatch(str(p.location_href))
-            )
-            files = [arch_dir / name for name in names]
-            for path, signer in signed_by(files).items():
-                if signer != key.key_id:
-                    _copy_into_place(path, path, key)  # a signed copy, renamed over the package
-                    signed.append(path)
-            _update_metadata(arch_dir, dist_dir, target.metadata_compression, names, key)
+        signed = _sign_everything(dist_dir, target, key)
         _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
     return signed
+
+
+def _sign_everything(dist_dir: Path, target: Target, key: SigningKey, metadata: bool = True) -> list[Path]:
+    """Sign every package the metadata lists that is not signed with ``key``, and the metadata
+    (``metadata`` False: only where a package was signed or the metadata is unsigned); under the
+    lock. The packages signed."""
+    signed: list[Path] = []
+    for repomd in sorted(dist_dir.glob("*/repodata/repomd.xml")):
+        arch_dir = repomd.parent.parent
+        _clean_stale(arch_dir)
+        names = sorted(
+            str(p.location_href) for p in packages_in(arch_dir) if FILE_NAME.fullmatch(str(p.location_href))
+        )
+        before = len(signed)
+        for path, signer in signed_by([arch_dir / name for name in names]).items():
+            if not key.made(signer):
+                _copy_into_place(path, path, key)  # a signed copy, renamed over the package
+                signed.append(path)
+        if metadata or len(signed) > before or not (repomd.parent / SIGNATURE).is_file():
+            _update_metadata(arch_dir, dist_dir, target.metadata_compression, names, key)
+    return signed
+
+
+def _is_signed(dist_dir: Path) -> bool:
+    return (dist_dir / KEY_FILE).exists() or any(dist_dir.glob(f"*/repodata/{SIGNATURE}"))
+
+
+def _signed_with(dist_dir: Path, key: SigningKey) -> bool:
+    """Whether the repository is signed with ``key``: its published key is that key's."""
+    published = dist_dir / KEY_FILE
+    return published.is_file() and not published.is_symlink() and published.read_text() == public_key(key)
 
 
 def _finish(dist_dir: Path, target: Target, baseurl: str, key: SigningKey | None) -> None:
@@ -255,6 +290,10 @@ def _finish(dist_dir: Path, target: Target, baseurl: str, key: SigningKey | None
     nothing is checked, for an unsigned repository)."""
     if key is not None:
         _write_atomically(dist_dir / KEY_FILE, public_key(key))
+    else:  # an unsigned repository publishes no key or signature that would suggest otherwise
+        (dist_dir / KEY_FILE).unlink(missing_ok=True)
+        for signature in dist_dir.glob(f"*/repodata/{SIGNATURE}"):
+            signature.unlink()
     _write_atomically(dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl, signed=key is not None))
 
 
@@ -269,10 +308,16 @@ def _prune(arch_dir: Path, kept: set[str]) -> None:
             path.unlink()
 
 
-def _copy_sbom(rpm: Path, dest: Path) -> None:
+def _copy_sbom(rpm: Path, dest: Path, dist: str) -> None:
+    """The SBOM beside ``rpm`` beside its published copy; for a package pkgrun did not build, one
+    made from the RPM itself: every published package has one."""
     sbom = rpm.with_name(rpm.name.removesuffix(".rpm") + SBOM_SUFFIX)
-    if sbom.is_file():
-        _copy_into_place(sbom, dest.with_name(dest.name.removesuffix(".rpm") + SBOM_SUFFIX))
+    published = dest.with_name(dest.name.removesuffix(".rpm") + SBOM_SUFFIX)
+    beside = sbom.read_text() if sbom.is_file() and not sbom.is_symlink() else ""
+    if describes(beside, content_digest(rpm)):
+        _copy_into_place(sbom, published)
+    else:  # none, or one about another package: what the RPM says
+        _write_atomically(published, make_sbom(file_facts(rpm, dist)))
 
 
 def _open_nofollow(path: Path, flags: int, mode: str) -> IO[Any]:

@@ -113,6 +113,10 @@ def content_digest(rpm: Path) -> str:
         end = _LEAD + 16 + entries * 16 + size
         fh.seek(end + (-end % 8))  # the signature header is padded to 8 bytes
         digest = hashlib.sha256()
+        magic = fh.read(4)
+        if magic != _HEADER_MAGIC:  # cut short, or no RPM
+            raise UnsafeRpm(f"{rpm} is not a whole RPM (no main header)", hint="publish built .rpm files")
+        digest.update(magic)
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -121,7 +125,11 @@ def content_digest(rpm: Path) -> str:
 # Header tags that are not the package's content: the immutable region's marker (whose data
 # records offsets, which shift when any string's length does) and the header's own digests.
 _NOT_CONTENT = {61, 62, 63, 269, 273, 5092}  # regions, SHA1HEADER, SHA256HEADER, PAYLOADDIGEST
-_VERSION_TAG, _RELEASE_TAG = 1001, 1002
+_NAME_TAG, _VERSION_TAG, _RELEASE_TAG = 1000, 1001, 1002
+_PROVIDENAME_TAG, _PROVIDEVERSION_TAG = 1047, 1113
+# where the package's own version-release appears as a name of itself: the source RPM's file
+# name, and the changelog's author line and text (pkgrun's entry names version-release)
+_OWN_RELEASE_TAGS = {1044, 1081, 1082}
 _STRING_TYPES = {6, 8, 9}  # STRING, STRING_ARRAY, I18NSTRING
 _WIDTH = {0: 0, 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1}
 
@@ -159,9 +167,10 @@ def _string(tags: dict[int, tuple[int, list[bytes] | bytes]], tag: int) -> bytes
 
 def release_free_digest(rpm: Path) -> str:
     """The sha256 of the package apart from its release and signature: the main header's tags
-    (with "version-release" blanked wherever a string holds it: provides, the source RPM's
-    name, the changelog) and the payload. Two builds that differ only in release and signature, as a
-    rebuild for a dependency's new release that changes nothing, have the same digest."""
+    and the payload, with the package's own "version-release" blanked where it names the package
+    itself (its own Provides, the source RPM's name, the changelog). Two builds that differ only
+    in release and signature, as a rebuild for a dependency's new release that changes nothing,
+    have the same digest; a different Requires (say `= version-release` of a sibling) does not."""
     import hashlib
 
     data = rpm.read_bytes()
@@ -171,17 +180,31 @@ def release_free_digest(rpm: Path) -> str:
         tags, payload = _header_entries(data, main_start)
     except (ValueError, IndexError):
         raise UnsafeRpm(f"{rpm} has a corrupt RPM header", hint="publish built .rpm files") from None
-    release = b"-" + _string(tags, _RELEASE_TAG)  # as in version-release, where it appears
-    version_release = _string(tags, _VERSION_TAG) + release
+    name = _string(tags, _NAME_TAG)
+    version_release = _string(tags, _VERSION_TAG) + b"-" + _string(tags, _RELEASE_TAG)
+    own_provides = [_owns(provided, name) for provided in _strings(tags, _PROVIDENAME_TAG)]
     digest = hashlib.sha256()
     for tag in sorted(set(tags) - _NOT_CONTENT - {_RELEASE_TAG}):
         kind, value = tags[tag]
         digest.update(f"{tag}:{kind}:".encode())
         if isinstance(value, list):
-            for item in value:
-                digest.update(item.replace(version_release, b"@VERSION-RELEASE@") + b"\0")
+            for i, item in enumerate(value):
+                own = tag in _OWN_RELEASE_TAGS or (
+                    tag == _PROVIDEVERSION_TAG and i < len(own_provides) and own_provides[i]
+                )
+                digest.update((item.replace(version_release, b"@VERSION-RELEASE@") if own else item) + b"\0")
         else:
             digest.update(value)
         digest.update(b"\n")
     digest.update(hashlib.sha256(data[payload:]).digest())
     return digest.hexdigest()
+
+
+def _strings(tags: dict[int, tuple[int, list[bytes] | bytes]], tag: int) -> list[bytes]:
+    value = tags.get(tag, (8, []))[1]
+    return value if isinstance(value, list) else []
+
+
+def _owns(provided: bytes, name: bytes) -> bool:
+    """Whether a Provides names the package itself: NAME, or NAME(arch)."""
+    return provided == name or (provided.startswith(name + b"(") and provided.endswith(b")"))

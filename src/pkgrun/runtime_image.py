@@ -24,6 +24,7 @@ from pkgrun.errors import PkgrunError
 from pkgrun.plan import BuildPlan
 from pkgrun.repodata import newest_release
 from pkgrun.report import Reporter
+from pkgrun.signing import KEY_FILE
 from pkgrun.targets import RuntimeDeps, Target
 
 PACKAGES = ("nginx", "php", "supervisor")
@@ -41,12 +42,18 @@ def default_tag(target: Target) -> str:
     return f"localhost/pkgrun-lnmp:{target.dist}"
 
 
-def install_command(target: Target, rpms: Sequence[str]) -> list[str]:
-    """The RUN of the Containerfile (exec form, package names as arguments)."""
+def install_command(target: Target, rpms: Sequence[str], signed: bool) -> list[str]:
+    """The RUN of the Containerfile (exec form, package names as arguments). ``signed``: the
+    repository is, and the image installs only what carries its key's signature."""
+    key = f"{REPO_IN_IMAGE}/{KEY_FILE}"
     if target.runtime_deps is RuntimeDeps.PREINSTALLED:
-        script = 'rpm -i --nodeps "$@" && rm -rf ' + REPO_IN_IMAGE
+        # rpm 4.14+ (the local image's) refuses an unsigned or badly signed package at this level
+        check = f"rpm --import {key} && " if signed else ""
+        verify = " --define '_pkgverify_level signature'" if signed else ""
+        script = f'{check}rpm -i --nodeps{verify} "$@" && rm -rf {REPO_IN_IMAGE}'
         return ["sh", "-c", script, "sh", *(f"{REPO_IN_IMAGE}/{rpm}" for rpm in rpms)]
-    repo_file = f"[pkgrun]\\nname=pkgrun\\nbaseurl=file://{REPO_IN_IMAGE}\\ngpgcheck=0\\n"
+    checks = f"gpgcheck=1\\nrepo_gpgcheck=1\\ngpgkey=file://{key}\\n" if signed else "gpgcheck=0\\n"
+    repo_file = f"[pkgrun]\\nname=pkgrun\\nbaseurl=file://{REPO_IN_IMAGE}\\n{checks}"
     script = (
         f"printf '{repo_file}' > /etc/yum.repos.d/pkgrun.repo && yum install -y \"$@\" && "
         f"rm -f /etc/yum.repos.d/pkgrun.repo && yum clean all && rm -rf {REPO_IN_IMAGE}"
@@ -101,10 +108,13 @@ def build_runtime_image(
         else:
             arch_dir = next(iter(newest.values())).parent
             shutil.copytree(arch_dir, context / "repo", ignore=shutil.ignore_patterns(".*"))
+        key = repo_root / target.dist / KEY_FILE
+        if key.is_file():  # a signed repository: the image checks what it installs
+            shutil.copyfile(key, context / "repo" / KEY_FILE)
         index = resources.files("pkgrun").joinpath("image", "index.php").read_bytes()
         (context / "index.php").write_bytes(index)
         (context / "Containerfile").write_text(
-            containerfile(base, install_command(target, [p.name for p in newest.values()]))
+            containerfile(base, install_command(target, [p.name for p in newest.values()], key.is_file()))
         )
         with reporter.step("image", f"build {tag} from {', '.join(p.name for p in newest.values())}"):
             build_image_from(

@@ -1,7 +1,9 @@
 """An SBOM for every RPM: CycloneDX JSON (1.6), made with cyclonedx-python-lib, the format's own
 library, never hand-written JSON. It lists what a package is and what made it:
 
-- the package: NEVRA (as a purl), license, url, supplier, and the sha256 of the RPM file;
+- the package: NEVRA (as a purl), license, url, supplier, and the sha256 of its header and
+  payload (the RPM file without its lead and signature, which signing, or signing again with
+  another key, never changes; `pkgrun rebuild` compares the same digest);
 - the upstream source: its url, version, file name and sha256;
 - the build-time packages with their exact versions, as the build image had them;
 - the runtime requirements, as the RPM states them;
@@ -9,13 +11,16 @@ library, never hand-written JSON. It lists what a package is and what made it:
 - every file in the RPM, with its sha256.
 
 The document is deterministic: its serial number derives from the package's digest and its
-timestamp is the build's SOURCE_DATE_EPOCH. The library is imported here only, when an SBOM is
-made or read (it takes a tenth of a second to import).
+timestamp is the build's SOURCE_DATE_EPOCH. A package pkgrun did not build (published from a
+file) gets a document with what its RPM says, and a property that says the rest is unknown.
+The library is imported here only, when an SBOM is made or read (it takes a tenth of a second
+to import).
 """
 
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +60,8 @@ class SbomFacts:
     package_type: str = "rpm"  # the purl type of the build image's packages: rpm or deb
     recipe_files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256
     epoch_time: int = 0  # SOURCE_DATE_EPOCH
+    file_digests: str = "SHA-256"  # the algorithm of the files' digests (CycloneDX's name)
+    built_by_pkgrun: bool = True  # False: published from a file; source, build and recipe unknown
 
     @property
     def nevra(self) -> str:
@@ -105,13 +112,30 @@ def make_sbom(facts: SbomFacts) -> str:
         bom_ref=facts.nevra,
         purl=purl,
         supplier=OrganizationalEntity(name=facts.supplier) if facts.supplier else None,
-        licenses=[LicenseFactory().make_from_string(facts.license)],
+        licenses=[LicenseFactory().make_from_string(facts.license)] if facts.license else [],
         hashes=sha(facts.rpm_sha256),
-        external_references=[ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(facts.url))],
+        external_references=(
+            [ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(facts.url))] if facts.url else []
+        ),
+        properties=[
+            Property(
+                name="pkgrun:sha256-of",
+                value="the RPM's header and payload: the file without its lead and signature",
+            )
+        ],
     )
     bom = Bom(serial_number=uuid.uuid5(NAMESPACE, f"{facts.nevra}:{facts.rpm_sha256}"), version=1)
     bom.metadata.component = package
-    bom.metadata.timestamp = datetime.fromtimestamp(facts.epoch_time, tz=UTC)
+    if facts.built_by_pkgrun:
+        bom.metadata.timestamp = datetime.fromtimestamp(facts.epoch_time, tz=UTC)
+    else:
+        bom.metadata.properties.add(
+            Property(
+                name="pkgrun:origin",
+                value="published from a file pkgrun did not build: its source, build-time packages "
+                "and recipe are unknown",
+            )
+        )
     bom.metadata.tools.components.add(
         Component(type=ComponentType.APPLICATION, name="pkgrun", version=__version__)
     )
@@ -180,7 +204,7 @@ def make_sbom(facts: SbomFacts) -> str:
             type=ComponentType.FILE,
             name=f.path,
             bom_ref=f"file:{f.path}",
-            hashes=sha(f.sha256),
+            hashes=[HashType(alg=HashAlgorithm(facts.file_digests), content=f.sha256)] if f.sha256 else [],
             properties=role("packaged file", Property(name="pkgrun:mode", value=f.mode)),
         )
         for f in facts.files
@@ -189,8 +213,22 @@ def make_sbom(facts: SbomFacts) -> str:
     bom.register_dependency(package, runtime)
     for component in components:
         bom.register_dependency(component)
-    bom.validate()
-    return make_outputter(bom, OutputFormat.JSON, SchemaVersion.V1_6).output_as_string(indent=1)
+    with warnings.catch_warnings():
+        # a package that requires nothing has no dependencies, which the library warns about
+        warnings.filterwarnings("ignore", message=".*has no defined dependencies", category=UserWarning)
+        bom.validate()
+        return make_outputter(bom, OutputFormat.JSON, SchemaVersion.V1_6).output_as_string(indent=1)
+
+
+def describes(text: str, digest: str) -> bool:
+    """Whether the SBOM ``text`` is about the package whose content digest is ``digest``."""
+    import json
+
+    try:
+        component = json.loads(text)["metadata"]["component"]
+        return any(h.get("alg") == "SHA-256" and h.get("content") == digest for h in component["hashes"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def validation_errors(text: str) -> list[str]:

@@ -39,7 +39,7 @@ def find_sbom(package: str, repo: Path, target: Target) -> str:
     if not sbom.is_file() or sbom.is_symlink():
         raise UsageError(
             f"no SBOM beside {rpm}",
-            hint="pkgrun writes one for every package it builds; a package published with "
-            "`pkgrun publish` from elsewhere has none",
+            hint="pkgrun writes one beside every package it builds or publishes; publish the file "
+            "with pkgrun (pkgrun publish FILE), which describes it",
         )
     return sbom.read_text()

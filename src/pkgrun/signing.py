@@ -25,13 +25,25 @@ GPG_HINT = "install gnupg and rpm (Debian/Ubuntu: apt-get install gnupg rpm)"
 
 @dataclass(frozen=True)
 class SigningKey:
-    fingerprint: str
+    fingerprint: str  # the primary key's
     gnupg_home: Path | None = None  # None: gpg's own default ($GNUPGHOME, ~/.gnupg)
+    # the fingerprints of the key and subkeys that can sign; gpg signs with the newest of them,
+    # and rpm records that one's ID (an organisation's key usually signs with a subkey)
+    signing_fingerprints: tuple[str, ...] = ()
 
     @property
     def key_id(self) -> str:
-        """The short ID rpm shows in a signature: the fingerprint's last 16 hex digits."""
+        """The primary key's long ID: the fingerprint's last 16 hex digits."""
         return self.fingerprint[-16:].lower()
+
+    @property
+    def signer_ids(self) -> frozenset[str]:
+        """The IDs a signature made with this key can carry."""
+        return frozenset(f[-16:].lower() for f in self.signing_fingerprints or (self.fingerprint,))
+
+    def made(self, signer: str | None) -> bool:
+        """Whether a signature by ``signer`` (a long key ID) was made with this key."""
+        return signer is not None and signer.lower() in self.signer_ids
 
     def env(self) -> dict[str, str]:
         return {"GNUPGHOME": str(self.gnupg_home)} if self.gnupg_home else {}
@@ -52,13 +64,15 @@ def rpmsign_argv(key: SigningKey, rpms: Sequence[Path], gpg: str = "/usr/bin/gpg
         "--define", f"__gpg {gpg}",  # Debian's macros name gpg2, which bookworm lacks
         "--define", f"_gpg_name {key.fingerprint}",
         "--define", "_gpg_digest_algo sha256",
+        # unattended: a key whose passphrase gpg-agent does not hold fails instead of prompting
+        "--define", "_gpg_sign_cmd_extra_args --batch --pinentry-mode error",
         *map(str, rpms),
     ]  # fmt: skip
 
 
 def detach_sign_argv(key: SigningKey, file: Path, signature: Path) -> list[str]:
     return [
-        "gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "",
+        "gpg", "--batch", "--yes", "--pinentry-mode", "error",
         "--local-user", key.fingerprint, "--digest-algo", "SHA256",
         "--armor", "--detach-sign", "--output", str(signature), str(file),
     ]  # fmt: skip
@@ -93,54 +107,70 @@ def init_key(state_dir: Path, user_id: str) -> SigningKey:
     home = own_gnupg_home(state_dir)
     existing = find_secret_key(home) if home.is_dir() else None
     if existing:
-        return SigningKey(existing, home)
+        return existing
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     run(generate_argv(user_id), env={"GNUPGHOME": str(home)}, hint=GPG_HINT)
-    fingerprint = find_secret_key(home)
-    if fingerprint is None:
+    made = find_secret_key(home)
+    if made is None:
         raise SigningFailed(f"gpg made no key in {home}", hint=GPG_HINT)
-    return SigningKey(fingerprint, home)
+    return made
 
 
-def find_secret_key(home: Path | None, wanted: str | None = None) -> str | None:
-    """The fingerprint of the secret key ``wanted`` (an ID, a fingerprint or a user ID) in
-    ``home``, or of its only secret key when none is named."""
-    argv = ["gpg", "--batch", "--with-colons", "--list-secret-keys"]
-    if wanted:
-        argv.append(wanted)
+def secret_keys(home: Path | None, wanted: str | None = None) -> list[SigningKey]:
+    """The usable secret keys in ``home`` (those ``wanted`` names: an ID, fingerprint or user ID)
+    that can sign, with their signing subkeys."""
+    argv = ["gpg", "--batch", "--with-colons", "--list-secret-keys", *([wanted] if wanted else [])]
     result = run(argv, env={"GNUPGHOME": str(home)} if home else None, check=False, hint=GPG_HINT)
     if result.returncode != 0:
-        return None
-    # each key's line ("sec") is followed by its fingerprint ("fpr"), then its subkeys'
-    keys, after_sec = [], False
+        return []
+    # a key ("sec") or subkey ("ssb") line, then its fingerprint ("fpr"); field 2 is its validity
+    # (e: expired, r: revoked, d: disabled, i: invalid), field 12 its capabilities (s: signs)
+    found: list[tuple[str, list[str]]] = []
+    pending: tuple[str, bool] | None = None
     for line in result.stdout.splitlines():
-        if line.startswith("sec:"):
-            after_sec = True
-        elif line.startswith("fpr:") and after_sec:
-            keys.append(line.split(":")[9])
-            after_sec = False
-    if not keys or (wanted is None and len(keys) != 1):
-        return None
-    return keys[0]
+        fields = line.split(":")
+        if fields[0] in ("sec", "ssb") and len(fields) > 11:
+            usable = fields[1] not in ("e", "r", "d", "i") and "s" in fields[11]
+            pending = (fields[0], usable)
+        elif fields[0] == "fpr" and pending is not None and len(fields) > 9:
+            kind, usable = pending
+            if kind == "sec":
+                found.append((fields[9], [fields[9]] if usable else []))
+            elif found and usable:
+                found[-1][1].append(fields[9])
+            pending = None
+    return [SigningKey(primary, home, tuple(signing)) for primary, signing in found if signing]
+
+
+def find_secret_key(home: Path | None, wanted: str | None = None) -> SigningKey | None:
+    """The one secret key ``wanted`` names in ``home`` (or its only one when none is named);
+    None when there is none, an error when the choice is not clear."""
+    keys = secret_keys(home, wanted)
+    if len(keys) > 1:
+        where = home or "gpg's default home"
+        what = f"{wanted!r} names" if wanted else f"{where} holds"
+        raise UsageError(
+            f"{what} {len(keys)} secret keys that can sign: " + ", ".join(k.fingerprint for k in keys),
+            hint="name one by its fingerprint ([sign] key in pkgrun.toml, --sign-key, $PKGRUN_SIGN_KEY)",
+        )
+    return keys[0] if keys else None
 
 
 def resolve_key(wanted: str | None, gnupg_home: Path | None, state_dir: Path) -> SigningKey | None:
     """The key the settings name, or pkgrun's own if it made one; None when there is none."""
     if wanted:
-        fingerprint = find_secret_key(gnupg_home, wanted)
-        if fingerprint is None:
+        key = find_secret_key(gnupg_home, wanted)
+        if key is None:
             where = gnupg_home or "gpg's default home"
             raise UsageError(
                 f"no secret key {wanted!r} in {where}",
                 hint="give an existing key's ID or fingerprint ([sign] key, --sign-key), or make "
                 "pkgrun's own: pkgrun key init",
             )
-        return SigningKey(fingerprint, gnupg_home)
+        return key
     home = own_gnupg_home(state_dir)
-    if home.is_dir() and (fingerprint := find_secret_key(home)):
-        return SigningKey(fingerprint, home)
-    return None
+    return find_secret_key(home) if home.is_dir() else None
 
 
 def no_key_error() -> UsageError:
@@ -168,7 +198,7 @@ def signed_by(rpms: Sequence[Path]) -> dict[Path, str | None]:
 
 def sign_rpms(key: SigningKey, rpms: Sequence[Path]) -> list[Path]:
     """Sign, in place, the packages not signed with ``key`` yet (idempotent); the ones signed."""
-    todo = [rpm for rpm, signer in signed_by(rpms).items() if signer != key.key_id]
+    todo = [rpm for rpm, signer in signed_by(rpms).items() if not key.made(signer)]
     if todo:
         gpg = find_tool("gpg", hint=GPG_HINT)
         run(rpmsign_argv(key, todo, gpg), env=key.env(), hint=GPG_HINT)
@@ -177,6 +207,27 @@ def sign_rpms(key: SigningKey, rpms: Sequence[Path]) -> list[Path]:
 
 def sign_file(key: SigningKey, file: Path, signature: Path) -> None:
     run(detach_sign_argv(key, file, signature), env=key.env(), hint=GPG_HINT)
+
+
+def check_key(key: SigningKey) -> None:
+    """Sign a scrap of text with ``key``, before any work: a key gpg cannot use unattended (a
+    passphrase gpg-agent does not hold) fails here, not after the builds."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pkgrun-key-check-") as tmp:
+        probe = Path(tmp) / "probe"
+        probe.write_text("pkgrun\n")
+        result = run(
+            detach_sign_argv(key, probe, Path(tmp) / "probe.asc"), env=key.env(), check=False, hint=GPG_HINT
+        )
+    if result.returncode != 0:
+        said = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SigningFailed(
+            f"gpg cannot sign with key {key.fingerprint}: {said}",
+            hint="pkgrun signs unattended: use a key without a passphrase, or have gpg-agent hold "
+            "its passphrase (gpg-preset-passphrase); try: gpg --local-user "
+            f"{key.fingerprint} --detach-sign FILE",
+        )
 
 
 def public_key(key: SigningKey) -> str:

@@ -164,16 +164,21 @@ def _too_large(origin: str, size: int, limit: int) -> TooLarge:
     )
 
 
-def source_date_epoch(archive: Path) -> int:
+# the largest time an RPM header holds (an unsigned 32-bit number of seconds)
+MAX_EPOCH = 2**32 - 1
+
+
+def source_date_epoch(archive: Path, sha256: str) -> int:
     """The SOURCE_DATE_EPOCH a source implies: the newest time of a file in the archive, so that
-    the same source makes the same package, on any day. Kept beside the cached source."""
+    the same source makes the same package, on any day. Kept beside the cached source with the
+    source's checksum, so that another file of the same name never inherits it."""
     import tarfile
 
     remembered = archive.with_name(archive.name + ".date-epoch")
-    try:
-        return int(remembered.read_text())
-    except (OSError, ValueError):
-        pass
+    with contextlib.suppress(OSError, ValueError):
+        digest, _, value = remembered.read_text().partition(" ")
+        if digest == sha256:
+            return int(value)
     try:
         with tarfile.open(archive) as tar:
             newest = max((int(member.mtime) for member in tar), default=0)
@@ -182,6 +187,7 @@ def source_date_epoch(archive: Path) -> int:
             f"{archive.name}: cannot read the archive's file times ({exc})",
             hint="set [source] date-epoch in the recipe (a Unix time) for this source",
         ) from None
+    newest = min(newest, MAX_EPOCH)
     with contextlib.suppress(OSError):
-        remembered.write_text(str(newest))
+        remembered.write_text(f"{sha256} {newest}")
     return newest

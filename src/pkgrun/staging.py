@@ -38,7 +38,9 @@ def parse_listing(output: str) -> list[Entry]:
     for i in range(0, len(fields), 4):
         kind, mode, path, link = fields[i : i + 4]
         entries.append(Entry(kind, int(mode, 8), "/" + posixpath.normpath(path), link))
-    return entries
+    # find lists in the file system's own order, which differs between two builds: sorted, the
+    # package's file list is the same every time (and a directory comes before what it holds)
+    return sorted(entries, key=lambda entry: entry.path)
 
 
 def unsafe_names(entries: Sequence[Entry]) -> list[str]:

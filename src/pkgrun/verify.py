@@ -25,6 +25,7 @@ HEADER_TAGS = (
     "VENDOR",
     "PAYLOADCOMPRESSOR",
     "SIZE",
+    "FILEDIGESTALGO",  # how FILEDIGESTS are made: 8 is sha256; none given is md5 (old rpm)
 )
 SCRIPT_TAGS = {
     "before-install": "PREIN",

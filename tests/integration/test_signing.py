@@ -4,6 +4,7 @@ repo_gpgcheck on, and pkgrun's own install test. A flipped byte is refused by bo
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,14 @@ def dnf(
          *([f"--installroot={root}"] if root else []), *command],
         capture_output=True, text=True,
     )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_agents_left(tmp_path: Path) -> Iterator[None]:
+    """dnf checks signatures with a GnuPG home in its cache, whose agent outlives it: stopped."""
+    yield
+    for home in tmp_path.glob("*/*/pubring"):
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
 
 
 @pytest.fixture
