@@ -70,7 +70,7 @@ def test_the_steps_run_to_the_publish_in_order() -> None:
     full = make_plan(loaded("php"), TARGETS["el7"], out_dir=Path("o"), options=Options())
     assert full.step_names == [
         Step.FETCH, Step.IMAGE, Step.CONTAINER, Step.UNPACK, Step.BUILD, Step.STAGE, Step.PACKAGE,
-        Step.VERIFY, Step.LINT, Step.SIGN, Step.INSTALL_TEST, Step.SBOM, Step.PUBLISH,
+        Step.VERIFY, Step.SIGN, Step.LINT, Step.INSTALL_TEST, Step.SBOM, Step.PUBLISH,
     ]  # fmt: skip
     bare = make_plan(
         loaded("php"),

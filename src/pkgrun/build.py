@@ -188,16 +188,16 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             # the scriptlets are the hooks as written and the files are what was staged,
             # whatever the build script did to the container the packager ran in
             info = verify_rpm(rpm_tmp, plan, fpm_style_scripts(hook_texts(plan)), entries)
-        lint = None
-        if plan.options.lint:
-            with steps(Step.LINT, "rpmlint"):
-                lint = check_lint(ctx, rpm_tmp)
-            reporter.note(name, f"rpmlint: {lint.summary()}")
         if plan.options.sign:
             if ctx.key is None:
                 raise PkgrunError("no signing key for a build that signs", hint="pass --unsigned, or a key")
             with steps(Step.SIGN, f"sign with key {ctx.key.key_id}"):
                 sign_rpms(ctx.key, [rpm_tmp])
+        lint = None
+        if plan.options.lint:
+            with steps(Step.LINT, "rpmlint"):
+                lint = check_lint(ctx, rpm_tmp)
+            reporter.note(name, f"rpmlint: {lint.summary()}")
         tested = None
         if plan.options.install_test:
             with steps(Step.INSTALL_TEST, "install test"):

@@ -291,15 +291,15 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
             "as written, exactly the staged files",
         ),
     ]
-    if plan.options.lint:
-        steps.append(PlanStep(Step.LINT, f"rpmlint; failing checks: {', '.join(recipe.lint.fail) or 'none'}"))
-    if plan.options.sign:
+    if plan.options.sign:  # before rpmlint, which then checks the package as it ships
         steps.append(
             PlanStep(
                 Step.SIGN,
                 "sign the RPM on this host (rpmsign: RSA over SHA-256); the key never enters a container",
             )
         )
+    if plan.options.lint:
+        steps.append(PlanStep(Step.LINT, f"rpmlint; failing checks: {', '.join(recipe.lint.fail) or 'none'}"))
     if plan.options.install_test:
         how = (
             f"{' '.join(target.install_rpm)} resolving requirements from the distribution"

@@ -102,6 +102,7 @@ def test_only_what_changed_rebuilds(project, build_env) -> None:
         "skipped": 2,
         "failed": 0,
         "blocked": 0,
+        "identical": 0,
     }
     suite = ElementTree.parse(latest / "junit.xml").getroot()
     assert (suite.get("tests"), suite.get("skipped"), suite.get("failures")) == ("3", "2", "0")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import signal
 import subprocess
@@ -14,8 +15,12 @@ from xml.etree import ElementTree
 import pytest
 
 from conftest import need_tool, publish_argv
-from helpers import make_rpm
+from helpers import key_env, make_rpm
 from pkgrun.cli import main
+from pkgrun.rpmheader import content_digest
+
+# publishes sign, with the tests' throwaway key
+SIGNED = {**os.environ, **key_env()}
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def dnf_list(repo_dir: Path, cache: Path) -> list[str]:
 
 
 def publish(repo: Path, *rpms: Path, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(publish_argv(repo, *rpms, extra=extra), capture_output=True, text=True)
+    return subprocess.run(publish_argv(repo, *rpms, extra=extra), capture_output=True, text=True, env=SIGNED)
 
 
 def test_dnf_lists_exactly_what_was_published(dnf, tmp_path, capsys) -> None:
@@ -58,7 +63,8 @@ def test_dnf_lists_exactly_what_was_published(dnf, tmp_path, capsys) -> None:
         make_rpm(tmp_path / "rpms", "gamma", arch="noarch"),
     ]
     code = main(
-        ["publish", "--repo", str(tmp_path / "repo"), "--target", "local", "--json", *map(str, rpms)], env={}
+        ["publish", "--repo", str(tmp_path / "repo"), "--target", "local", "--json", *map(str, rpms)],
+        env=key_env(),
     )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
@@ -69,7 +75,7 @@ def test_dnf_lists_exactly_what_was_published(dnf, tmp_path, capsys) -> None:
         "gamma-0:1.0-1.local.noarch",
     ]
     assert (tmp_path / "repo" / "local" / "pkgrun.repo").read_text().startswith("[pkgrun-local]\n")
-    code = main(["repo", "list", "--repo", str(tmp_path / "repo"), "--json"], env={})
+    code = main(["repo", "list", "--repo", str(tmp_path / "repo"), "--json"], env=key_env())
     listed = json.loads(capsys.readouterr().out)
     assert [row["nevra"] for row in listed] == [
         "alpha-0:1.0-1.local.x86_64",
@@ -90,10 +96,10 @@ def test_a_published_nevra_never_changes(dnf, tmp_path) -> None:
     assert "alpha-0:1.0-1.local.x86_64 is already published as a different file" in clash.stderr
     assert "raise the iteration (--iteration)" in clash.stderr and "--force" in clash.stderr
     published = repo / "local" / "x86_64" / first.name
-    assert published.read_bytes() == first.read_bytes()
+    assert content_digest(published) == content_digest(first)  # the first, as signed
     forced = publish(repo, second, extra=("--force",))
     assert forced.returncode == 0 and "replaced" in forced.stdout
-    assert published.read_bytes() == second.read_bytes()
+    assert content_digest(published) == content_digest(second)
     assert dnf_list(repo / "local" / "x86_64", tmp_path / "cache") == ["alpha-0:1.0-1.local.x86_64"]
 
 
@@ -123,7 +129,7 @@ def test_el7_metadata_is_gzip(tmp_path) -> None:
     need_tool("rpm")
     repo = tmp_path / "repo"
     rpm = make_rpm(tmp_path / "rpms", "alpha", release="1.el7")
-    assert main(["publish", "--repo", str(repo), "--target", "el7", str(rpm)], env={}) == 0
+    assert main(["publish", "--repo", str(repo), "--target", "el7", str(rpm)], env=key_env()) == 0
     repodata = repo / "el7" / "x86_64" / "repodata"
     root = ElementTree.parse(repodata / "repomd.xml").getroot()
     hrefs = [loc.get("href") for loc in root.iter("{http://linux.duke.edu/metadata/repo}location")]
@@ -144,6 +150,7 @@ def test_four_concurrent_publishers(dnf, tmp_path) -> None:
     processes = [
         subprocess.Popen(
             publish_argv(repo, *batch),
+            env=SIGNED,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -178,6 +185,7 @@ def test_a_publish_killed_at_any_moment_leaves_old_or_new(dnf, tmp_path) -> None
         batch = [make_rpm(tmp_path / f"new{run}", f"fresh{run}x{j}") for j in range(3)]
         process = subprocess.Popen(
             publish_argv(repo, *batch),
+            env=SIGNED,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
