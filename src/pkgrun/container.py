@@ -14,6 +14,7 @@ seam the tests replace with a fake engine.
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import tempfile
@@ -32,6 +33,9 @@ from pkgrun.run import Result, find_tool, run, run_logged, run_to_file
 # host's hard limits allow (the kernel's default hard nofile is 4096).
 PORTABLE_ULIMITS = ("nofile=1024:4096", "nproc=4096:8192")
 LABEL = "io.pkgrun.recipe"
+# which pkgrun process started a container: `podman ps --filter label=io.pkgrun.owner=<pid>`
+# finds one a killed run left behind
+OWNER_LABEL = "io.pkgrun.owner"
 HOSTNAME = "pkgrun"
 
 
@@ -332,7 +336,7 @@ def start_container(
                     engine,
                     name,
                     image,
-                    labels={LABEL: recipe, **(labels or {})},
+                    labels={LABEL: recipe, OWNER_LABEL: str(os.getpid()), **(labels or {})},
                     network=network,
                     volumes=volumes,
                 )

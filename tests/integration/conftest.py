@@ -155,10 +155,12 @@ def publish_argv(repo: Path, *rpms: Path, extra: tuple[str, ...] = ()) -> list[s
             *extra, *map(str, rpms)]  # fmt: skip
 
 
-def pkgrun_containers(engine: str) -> list[str]:
-    """Containers pkgrun started (they carry its label), running or not."""
+def pkgrun_containers(engine: str, owner: int | None = None) -> list[str]:
+    """Containers pkgrun started (they carry its label), running or not; with ``owner``, only
+    those the pkgrun process with that pid started (other runs may share this engine)."""
+    label = "io.pkgrun.recipe" if owner is None else f"io.pkgrun.owner={owner}"
     out = subprocess.run(
-        [engine, "ps", "--all", "--filter", "label=io.pkgrun.recipe", "--format", "{{.Names}}"],
+        [engine, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"],
         capture_output=True,
         text=True,
         check=True,
@@ -168,9 +170,9 @@ def pkgrun_containers(engine: str) -> list[str]:
 
 @pytest.fixture
 def no_leftover_containers(podman: str) -> Iterator[None]:
-    before = set(pkgrun_containers(podman))
+    """The in-process builds of a test remove every container they started."""
     yield
-    assert set(pkgrun_containers(podman)) - before == set()
+    assert pkgrun_containers(podman, owner=os.getpid()) == []
 
 
 def runtime_image(engine: str, apt_requires: list[str]) -> str:
@@ -233,7 +235,7 @@ def seed_packages(podman: str, mirror: Path, tmp_path_factory: pytest.TempPathFa
     env = dict(
         os.environ, PKGRUN_CACHE_DIR=str(work / "cache"), XDG_STATE_HOME=str(work / "state"), **key_env()
     )
-    result = subprocess.run(
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -256,16 +258,18 @@ def seed_packages(podman: str, mirror: Path, tmp_path_factory: pytest.TempPathFa
             str(work / "repo"),
             "--json",
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=3600,
     )
-    assert result.returncode == 0, result.stderr[-5000:]
-    report = json.loads(result.stdout)
+    stdout, stderr = process.communicate(timeout=3600)
+    assert process.returncode == 0, stderr[-5000:]
+    report = json.loads(stdout)
     return {
         "report": report,
         "built": {b["name"]: b for b in report["built"]},
         "repo": work / "repo",
-        "stderr": result.stderr,
+        "stderr": stderr,
+        "left_behind": pkgrun_containers(podman, owner=process.pid),
     }

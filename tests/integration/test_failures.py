@@ -97,7 +97,7 @@ def test_ctrl_c_removes_the_container(podman, build_env, tmp_path) -> None:
     )
     try:
         deadline = time.monotonic() + 300
-        while not [c for c in pkgrun_containers(podman) if c.startswith("pkgrun-hello-")]:
+        while not pkgrun_containers(podman, owner=process.pid):
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             assert time.monotonic() < deadline, "the build never started a container"
             time.sleep(0.5)
@@ -109,7 +109,7 @@ def test_ctrl_c_removes_the_container(podman, build_env, tmp_path) -> None:
             process.kill()
     assert process.returncode == 130, output
     assert "interrupted" in output
-    assert [c for c in pkgrun_containers(podman) if c.startswith("pkgrun-hello-")] == []
+    assert pkgrun_containers(podman, owner=process.pid) == []
     assert list(tmp_path.glob("*.rpm")) == []
 
 
