@@ -164,10 +164,9 @@ class FakeEngine:
             for path in command[2:]:
                 Path(inside(path)).mkdir(parents=True, exist_ok=True)
             return 0, ""
-        if program == "tar":
-            return _host(
-                ["tar", "-xf", inside(command[2]), "-C", inside(command[4]), *command[5:]], cwd, host_env
-            )
+        if program == "tar":  # unpack a source or a kept compile, archive a compile
+            remapped = [inside(a) if a.startswith("/pkgrun") else a for a in command if a != "--same-owner"]
+            return _host(remapped, cwd, host_env)
         if program == "bash":
             return _host([*command[:-1], inside(command[-1])], cwd, host_env)
         if program == "sh" and command[2] == _STAGE_SCRIPT:

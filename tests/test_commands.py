@@ -57,7 +57,14 @@ def test_build_then_nightly_then_plan(
     assert main(["plan", "hello", "--target", "local"], env=env(project)) == 0
     assert len(engine.calls) == calls  # plan asks the engine nothing
     assert main(["plan", "hello", "--target", "el9", "--nightly"], env=env(project)) == 0
-    assert "nightly job  skip: inputs unchanged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nightly job  skip: inputs unchanged" in out
+    assert "compile      reused (key " in out  # what el9's build compiled is kept
+    (project / "recipes" / "hello" / "build.sh").write_text("true\n")
+    assert main(["plan", "hello", "--target", "el9", "--nightly", "--json"], env=env(project)) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["nightly"] == "build: changed: build.sh changed"
+    assert planned["compile"].startswith("from source, changed since the last kept compile: build.sh changed")
 
 
 def test_a_failed_build_says_why_and_exits_1(

@@ -32,7 +32,6 @@ def test_plan_for_a_newer_version_on_the_local_target() -> None:
     assert plan.build_env == {
         "PKGRUN_NAME": "nginx",
         "PKGRUN_VERSION": "1.22.1",
-        "PKGRUN_RELEASE": "2.local",
         "PKGRUN_ARCH": "x86_64",
         "PKGRUN_TARGET": "local",
         "PKGRUN_DIST": "local",
@@ -42,7 +41,14 @@ def test_plan_for_a_newer_version_on_the_local_target() -> None:
         "PKGRUN_SRCDIR": "/pkgrun/build/src",
         "PKGRUN_DESTDIR": "/pkgrun/destdir",
         "PKGRUN_RECIPE_DIR": "/pkgrun/recipe",
+        # ccache's links first; its cache in the recipe's own volume
+        "PATH": "/usr/lib/ccache:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "CCACHE_DIR": "/pkgrun/ccache",
+        "CCACHE_MAXSIZE": "2G",
     }
+    assert "PKGRUN_RELEASE" not in plan.build_env  # one compile serves every release of a version
+    assert plan.ccache_volume == "pkgrun-ccache-local-nginx"
+    assert plan.build_requires[-1] == "ccache"
 
 
 def test_an_nfpm_target_shows_what_nfpm_is_given_not_fpm() -> None:
@@ -69,16 +75,16 @@ def test_an_fpm_target_shows_fpm_argv() -> None:
 def test_the_steps_run_to_the_publish_in_order() -> None:
     full = make_plan(loaded("php"), TARGETS["el7"], out_dir=Path("o"), options=Options())
     assert full.step_names == [
-        Step.FETCH, Step.IMAGE, Step.CONTAINER, Step.UNPACK, Step.BUILD, Step.STAGE, Step.PACKAGE,
-        Step.VERIFY, Step.SIGN, Step.LINT, Step.INSTALL_TEST, Step.SBOM, Step.PUBLISH,
+        Step.FETCH, Step.IMAGE, Step.COMPILE_CACHE, Step.CONTAINER, Step.UNPACK, Step.BUILD, Step.STAGE,
+        Step.PACKAGE, Step.VERIFY, Step.SIGN, Step.LINT, Step.INSTALL_TEST, Step.SBOM, Step.PUBLISH,
     ]  # fmt: skip
     bare = make_plan(
         loaded("php"),
         TARGETS["el7"],
         out_dir=Path("o"),
-        options=Options(lint=False, install_test=False, publish=False, sign=False),
+        options=Options(lint=False, install_test=False, publish=False, sign=False, compile_cache=False),
     )
-    assert not {Step.LINT, Step.INSTALL_TEST, Step.SIGN} & set(bare.step_names)
+    assert not {Step.LINT, Step.INSTALL_TEST, Step.SIGN, Step.COMPILE_CACHE} & set(bare.step_names)
     assert bare.step_names[-2] == Step.SBOM  # every package is described, published or not
     assert bare.steps[-1].text == "leave o/php-7.1.8-3.el7.x86_64.rpm in the output directory (not published)"
     needs = demo('[files]\npaths = ["usr"]\n').model_copy()
@@ -86,7 +92,7 @@ def test_the_steps_run_to_the_publish_in_order() -> None:
     plan = make_plan(
         LoadedRecipe(needs, Path("demo")), TARGETS["local"], out_dir=Path("o"), options=Options()
     )
-    assert plan.step_names[4] == Step.DEPENDENCIES
+    assert plan.step_names[5] == Step.DEPENDENCIES
     assert "rpm" in plan.build_requires  # the local image needs rpm to install libfoo's package
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
-from pkgrun.container import Container, Engine, start_container
+from pkgrun.compiles import DEFAULT_MAX_BYTES, CompileCache, CompileInputs, Kept, compile_inputs
+from pkgrun.container import Container, Engine, image_id, start_container
 from pkgrun.describe import sbom_facts
 from pkgrun.errors import PkgrunError
 from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
@@ -30,7 +32,9 @@ from pkgrun.install_test import InstallTestReport, run_install_test
 from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
+    CONTAINER_CCACHE_DIR,
     CONTAINER_CHANGELOG,
+    CONTAINER_COMPILED,
     CONTAINER_DEPENDENCIES_DIR,
     CONTAINER_DESTDIR,
     CONTAINER_HOOKS_DIR,
@@ -78,6 +82,11 @@ class BuildContext:
     dependencies: Sequence[Path] = ()  # RPMs of [build] recipes, installed before the build script
     siblings: Sequence[Path] = ()  # RPMs of [requires] recipes, installed beside it in its install test
     key: SigningKey | None = None  # signs the RPM on this host, before its install test
+    compile_cache_max: int = DEFAULT_MAX_BYTES  # the compile cache's size limit
+
+    @property
+    def compiles(self) -> CompileCache:
+        return CompileCache(self.cache_dir / "compiles", self.compile_cache_max)
 
 
 @dataclass(frozen=True)
@@ -168,21 +177,34 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
         image = images.ensure_build_image(
             ctx.engine, plan.target, base, plan.build_requires, log=ctx.log, reporter=reporter, recipe=name
         )
+    compiled: Compiled | None = None
+    if plan.options.compile_cache:
+        with steps(Step.COMPILE_CACHE, "look up the compile cache"):
+            compiled = _look_up(ctx, image, epoch_time)
+            reporter.note(name, compiled.why)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     # A private directory inside the output directory: the RPM appears in out_dir by a rename,
     # whole and verified, or not at all.
     with tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
         rpm_tmp = Path(private) / plan.rpm.name
         with ExitStack() as stack:
-            with steps(Step.CONTAINER, "start a container and copy in the recipe and the source"):
+            reused = compiled.kept if compiled else None
+            what = "the kept compile" if reused else "the source"
+            with steps(Step.CONTAINER, f"start a container and copy in the recipe and {what}"):
+                volumes = (
+                    [(plan.ccache_volume, CONTAINER_CCACHE_DIR)] if plan.ccache_volume and not reused else []
+                )
                 container = stack.enter_context(
-                    start_container(ctx.engine, name, image, keep=ctx.keep_container)
+                    start_container(ctx.engine, name, image, keep=ctx.keep_container, volumes=volumes)
                 )
                 reporter.note(name, f"container {container.name} from {image}, no network")
                 container.put(
-                    _inputs(ctx, source, epoch_time), trees=[(plan.loaded.directory, CONTAINER_RECIPE_DIR)]
+                    _inputs(ctx, source, epoch_time, reused),
+                    trees=[(plan.loaded.directory, CONTAINER_RECIPE_DIR)],
                 )
-            entries, build_packages = _build_in_container(ctx, steps, container, epoch_time)
+            entries, build_packages = _build_in_container(
+                ctx, steps, container, epoch_time, compiled, reporter
+            )
             container.get(plan.container_rpm, rpm_tmp)
         with steps(Step.VERIFY, "read the RPM back and check it"):
             # the scriptlets are the hooks as written and the files are what was staged,
@@ -225,10 +247,43 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
     )
 
 
-def _inputs(ctx: BuildContext, source: Path, epoch_time: int) -> list[Item]:
-    """What goes into the container besides the recipe directory."""
+@dataclass(frozen=True)
+class Compiled:
+    """What the compile cache said of a build: its compile's inputs, the kept compile it reuses
+    (None: it compiles), and why, in words."""
+
+    inputs: CompileInputs
+    kept: Kept | None
+    why: str
+
+
+def _look_up(ctx: BuildContext, image: str, epoch_time: int) -> Compiled:
     plan = ctx.plan
-    items = [Item(f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}", source=source, mode=0o444)]
+    inputs = compile_inputs(
+        plan,
+        image=image_id(ctx.engine, image) or image,
+        source_date_epoch=epoch_time,
+        packages=[content_digest(rpm) for rpm in ctx.dependencies],
+    )
+    cache = ctx.compiles
+    if plan.options.recompile:
+        return Compiled(inputs, None, f"compile: from source (--recompile; key {inputs.digest()[:12]})")
+    kept = cache.find(inputs.digest())
+    if kept is not None:
+        return Compiled(
+            inputs, kept, f"compile reused ({kept.describe()}): the compile's inputs are unchanged"
+        )
+    return Compiled(inputs, None, "compile: from source, " + cache.why_not(inputs))
+
+
+def _inputs(ctx: BuildContext, source: Path, epoch_time: int, reused: Kept | None = None) -> list[Item]:
+    """What goes into the container besides the recipe directory: the source, or the kept
+    compile's staging directory."""
+    plan = ctx.plan
+    if reused is not None:
+        items = [Item(CONTAINER_COMPILED, source=reused.tree, mode=0o444)]
+    else:
+        items = [Item(f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}", source=source, mode=0o444)]
     if plan.packager is Packager.FPM:
         text = changelog_text(plan.loaded.recipe, plan.version, plan.release, epoch_time)
         items.append(Item(CONTAINER_CHANGELOG, data=text.encode()))
@@ -247,7 +302,8 @@ def _inputs(ctx: BuildContext, source: Path, epoch_time: int) -> list[Item]:
             )
             for _, path in plan.loaded.recipe.hooks.items()
         ]
-    items += [Item(f"{CONTAINER_DEPENDENCIES_DIR}/{rpm.name}", source=rpm) for rpm in ctx.dependencies]
+    if reused is None:
+        items += [Item(f"{CONTAINER_DEPENDENCIES_DIR}/{rpm.name}", source=rpm) for rpm in ctx.dependencies]
     return items
 
 
@@ -266,40 +322,30 @@ def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
 
 
 def _build_in_container(
-    ctx: BuildContext, steps: Steps, container: Container, epoch_time: int
+    ctx: BuildContext,
+    steps: Steps,
+    container: Container,
+    epoch_time: int,
+    compiled: Compiled | None,
+    reporter: Reporter,
 ) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """The unpack, dependencies, build, stage and package steps; returns what was staged and the
-    packages the build image had (name, exact version)."""
+    """The unpack, dependencies, build, stage and package steps (unpack only, of the kept
+    compile, when the compile cache holds one); returns what was staged and the packages the
+    build image had (name, exact version)."""
     plan = ctx.plan
     recipe = plan.loaded.recipe
     reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
-    with steps(Step.UNPACK, f"unpack {plan.source.filename}"):
-        container.exec(
-            ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR, CONTAINER_OUT_DIR],
-            log=ctx.log,
-        )
-        container.exec(unpack_argv(plan), log=ctx.log)
-    if recipe.build.recipes:
-        with steps(Step.DEPENDENCIES, f"install {', '.join(r.name for r in ctx.dependencies) or 'nothing'}"):
-            if len(ctx.dependencies) != len(recipe.build.recipes):
-                raise PkgrunError(
-                    f"{plan.name} needs the packages of {', '.join(recipe.build.recipes)}, "
-                    f"and only {len(ctx.dependencies)} were found",
-                    hint="build them first (pkgrun build builds what a named recipe needs)",
-                )
-            # rpm, not yum: the build container has no network, and needs the files
-            container.exec(dependencies_argv(ctx.dependencies), log=ctx.log)
-    with steps(Step.BUILD, f"run {recipe.build.script}"):
-        container.exec(
-            ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/{recipe.build.script}"],
-            env={**plan.build_env, **reproducible},
-            workdir=CONTAINER_SRCDIR,
-            log=ctx.log,
-            hint=f"the build script failed; the whole output is in {ctx.log}",
-            what=recipe.build.script,
-        )
-    listed = container.capture(list(plan.target.package_query)).stdout
-    build_packages = [tuple(line.split("\t", 1)) for line in listed.splitlines() if "\t" in line]
+    directories = ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR, CONTAINER_OUT_DIR]
+    if compiled is not None and compiled.kept is not None:
+        with steps(Step.UNPACK, f"unpack the kept compile {compiled.kept.short}"):
+            container.exec(directories, log=ctx.log)
+            container.exec(reuse_argv(), log=ctx.log)
+        build_packages = compiled.kept.build_packages
+    else:
+        began = time.monotonic()
+        build_packages = _compile(ctx, steps, container, directories, reproducible)
+        if compiled is not None:
+            _keep(ctx, container, compiled.inputs, build_packages, time.monotonic() - began, reporter)
     with steps(Step.STAGE, "stage the recipe's files"):
         container.exec(stage_argv(plan), log=ctx.log)
         container.exec(clamp_argv(epoch_time), log=ctx.log)
@@ -353,7 +399,85 @@ def _build_in_container(
                 ]
             )
             container.exec(nfpm_argv(plan), log=ctx.log)
-    return entries, [(name, version) for name, version in build_packages]
+    return entries, build_packages
+
+
+def _compile(
+    ctx: BuildContext,
+    steps: Steps,
+    container: Container,
+    directories: list[str],
+    reproducible: dict[str, str],
+) -> list[tuple[str, str]]:
+    """Unpack the source, install the [build] recipes' packages, run the build script; returns
+    the build image's packages (name, exact version)."""
+    plan = ctx.plan
+    recipe = plan.loaded.recipe
+    with steps(Step.UNPACK, f"unpack {plan.source.filename}"):
+        container.exec(directories, log=ctx.log)
+        container.exec(unpack_argv(plan), log=ctx.log)
+    if recipe.build.recipes:
+        with steps(Step.DEPENDENCIES, f"install {', '.join(r.name for r in ctx.dependencies) or 'nothing'}"):
+            if len(ctx.dependencies) != len(recipe.build.recipes):
+                raise PkgrunError(
+                    f"{plan.name} needs the packages of {', '.join(recipe.build.recipes)}, "
+                    f"and only {len(ctx.dependencies)} were found",
+                    hint="build them first (pkgrun build builds what a named recipe needs)",
+                )
+            # rpm, not yum: the build container has no network, and needs the files
+            container.exec(dependencies_argv(ctx.dependencies), log=ctx.log)
+    with steps(Step.BUILD, f"run {recipe.build.script}"):
+        if plan.options.ccache:
+            container.exec(["ccache", "--zero-stats"], env=plan.build_env, log=ctx.log)
+        container.exec(
+            ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/{recipe.build.script}"],
+            env={**plan.build_env, **reproducible},
+            workdir=CONTAINER_SRCDIR,
+            log=ctx.log,
+            hint=f"the build script failed; the whole output is in {ctx.log}",
+            what=recipe.build.script,
+        )
+        if plan.options.ccache:
+            container.exec(["ccache", "--show-stats"], env=plan.build_env, log=ctx.log)
+    listed = container.capture(list(plan.target.package_query)).stdout
+    return [(n, v) for n, v in (line.split("\t", 1) for line in listed.splitlines() if "\t" in line)]
+
+
+def _keep(
+    ctx: BuildContext,
+    container: Container,
+    inputs: CompileInputs,
+    build_packages: list[tuple[str, str]],
+    seconds: float,
+    reporter: Reporter,
+) -> None:
+    """Keep the staging directory as the build script left it in the compile cache; a compile
+    that cannot be kept (a full disk) is said, and the build goes on."""
+    cache = ctx.compiles
+    incoming = cache.staging()
+    try:
+        with reporter.step(ctx.plan.name, "keep the compile in the compile cache"):
+            container.exec(keep_argv(), log=ctx.log)
+            archive = incoming / "compiled.tar"
+            container.get(f"{CONTAINER_OUT_DIR}/compiled.tar", archive)
+            container.exec(["rm", "-f", f"{CONTAINER_OUT_DIR}/compiled.tar"], log=ctx.log)
+            kept = cache.store(inputs, archive, build_packages, seconds)
+        reporter.note(ctx.plan.name, f"compile kept: key {kept.short}, {kept.facts['size'] / 2**20:.1f} MiB")
+    except (OSError, PkgrunError) as exc:
+        message = exc.message if isinstance(exc, PkgrunError) else str(exc)
+        reporter.note(ctx.plan.name, f"compile not kept: {message}")
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
+def keep_argv() -> list[str]:
+    """The staging directory as the build script left it, as an archive (run in the container)."""
+    return ["tar", "-cf", f"{CONTAINER_OUT_DIR}/compiled.tar", "-C", CONTAINER_DESTDIR, "."]
+
+
+def reuse_argv() -> list[str]:
+    """A kept compile's archive unpacked into the staging directory, owners and modes as built."""
+    return ["tar", "-xf", CONTAINER_COMPILED, "-C", CONTAINER_DESTDIR, "--same-owner"]
 
 
 def buildroot_argv(plan: BuildPlan) -> list[str]:

@@ -243,6 +243,11 @@ def _jobs(parser: argparse.ArgumentParser) -> None:
         help="make -j inside each build, $PKGRUN_JOBS for its build script (default: the cores, "
         "shared between the builds that run at once)",
     )
+    parser.add_argument(
+        "--recompile",
+        action="store_true",
+        help="compile from source even when the compile cache holds a compile of the same inputs",
+    )
 
 
 def _builds(parser: argparse.ArgumentParser) -> None:

@@ -65,26 +65,28 @@ def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> 
         needs.append(
             f"{name}: " + (f"the published {published.name}" if published else "built first (none published)")
         )
-    nightly = _nightly_line(plan, settings) if args.nightly else None
+    nightly = _nightly_lines(plan, settings) if args.nightly else {}
     if args.json:
-        console.json({**plan.to_json(), "needs": needs, **({"nightly": nightly} if nightly else {})})
+        console.json({**plan.to_json(), "needs": needs, **nightly})
     else:
         console.plan(plan, needs, nightly)
     return 0
 
 
-def _nightly_line(plan: object, settings: Settings) -> str:
-    """What the nightly job would do with the plan, and why: asks the engine (--nightly only)."""
+def _nightly_lines(plan: object, settings: Settings) -> dict[str, str]:
+    """What the nightly job would do with the plan, and whether its build would compile, and
+    why: asks the engine (--nightly only)."""
     from pkgrun.container import detect_engine
     from pkgrun.errors import PkgrunError
-    from pkgrun.nightly import explain
+    from pkgrun.nightly import explain, explain_compile
 
     try:
         engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
         decision = explain(plan, engine, settings.repo)  # type: ignore[arg-type]
+        compile_line = explain_compile(plan, engine, settings)  # type: ignore[arg-type]
     except PkgrunError as exc:
-        return f"cannot tell ({exc.message})"
-    return f"{'build' if decision.build else 'skip'}: {decision.reason}"
+        return {"nightly": f"cannot tell ({exc.message})"}
+    return {"nightly": f"{'build' if decision.build else 'skip'}: {decision.reason}", "compile": compile_line}
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) -> int:

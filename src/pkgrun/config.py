@@ -12,6 +12,10 @@ keep-reports = 14          # the newest N reports are kept
 verify-skipped = false     # rebuild what is skipped, to check it is identical to what is published
 [nightly.versions.el7]     # versions other than the recipes' defaults, by target
 php = "7.1.8"
+[cache]
+compiles = "4G"            # the compile cache's size limit (least recently used go first)
+ccache = "2G"              # each recipe's compiler cache volume, per target; "0": no ccache
+ccache-volume = "pkgrun-ccache"   # the volumes' name prefix: <prefix>-<target>-<recipe>
 [sign]
 key = "ops@example.org"    # a GnuPG key with its secret key (default: pkgrun's own, `pkgrun key init`)
 gnupg-home = "/srv/pkgrun/gnupg"
@@ -21,8 +25,9 @@ gnupg-home = "/srv/pkgrun/gnupg"
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from pkgrun.errors import ConfigError, Problem
 from pkgrun.targets import TARGETS
@@ -61,10 +66,26 @@ class Sign(BaseModel):
     gnupg_home: str | None = Field(None, alias="gnupg-home")  # default: $GNUPGHOME, ~/.gnupg
 
 
+Size = Annotated[str, StringConstraints(pattern=r"^[0-9]+[KMG]?$")]
+
+
+class Cache(BaseModel):
+    """The compile cache and ccache (compiles.py, plan.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    compiles: Size = "4G"
+    ccache: Size = "2G"
+    ccache_volume: str = Field(
+        "pkgrun-ccache", alias="ccache-volume", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     nightly: Nightly = Nightly()
+    cache: Cache = Cache()
     sign: Sign = Sign()
 
 

@@ -13,7 +13,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,7 +159,7 @@ class Console:
                 )
         self.out.print(f"{len(loaded)} recipe{'s' if len(loaded) != 1 else ''} valid")
 
-    def plan(self, plan: BuildPlan, builds_first: Sequence[str], nightly: str | None) -> None:
+    def plan(self, plan: BuildPlan, builds_first: Sequence[str], nightly: Mapping[str, str]) -> None:
         from rich.text import Text
 
         target = plan.target
@@ -195,8 +195,9 @@ class Console:
             )
             for line in json.dumps(plan.nfpm_config, indent=2).splitlines():
                 out.print(Text(f"  {line}"))
-        if nightly is not None:
-            out.print(Text.assemble(("nightly job  ", "bold"), nightly))
+        for key, words in (("nightly job", nightly.get("nightly")), ("compile", nightly.get("compile"))):
+            if words is not None:
+                out.print(Text.assemble((f"{key:<13}", "bold"), words))
 
     # --- builds -----------------------------------------------------------------------------------
 

@@ -48,3 +48,37 @@ def explain(plan: BuildPlan, engine: Engine, repo: Path) -> buildcache.Decision:
     )
     dist_dir = repo / plan.target.dist
     return buildcache.decide(plan, inputs, dist_dir, listed_in_dist(dist_dir))
+
+
+def explain_compile(plan: BuildPlan, engine: Engine, settings: Settings) -> str:
+    """Whether a build of ``plan`` would reuse a kept compile, and why (for `pkgrun plan
+    --nightly`): the compile's inputs as far as they are known without building anything."""
+    from pkgrun.compiles import CompileCache, compile_inputs
+    from pkgrun.container import image_id
+    from pkgrun.images import base_image_tag, build_image_tag
+    from pkgrun.sources import sha256_file, source_date_epoch
+
+    if not plan.options.compile_cache:
+        return "no compile cache"
+    if plan.options.recompile:
+        return "from source (--recompile)"
+    base = image_id(engine, base_image_tag(plan.target, plan.target.containerfile))
+    tag = build_image_tag(plan.target, base or "", plan.build_requires) if plan.build_requires else None
+    image = image_id(engine, tag) if base and tag else base
+    if image is None:
+        return "from source: the build image is not made yet"
+    source = settings.cache_dir / "sources" / plan.source.filename
+    epoch = plan.loaded.recipe.source.date_epoch
+    if epoch is None:
+        if not source.is_file() or sha256_file(source) != plan.source.sha256:
+            return f"cannot tell: {plan.source.filename} is not fetched yet (pkgrun fetch)"
+        epoch = source_date_epoch(source, plan.source.sha256)
+    deps = [
+        newest_release(settings.repo, plan.target.dist, name) for name in plan.loaded.recipe.build.recipes
+    ]
+    inputs = compile_inputs(
+        plan, image=image, source_date_epoch=epoch, packages=[content_digest(rpm) for rpm in deps if rpm]
+    )
+    cache = CompileCache(settings.cache_dir / "compiles", settings.compile_cache_max)
+    kept = cache.find(inputs.digest(), touch=False)
+    return f"reused ({kept.describe()})" if kept else "from source, " + cache.why_not(inputs)

@@ -137,6 +137,9 @@ def run_options(settings: Settings, concurrent: int) -> Options:
         publish=settings.publish,
         sign=not settings.unsigned,
         make_jobs=make_jobs,
+        recompile=settings.recompile,
+        ccache=settings.ccache,
+        ccache_volume=settings.config.cache.ccache_volume,
     )
 
 
@@ -283,6 +286,7 @@ def run_builds(
             dependencies=[rpm for rpm in deps.values() if rpm],
             siblings=siblings(plan) if settings.install_test else (),
             key=key,
+            compile_cache_max=settings.compile_cache_max,
         )
         result = build_recipe(ctx, labelled)
         if not inputs.image:  # made by this build: record what it was made on

@@ -35,6 +35,10 @@ CONTAINER_HOOKS_DIR = CONTAINER_TOOLS_DIR + "/hooks"  # hooks escaped for rpmbui
 CONTAINER_NFPM = "/pkgrun/bin/nfpm"
 CONTAINER_CHANGELOG = CONTAINER_TOOLS_DIR + "/changelog"  # fpm's %changelog, dated SOURCE_DATE_EPOCH
 CONTAINER_DEPENDENCIES_DIR = "/pkgrun/deps"  # RPMs of [build] recipes
+CONTAINER_CCACHE_DIR = "/pkgrun/ccache"  # the recipe's ccache volume
+CONTAINER_COMPILED = "/pkgrun/compiled.tar"  # a kept compile's staging directory, copied in
+# what the build's PATH is, the compilers' ccache links first when ccache is on
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class Step:
@@ -43,6 +47,7 @@ class Step:
     FETCH = "fetch"
     IMAGE = "image"
     CONTAINER = "container"
+    COMPILE_CACHE = "compile cache"
     UNPACK = "unpack"
     DEPENDENCIES = "dependencies"
     BUILD = "build"
@@ -79,6 +84,12 @@ class Options:
     publish: bool = True
     sign: bool = True
     make_jobs: int = 1
+    compile_cache: bool = True  # reuse a kept compile of the same inputs, and keep this one
+    recompile: bool = False  # compile even when a compile of the same inputs is kept
+    ccache: str | None = "2G"  # the recipe's compiler cache volume's size; None: no ccache
+    # the volume's name prefix (<prefix>-<target>-<recipe>); None: a cold cache in the container
+    # (a rebuild that checks reproducibility compiles everything)
+    ccache_volume: str | None = "pkgrun-ccache"
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,9 @@ class BuildPlan:
     rpm: Path  # where the RPM lands on the host
     options: Options
     steps: tuple[PlanStep, ...]
+    # the named volume that holds this recipe's ccache on this target (one per recipe, so that
+    # no recipe's build can plant objects in another's); None without ccache
+    ccache_volume: str | None = None
 
     @property
     def name(self) -> str:
@@ -151,6 +165,7 @@ class BuildPlan:
             "build_recipes": list(self.loaded.recipe.build.recipes),
             "build_script": self.loaded.recipe.build.script,
             "build_env": self.build_env,
+            "ccache_volume": self.ccache_volume,
             "steps": [{"name": s.name, "text": s.text} for s in self.steps],
             "fpm_argv": list(self.fpm_argv) if self.fpm_argv else None,
             "fpm_command": shlex.join(self.fpm_argv) if self.fpm_argv else None,
@@ -191,7 +206,6 @@ def make_plan(
     build_env = {
         "PKGRUN_NAME": pkg.name,
         "PKGRUN_VERSION": version,
-        "PKGRUN_RELEASE": rel,
         "PKGRUN_ARCH": pkg.arch,
         "PKGRUN_TARGET": target.name,
         "PKGRUN_DIST": target.dist,
@@ -205,6 +219,15 @@ def make_plan(
     build_requires = recipe.build_requires_for(target)
     if recipe.build.recipes and target.build_image_needs_rpm and "rpm" not in build_requires:
         build_requires.append("rpm")  # to install the packages of the recipes it needs
+    if options.ccache:
+        if "ccache" not in build_requires:
+            build_requires.append("ccache")
+        # cc, gcc, c++, g++ are ccache's links: a build script needs no change to use it
+        build_env |= {
+            "PATH": f"{target.ccache_links}:{_PATH}",
+            "CCACHE_DIR": CONTAINER_CCACHE_DIR,
+            "CCACHE_MAXSIZE": options.ccache,
+        }
     requires = recipe.requires_for(target)
     hook_requires = recipe.hook_requires_for(target)
     fpm = fpm_argv(recipe, version, target, paths, iteration) if packager is Packager.FPM else None
@@ -233,6 +256,11 @@ def make_plan(
         rpm=out_dir / filename,
         options=options,
         steps=(),
+        ccache_volume=(
+            volume_name(options.ccache_volume, target.name, recipe.name)
+            if options.ccache and options.ccache_volume
+            else None
+        ),
     )
     return _with_steps(plan)
 
@@ -251,13 +279,40 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
             f"prepare the build image: {target.base_image} plus {len(plan.build_requires)} build "
             f"requirement(s) ({target.family.value}), made once and found by their hash",
         ),
+    ]
+    if plan.options.compile_cache:
+        steps.append(
+            PlanStep(
+                Step.COMPILE_CACHE,
+                (
+                    "compile from source whatever the compile cache holds (--recompile), and keep the "
+                    "compile there"
+                    if plan.options.recompile
+                    else "look up the compile cache by the compile's inputs (source, build script and the "
+                    "recipe files it may read, build requirements and image, needed packages): when it "
+                    "holds a compile of them, its staging directory is packaged (no build script runs); "
+                    "else the source is compiled and the compile kept"
+                ),
+            )
+        )
+    steps.append(
         PlanStep(
             Step.CONTAINER,
-            "start a fresh container with no network; copy in the recipe, the source"
+            "start a fresh container with no network; copy in the recipe, the source (or the kept compile)"
             + (" and nfpm" if plan.packager is Packager.NFPM else ""),
-        ),
-        PlanStep(Step.UNPACK, f"unpack {source.filename} into {CONTAINER_SRCDIR}"),
-    ]
+        )
+    )
+    steps.append(
+        PlanStep(
+            Step.UNPACK,
+            f"unpack {source.filename} into {CONTAINER_SRCDIR}"
+            + (
+                f" (a kept compile: its staging directory into {CONTAINER_DESTDIR})"
+                if plan.options.compile_cache
+                else ""
+            ),
+        )
+    )
     if recipe.build.recipes:
         steps.append(
             PlanStep(
@@ -269,7 +324,8 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
     steps += [
         PlanStep(
             Step.BUILD,
-            f"run {recipe.build.script} with bash in {CONTAINER_SRCDIR}, installing into {CONTAINER_DESTDIR}",
+            f"run {recipe.build.script} with bash in {CONTAINER_SRCDIR}, installing into {CONTAINER_DESTDIR}"
+            + _ccache_words(plan),
         ),
         PlanStep(
             Step.STAGE,
@@ -330,6 +386,25 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
         )
     )
     return BuildPlan(**{**plan.__dict__, "steps": tuple(steps)})
+
+
+def _ccache_words(plan: BuildPlan) -> str:
+    if plan.ccache_volume:
+        return f"; compilers through ccache (volume {plan.ccache_volume})"
+    return "; compilers through ccache, its cache empty" if plan.options.ccache else ""
+
+
+def volume_name(*parts: str) -> str:
+    """A volume name the engines accept ([A-Za-z0-9][A-Za-z0-9_.-]*) from ``parts``; a name that
+    had to be changed gets a hash of the original, so that two never meet."""
+    import hashlib
+    import re
+
+    wanted = "-".join(parts)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", wanted)
+    if name != wanted:
+        name += "-" + hashlib.sha256(wanted.encode()).hexdigest()[:8]
+    return name
 
 
 def choose_packager(loaded: LoadedRecipe, target: Target, choice: Packager | None) -> Packager:

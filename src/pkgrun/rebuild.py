@@ -109,8 +109,16 @@ def rebuild_published(
         loaded,
         target,
         out_dir=folder,
+        # compiled from source, with ccache's cache empty: what is checked is the compiler's work
         options=Options(
-            lint=False, install_test=False, publish=False, sign=False, make_jobs=settings.split(1)[1]
+            lint=False,
+            install_test=False,
+            publish=False,
+            sign=False,
+            make_jobs=settings.split(1)[1],
+            compile_cache=False,
+            ccache=settings.ccache,
+            ccache_volume=None,
         ),
         version=str(recorded.get("version")),
         iteration=str(entry.get("iteration") or recorded.get("iteration")),

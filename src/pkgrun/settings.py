@@ -71,12 +71,22 @@ class Settings:
     gnupg_home: Path | None = None  # where that key is; None: gpg's default
     unsigned: bool = False  # publish without signing (explicit, and said on every run)
     verify_skipped: bool = False  # the nightly job rebuilds what it skips, to check it is identical
+    recompile: bool = False  # compile even when the compile cache holds a compile of the same inputs
     # pip's index settings, for sources found through pip's configured index
     pip: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def logs(self) -> Path:
         return self.state_dir / "logs"
+
+    @property
+    def compile_cache_max(self) -> int:
+        return size_bytes(self.config.cache.compiles)
+
+    @property
+    def ccache(self) -> str | None:
+        """ccache's size for each recipe's volume (its own notation, 2G), None when it is off."""
+        return None if size_bytes(self.config.cache.ccache) == 0 else self.config.cache.ccache
 
     def split(self, concurrent: int) -> tuple[int, int]:
         """(builds at once, make -j of each) for ``concurrent`` builds that could run together."""
@@ -136,6 +146,7 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         gnupg_home=_path(env.get("GNUPGHOME") or config.sign.gnupg_home),
         unsigned=bool(option("unsigned")),
         verify_skipped=bool(option("verify_skipped") or config.nightly.verify_skipped),
+        recompile=bool(option("recompile")),
         pip={k: v for k, v in env.items() if k in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")},
     )
 
@@ -185,6 +196,12 @@ def ulimits_from(text: str | None) -> tuple[str, ...]:
                 hint='write "nofile=SOFT:HARD nproc=SOFT:HARD", e.g. "nofile=1024:4096 nproc=4096:8192"',
             )
     return values
+
+
+def size_bytes(text: str) -> int:
+    """A size as pkgrun.toml writes it (checked there): bytes, or a number with K, M or G."""
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+    return int(text[:-1] if scale > 1 else text) * scale
 
 
 def max_download(text: str | None) -> int:

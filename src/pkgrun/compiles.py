@@ -1,0 +1,237 @@
+"""The compile cache: the staged tree of a successful compile, kept by the digest of what the
+compile depends on, so that a change to packaging alone repackages without compiling.
+
+A build is a compile (unpack the source, install the packages of its [build] recipes, run the
+build script, which installs into the staging directory) and a packaging (add [files.add],
+package, verify, sign, lint, install-test, describe, publish). The compile depends on:
+
+- the source's sha256 and its SOURCE_DATE_EPOCH;
+- the build environment the script sees (name, version, arch, target, paths; not PKGRUN_JOBS,
+  which must not change what is built) and the build script's name;
+- the target's build requirements and the build image's ID (a refreshed image recompiles);
+- the content digests of the [build] recipes' packages;
+- every file of the recipe directory except recipe.toml, the hook scripts and the [files.add]
+  sources, which only packaging reads (a build script that reads them too must be given a copy
+  of its own);
+- pkgrun's version (how it unpacks and runs the script).
+
+Hooks, [files], metadata, [requires], the iteration and the packager are packaging: changing
+them reuses the kept tree. Each compile is ``<cache>/compiles/<digest>.tar`` (the staging
+directory as the build script left it) beside ``<digest>.json`` (its inputs, the build image's
+packages, when it was made). A use touches both, and storing a compile prunes the least recently
+used ones down to the size limit (pkgrun.toml's [cache] compiles, 4 GiB by default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pkgrun import __version__
+from pkgrun.buildcache import recipe_files
+from pkgrun.plan import BuildPlan
+
+DEFAULT_MAX_BYTES = 4 << 30
+# build environment variables that do not change what the compile makes
+_NOT_INPUTS = ("PKGRUN_JOBS",)
+
+
+@dataclass(frozen=True)
+class CompileInputs:
+    source: str
+    source_date_epoch: int
+    env: dict[str, str]
+    script: str
+    build_requires: list[str]
+    image: str  # the build image's ID
+    files: dict[str, str]  # recipe files the build may read -> sha256
+    packages: list[str] = field(default_factory=list)  # content digests of the [build] recipes' packages
+    pkgrun: str = __version__
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+    def changes_from(self, recorded: Mapping[str, Any]) -> list[str]:
+        """What differs from another compile's inputs, in words."""
+        out = []
+        old_files: Mapping[str, str] = recorded.get("files", {})
+        for path in sorted(set(self.files) | set(old_files)):
+            if path not in old_files:
+                out.append(f"{path} added")
+            elif path not in self.files:
+                out.append(f"{path} removed")
+            elif self.files[path] != old_files[path]:
+                out.append(f"{path} changed")
+        mine = asdict(self)
+        out += [
+            _WORDS.get(key, key) + " changed"
+            for key in mine
+            if key != "files" and mine[key] != recorded.get(key)
+        ]
+        return out
+
+    @property
+    def subject(self) -> tuple[str, str, str]:
+        """What the compile is of: name, version, target."""
+        return tuple(self.env.get(k, "") for k in ("PKGRUN_NAME", "PKGRUN_VERSION", "PKGRUN_TARGET"))  # type: ignore[return-value]
+
+
+_WORDS = {
+    "source": "source checksum",
+    "source_date_epoch": "SOURCE_DATE_EPOCH",
+    "env": "build environment",
+    "script": "build script",
+    "build_requires": "build requirements",
+    "image": "build image",
+    "packages": "needed packages",
+    "pkgrun": "pkgrun version",
+}
+
+
+def compile_inputs(
+    plan: BuildPlan, *, image: str, source_date_epoch: int, packages: Sequence[str] = ()
+) -> CompileInputs:
+    recipe = plan.loaded.recipe
+    packaging_only = {"recipe.toml", *(path for _, path in recipe.hooks.items()), *recipe.files.add.values()}
+    return CompileInputs(
+        source=plan.source.sha256,
+        source_date_epoch=source_date_epoch,
+        env={k: v for k, v in plan.build_env.items() if k not in _NOT_INPUTS},
+        script=recipe.build.script,
+        build_requires=list(plan.build_requires),
+        image=image,
+        files={
+            path: digest
+            for path, digest in recipe_files(plan.loaded.directory).items()
+            if path not in packaging_only
+        },
+        packages=sorted(packages),
+    )
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A compile in the cache."""
+
+    digest: str
+    tree: Path  # the staging directory, as a tar archive
+    facts: dict[str, Any]  # what compiles.json says: inputs, build packages, made, seconds
+
+    @property
+    def short(self) -> str:
+        return self.digest[:12]
+
+    @property
+    def build_packages(self) -> list[tuple[str, str]]:
+        return [(name, version) for name, version in self.facts.get("build_packages", [])]
+
+    def describe(self) -> str:
+        made = self.facts.get("made", "")
+        took = self.facts.get("seconds")
+        return f"key {self.short}, compiled {made}" + (
+            f" in {took:.0f}s" if isinstance(took, int | float) else ""
+        )
+
+
+class CompileCache:
+    def __init__(self, directory: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.directory, self.max_bytes = directory, max_bytes
+
+    def find(self, digest: str, touch: bool = True) -> Kept | None:
+        tree, meta = self._paths(digest)
+        try:
+            facts = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            return None
+        if not tree.is_file() or not isinstance(facts, dict):
+            return None
+        now = time.time()
+        for path in (tree, meta) if touch else ():  # used: the last to go when the cache is pruned
+            os.utime(path, (now, now))
+        return Kept(digest, tree, facts)
+
+    def store(
+        self,
+        inputs: CompileInputs,
+        archive: Path,
+        build_packages: Sequence[tuple[str, str]],
+        seconds: float,
+    ) -> Kept:
+        """Keep ``archive`` (moved into the cache) as the compile of ``inputs``."""
+        digest = inputs.digest()
+        tree, meta = self._paths(digest)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        facts = {
+            "inputs": asdict(inputs),
+            "build_packages": [list(p) for p in build_packages],
+            "made": time.strftime("%Y-%m-%d %H:%M", time.localtime()),
+            "seconds": round(seconds, 1),
+            "size": archive.stat().st_size,
+        }
+        os.replace(archive, tree)
+        with tempfile.NamedTemporaryFile("w", dir=self.directory, suffix=".tmp", delete=False) as fh:
+            json.dump(facts, fh, indent=1)
+        os.replace(fh.name, meta)  # the facts last: a tree without them is never found
+        self.prune(keep=digest)
+        return Kept(digest, tree, facts)
+
+    def why_not(self, inputs: CompileInputs) -> str:
+        """Why no compile of ``inputs`` is kept: what changed since the newest compile of the
+        same name, version and target, or that there is none."""
+        newest: tuple[float, dict[str, Any]] | None = None
+        for meta in self.directory.glob("*.json"):
+            try:
+                facts = json.loads(meta.read_text())
+                recorded = facts["inputs"]
+                env = recorded["env"]
+                subject = tuple(env.get(k, "") for k in ("PKGRUN_NAME", "PKGRUN_VERSION", "PKGRUN_TARGET"))
+                stamp = meta.stat().st_mtime
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if subject == inputs.subject and (newest is None or stamp > newest[0]):
+                newest = (stamp, recorded)
+        key = inputs.digest()[:12]
+        if newest is None:
+            return f"no compile of it is kept (key {key})"
+        changes = inputs.changes_from(newest[1])
+        return f"changed since the last kept compile: {', '.join(changes) or 'inputs differ'} (key {key})"
+
+    def staging(self) -> Path:
+        """A private directory to receive an archive in, on the cache's file system."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.directory))
+
+    def prune(self, keep: str | None = None) -> list[str]:
+        """Remove the least recently used compiles until the rest fit in max_bytes; returns the
+        digests removed (never ``keep``)."""
+        entries = []
+        for tree in self.directory.glob("*.tar"):
+            try:
+                st = tree.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime, st.st_size, tree.stem))
+        total = sum(size for _, size, _ in entries)
+        removed = []
+        for _, size, digest in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            if digest == keep:
+                continue
+            for path in self._paths(digest):
+                path.unlink(missing_ok=True)
+            total -= size
+            removed.append(digest)
+        return removed
+
+    def _paths(self, digest: str) -> tuple[Path, Path]:
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"not a compile digest: {digest!r}")
+        return self.directory / f"{digest}.tar", self.directory / f"{digest}.json"

@@ -1,0 +1,193 @@
+"""The compile cache: a change to packaging alone repackages the kept compile without running the
+build script; a change to what the compile depends on compiles again. Through the pipeline with
+the fake engine (real nfpm, rpm and repository), and the cache's own rules directly."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from fake_engine import FakeEngine
+from helpers import session_key
+from pkgrun.compiles import CompileCache, CompileInputs, compile_inputs
+from pkgrun.container import Engine, EngineName
+from pkgrun.pipeline import Mode, Request, Status, run_builds
+from pkgrun.plan import Options, Step, make_plan
+from pkgrun.recipe_dir import load_recipes
+from pkgrun.report import NullReporter
+from pkgrun.rpmheader import content_digest
+from pkgrun.targets import TARGETS
+from test_pipeline import SOURCES, build, host_tools, settings_for  # noqa: F401 (an autouse fixture)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    return FakeEngine(tmp_path / "engine").install(monkeypatch)
+
+
+class Notes(NullReporter):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, recipe: str, message: str) -> None:
+        self.notes.append(message)
+
+
+def ran_build_script(engine: FakeEngine) -> int:
+    return sum(1 for argv in engine.calls if "exec" in argv and argv[-1].endswith("/build.sh"))
+
+
+def test_a_hook_change_repackages_the_kept_compile(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    (first,) = build(settings).outcomes
+    assert first.status is Status.BUILT and first.result is not None
+    assert Step.BUILD in first.result.steps and ran_build_script(engine) == 1
+    assert len(list((settings.cache_dir / "compiles").glob("*.tar"))) == 1
+
+    hook = settings.recipes / "hello" / "after_install.sh"
+    hook.write_text('echo "hello: repackaged ($1)"\n')
+    (second,) = build(settings, mode=Mode.IF_CHANGED).outcomes
+
+    assert second.status is Status.BUILT, second.error
+    assert second.reason == "changed: after_install.sh changed"
+    assert second.result is not None
+    assert ran_build_script(engine) == 1  # the build script did not run again
+    assert Step.BUILD not in second.result.steps
+    assert Step.COMPILE_CACHE in second.result.steps and Step.UNPACK in second.result.steps
+    assert second.nevra == "hello-0:1.0-4.1.local.noarch"  # published, as a new release
+    rpm = Path(second.rpm or "")
+    assert "hello: repackaged" in rpm_scripts(rpm)
+    # the same files as the compile made them: the build's record of its environment among them
+    assert rpm_files(rpm) == rpm_files(Path(first.rpm or ""))
+
+
+def test_packaging_a_kept_compile_makes_the_package_compiling_makes(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, publish=False)
+    (compiled,) = build(settings).outcomes
+    first = tmp_path / "compiled.rpm"
+    first.write_bytes(Path(compiled.rpm or "").read_bytes())
+    (reused,) = build(settings).outcomes
+    assert reused.result is not None and Step.BUILD not in reused.result.steps
+    assert content_digest(first) == content_digest(Path(reused.rpm or ""))
+
+
+@pytest.mark.parametrize("change", ["build script", "a file the build may read", "source", "--recompile"])
+def test_what_the_compile_depends_on_compiles_again(engine: FakeEngine, tmp_path: Path, change: str) -> None:
+    settings = settings_for(tmp_path, publish=False)
+    build(settings)
+    recipe = settings.recipes / "hello"
+    if change == "build script":
+        (recipe / "build.sh").write_text((recipe / "build.sh").read_text() + "# changed\n")
+    elif change == "a file the build may read":
+        (recipe / "patches").mkdir()
+        (recipe / "patches" / "fix.patch").write_text("--- a\n+++ b\n")
+    elif change == "source":
+        settings = settings.but(mirrors=(str(other_source(tmp_path, recipe)),))
+    else:
+        settings = settings.but(recompile=True)
+    reporter = Notes()
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    request = Request(hello, TARGETS["local"], Mode.ALWAYS)
+    run = run_builds([request], settings, Engine(EngineName.PODMAN), reporter, session_key())
+    (outcome,) = run.outcomes
+    assert outcome.status is Status.BUILT, outcome.error
+    assert ran_build_script(engine) == 2
+    said = next(n for n in reporter.notes if n.startswith("compile"))
+    expected = {
+        "build script": "build.sh changed",
+        "a file the build may read": "patches/fix.patch added",
+        "source": "source checksum changed",
+        "--recompile": "--recompile",
+    }[change]
+    assert expected in said, said
+
+
+def other_source(tmp_path: Path, recipe: Path) -> Path:
+    """A mirror with another hello-1.0.tar.gz, and the recipe's checksum for it."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    original = SOURCES / "hello-1.0.tar.gz"
+    out = io.BytesIO()
+    with tarfile.open(original) as src, tarfile.open(fileobj=out, mode="w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member) if member.isfile() else None
+            if member.name.endswith("hello.conf") and data is not None:
+                content = data.read() + b"# another release of the source\n"
+                member.size = len(content)
+                dst.addfile(member, io.BytesIO(content))
+            else:
+                dst.addfile(member, data)
+    (mirror / "hello-1.0.tar.gz").write_bytes(out.getvalue())
+    digest = hashlib.sha256(out.getvalue()).hexdigest()
+    toml = recipe / "recipe.toml"
+    text = toml.read_text()
+    old = text.split('"1.0" = "', 1)[1].split('"', 1)[0]
+    toml.write_text(text.replace(old, digest))
+    return mirror
+
+
+def test_only_what_the_compile_reads_is_in_its_key(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+
+    def key(**options: object) -> str:
+        plan = make_plan(hello, TARGETS["local"], out_dir=tmp_path, options=Options(**options))  # type: ignore[arg-type]
+        return compile_inputs(plan, image="sha256:1", source_date_epoch=1).digest()
+
+    base = key()
+    assert key(make_jobs=7) == base  # make -j does not change what is built
+    assert key(lint=False, sign=False) == base
+    # packaging only: hooks, [files.add] sources, recipe.toml's other tables
+    for path in ("after_install.sh", "README"):
+        (settings.recipes / "hello" / path).write_text("changed\n")
+    toml = settings.recipes / "hello" / "recipe.toml"
+    toml.write_text(toml.read_text().replace('summary = "Says hello"', 'summary = "Says hi"'))
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    assert key() == base
+    (settings.recipes / "hello" / "build.sh").write_text("true\n")
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    assert key() != base
+
+
+def test_the_least_recently_used_compiles_go_first(tmp_path: Path) -> None:
+    cache = CompileCache(tmp_path / "compiles", max_bytes=2500)
+
+    def store(n: int) -> str:
+        inputs = CompileInputs("s", n, {}, "build.sh", [], "image", {})
+        archive = cache.staging() / "compiled.tar"
+        archive.write_bytes(b"x" * 1000)
+        return cache.store(inputs, archive, [("gcc", "12")], seconds=1.0).digest
+
+    first, second = store(1), store(2)
+    os.utime(tmp_path / "compiles" / f"{second}.tar", (1, 1))  # long unused
+    assert cache.find(first) is not None  # used now
+    third = store(3)
+    assert cache.find(second) is None  # pruned: the least recently used
+    assert cache.find(first) is not None and cache.find(third) is not None
+    facts = json.loads((tmp_path / "compiles" / f"{third}.json").read_text())
+    assert facts["build_packages"] == [["gcc", "12"]] and facts["size"] == 1000
+
+
+def rpm_scripts(rpm: Path) -> str:
+    return subprocess.run(
+        ["rpm", "-qp", "--scripts", str(rpm)], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def rpm_files(rpm: Path) -> list[str]:
+    out = subprocess.run(
+        ["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEMODES} %{FILEDIGESTS}\n]", str(rpm)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.splitlines()
