@@ -105,7 +105,9 @@ class FakeEngine:
             return 0, "4.3.1\n"
         if args[:2] == ["image", "inspect"]:
             image = args[-1]
-            return (0, f"sha256:{abs(hash(image)):064x}\n") if image in self.images else (1, "")
+            if image not in self.images:  # as podman says it
+                return 125, f"Error: {image}: image not known\n"
+            return 0, f"sha256:{abs(hash(image)):064x}\n"
         if verb in ("build", "import"):
             self.images.add(args[args.index("--tag") + 1] if verb == "build" else args[-1])
             return 0, ""

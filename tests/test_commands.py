@@ -126,3 +126,14 @@ def test_a_build_that_publishes_nothing_needs_no_key(
     assert "sign" not in json.loads(out)["built"][0]["steps"]
     assert main(["build", "hello", "--target", "local", "--json"], env=bare) == 2  # publishing does
     assert "no signing key" in capsys.readouterr().err
+
+
+def test_an_engine_that_does_not_answer_stops_the_nightly_before_any_work(
+    engine: FakeEngine, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.fail = lambda argv: 125 if "inspect" in argv else None
+    assert main(["nightly"], env=env(project)) == 1
+    err = capsys.readouterr().err
+    assert "podman does not answer: the fake engine was told to fail here" in err
+    assert "start the engine" in err
+    assert [argv for argv in engine.calls if "inspect" not in argv] == []  # one call, and no other

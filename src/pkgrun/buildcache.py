@@ -16,7 +16,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 from pkgrun import __version__
 from pkgrun.archive import walk
-from pkgrun.container import Engine, image_id
+from pkgrun.container import Engine, image_id, probe_image
 from pkgrun.images import base_image_tag
 from pkgrun.plan import BuildPlan
 from pkgrun.repodata import read_index
@@ -107,10 +107,14 @@ def key(plan: BuildPlan) -> str:
     return f"{plan.name}@{plan.version}"
 
 
-def entry(inputs: Inputs, nevra: str, file: str, iteration: str) -> dict[str, Any]:
+def entry(
+    inputs: Inputs, nevra: str, file: str, iteration: str, seconds: float | None = None
+) -> dict[str, Any]:
     """What the index records of a published build: its inputs, and the package they made (with
-    the iteration it was built with, which `pkgrun rebuild` builds again)."""
+    the iteration it was built with, which `pkgrun rebuild` builds again), and how long the build
+    took (the scheduler starts the longest first next time)."""
     return {
+        **({"seconds": round(seconds, 1)} if seconds is not None else {}),
         "digest": inputs.digest(),
         "inputs": asdict(inputs),
         "nevra": nevra,
@@ -127,9 +131,16 @@ class Decision:
     published: str | None = None  # the package the skipped build would have made
 
 
-def decide(plan: BuildPlan, inputs: Inputs, dist_dir: Path, listed: set[str]) -> Decision:
-    """Build or skip, and why. ``listed``: the file names the repository's metadata lists."""
-    entry = read_index(dist_dir).get(key(plan))
+def decide(
+    plan: BuildPlan,
+    inputs: Inputs,
+    dist_dir: Path,
+    listed: set[str],
+    index: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Build or skip, and why. ``listed``: the file names the repository's metadata lists;
+    ``index``: its build index (read from ``dist_dir`` when not given)."""
+    entry = (read_index(dist_dir) if index is None else index).get(key(plan))
     if entry is None:
         return Decision(True, f"never built for {plan.target.name}")
     if entry.get("file") not in listed:
@@ -176,6 +187,13 @@ class Identities:
                     find_tool("nfpm", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun")
                 )
             return self._nfpm
+
+    def check(self, targets: Iterable[Target]) -> None:
+        """The engine answers, and each target's base image ID: one engine call per target."""
+        for target in targets:
+            found = probe_image(self.engine, base_image_tag(target, target.containerfile))
+            with self._lock:
+                self._images[target.name] = found or ""
 
     def image(self, target: Target, refresh: bool = False) -> str:
         with self._lock:

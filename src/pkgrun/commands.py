@@ -19,6 +19,7 @@ from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS, Target, get_target
 
 if TYPE_CHECKING:
+    from pkgrun.buildcache import Identities
     from pkgrun.container import Engine
 
 Command = Callable[[argparse.Namespace, Settings, Console], int]
@@ -110,10 +111,10 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
         )
         for name in needed(everything, dict.fromkeys(args.recipe))
     ]
-    engine = _engine_and_tools(settings)
+    engine, identities = _engine_and_tools(settings, [target])
     settings, key = signing_key(settings, console)
     with console.reporter() as reporter:
-        run = run_builds(requests, settings, engine, reporter, key)
+        run = run_builds(requests, settings, engine, reporter, key, identities)
     for outcome in run.outcomes:
         if outcome.status.value == "failed":
             console.build_failure(outcome)
@@ -159,20 +160,26 @@ def _all_named(settings: Settings, names: Sequence[str]) -> list[LoadedRecipe]:
     return [loaded[name] for name in wanted]
 
 
-def _engine_and_tools(settings: Settings) -> Engine:
-    """The engine, answering, and every tool a build needs: checked before the first build."""
+def _engine_and_tools(settings: Settings, targets: Sequence[Target] = ()) -> tuple[Engine, Identities]:
+    """The engine, answering, and every tool a build needs: checked before the first build. With
+    ``targets``, the engine's answer is their base images' IDs (one call each, no other)."""
+    from pkgrun.buildcache import Identities
     from pkgrun.container import check_engine, detect_engine
     from pkgrun.lint import LINT_HINT
     from pkgrun.run import find_tool
 
     engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
-    check_engine(engine)
+    identities = Identities(engine)
+    if targets:
+        identities.check(targets)
+    else:
+        check_engine(engine)
     find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
     if settings.publish:
         find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     if settings.lint:
         find_tool("rpmlint", hint=LINT_HINT + ", or pass --no-lint")
-    return engine
+    return engine, identities
 
 
 def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -184,10 +191,11 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
     targets = [get_target(name) for name in (args.target or config.targets)]
     settings = settings.but(keep=settings.keep or config.keep)
     recipes = _load(settings)
-    engine = _engine_and_tools(settings)
+    engine, identities = _engine_and_tools(settings, targets)
     settings, key = signing_key(settings, console)
     with console.reporter() as reporter:
-        run = run_builds(nightly_requests(recipes, targets, settings), settings, engine, reporter, key)
+        requests = nightly_requests(recipes, targets, settings)
+        run = run_builds(requests, settings, engine, reporter, key, identities)
     folder = write_report(run, args.reports or Path(config.reports), config.keep_reports)
     if args.json:
         console.json(report_json(run))
@@ -197,13 +205,11 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.buildcache import Identities
     from pkgrun.rebuild import rebuild_published
 
     target = get_target(args.target)
     loaded = _load(settings, args.recipe)
-    engine = _engine_and_tools(settings)
-    identities = Identities(engine)
+    engine, identities = _engine_and_tools(settings)
     verdicts = []
     with console.reporter() as reporter:
         for item in loaded:

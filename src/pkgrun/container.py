@@ -133,6 +133,28 @@ def check_engine(engine: Engine) -> None:
         ) from None
 
 
+# how the engines say an image is not there (podman, podman remote, docker)
+_MISSING_IMAGE = ("image not known", "no such image", "failed to find image", "unable to find")
+
+
+def probe_image(engine: Engine, image: str) -> str | None:
+    """``image``'s ID, or None when the engine answers that it has no such image; an engine that
+    does not answer is an error, as with check_engine. One engine call, which is both the check
+    and the answer (a no-op nightly makes one call per target and no other)."""
+    result = run(image_id_argv(engine, image), check=False)
+    if result.returncode == 0:
+        return result.stdout.strip() or None
+    said = (result.stdout + result.stderr).strip()
+    if any(words in said.lower() for words in _MISSING_IMAGE):
+        return None
+    last = said.splitlines()[-1] if said else f"exit status {result.returncode}"
+    raise PkgrunError(
+        f"{engine.name}{' at ' + engine.url if engine.url else ''} does not answer: {last}",
+        hint="start the engine (or its service), check DOCKER_HOST / CONTAINER_HOST, "
+        "or choose the other engine with --engine",
+    )
+
+
 class ContainerStartFailed(PkgrunError):
     """The engine refused to start a container: says why, in the engine's words, and what to do."""
 

@@ -12,6 +12,7 @@ repository and the RPM is published, under the repository's lock.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -166,17 +167,28 @@ def run_builds(
     engine: Engine,
     reporter: Reporter,
     key: SigningKey | None = None,
+    identities: buildcache.Identities | None = None,
 ) -> RunResult:
     """``key``: what signs every package and the repository's metadata (None: unsigned, which
-    settings.unsigned must have asked for)."""
+    settings.unsigned must have asked for); ``identities``: the images' IDs and packagers'
+    versions, as far as the caller looked them up already."""
     started, clock = datetime.now(UTC), time.monotonic()
     modes = {(r.target.name, r.loaded.name): r.mode for r in requests}
     recipes = {r.loaded.name: r.loaded for r in requests}
     nodes = graph([r.loaded for r in requests], {r.target for r in requests}, only=set(modes))
     plans = plan_requests(requests, settings)
-    identities = buildcache.Identities(engine)
+    identities = identities or buildcache.Identities(engine)
     outcomes = {node: Outcome(node[0], node[1], plans[node].version) for node in nodes}
     made: dict[Node, Path] = {}  # this run's package of each node, built or published
+    # each distribution's build index and listed files as the run found them, read once
+    views: dict[str, tuple[dict[str, Any], set[str]]] = {}
+    views_lock = threading.Lock()
+
+    def view(dist: str) -> tuple[dict[str, Any], set[str]]:
+        with views_lock:
+            if dist not in views:
+                views[dist] = (read_index(settings.repo / dist), listed_in_dist(settings.repo / dist))
+            return views[dist]
 
     def work(node: Node) -> None:
         outcome = outcomes[node]
@@ -255,11 +267,12 @@ def run_builds(
             labelled.note(plan.name, f"using the published {published.name}")
             return
         if mode is Mode.IF_CHANGED:
-            decision = buildcache.decide(plan, inputs, dist_dir, listed_in_dist(dist_dir))
+            index, listed = view(plan.target.dist)
+            decision = buildcache.decide(plan, inputs, dist_dir, listed, index)
             outcome.reason = decision.reason
             if not decision.build:
                 outcome.status, outcome.nevra = Status.SKIPPED, decision.published
-                entry = read_index(dist_dir).get(buildcache.key(plan), {})
+                entry = index.get(buildcache.key(plan), {})
                 if entry.get("file"):
                     made[node] = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / entry["file"]
                 if settings.verify_skipped and node in made:
@@ -298,7 +311,8 @@ def run_builds(
             outcome.nevra, outcome.rpm, made[node] = twin.name.removesuffix(".rpm"), str(twin), twin
             labelled.note(plan.name, f"identical to the published {twin.name}: not published again")
             if settings.publish:
-                entry = buildcache.entry(inputs, outcome.nevra, twin.name, _iteration_of(twin, plan))
+                iteration = _iteration_of(twin, plan)
+                entry = buildcache.entry(inputs, outcome.nevra, twin.name, iteration, result.seconds)
                 record_builds(settings.repo, plan.target, {buildcache.key(plan): entry}, reporter=labelled)
             return
         if settings.publish:
@@ -311,8 +325,22 @@ def run_builds(
         outcome.lint_grouped = grouped(result.lint.findings) if result.lint else []
 
     builds, _ = settings.split(len(nodes))
-    schedule(nodes, work, builds)
+    schedule(nodes, work, builds, expected_seconds(plans, settings.repo))
     return RunResult(started, [outcomes[node] for node in nodes], time.monotonic() - clock)
+
+
+def expected_seconds(plans: Mapping[Node, BuildPlan], repo: Path) -> dict[Node, float]:
+    """How long each build took last time, as the repository's build index recorded it."""
+    indexes = {
+        p.target.dist: read_index(repo / p.target.dist)
+        for p in {p.target: p for p in plans.values()}.values()
+    }
+    out = {}
+    for node, plan in plans.items():
+        seconds = indexes[plan.target.dist].get(buildcache.key(plan), {}).get("seconds")
+        if isinstance(seconds, int | float):
+            out[node] = float(seconds)
+    return out
 
 
 def deliver(
@@ -324,7 +352,7 @@ def deliver(
 ) -> list[Published]:
     """The end of every build: record what it was made of and publish it, under the lock."""
     plan = result.plan
-    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration)
+    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration, result.seconds)
     steps = Steps(reporter, plan.name)
     with steps(Step.PUBLISH, f"publish into {settings.repo / plan.target.dist}"):
         return publish_rpms(

@@ -5,6 +5,7 @@ index beside it."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,12 +36,29 @@ def listed_files(arch_dir: Path) -> set[str]:
 
 def packages_in(arch_dir: Path) -> list[Any]:
     """The packages in ``arch_dir``'s metadata, read with createrepo_c's bindings: the metadata
-    is read by the library that wrote it."""
-    if not (arch_dir / "repodata" / "repomd.xml").is_file():
+    is read by the library that wrote it. Read once for each version of repomd.xml (publishing
+    replaces it whole), so that a run over hundreds of recipes does not read it hundreds of times."""
+    repomd = arch_dir / "repodata" / "repomd.xml"
+    try:
+        st = repomd.stat()
+    except OSError:
         return []
+    version = (str(arch_dir.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
+    with _READ_LOCK:
+        if version in _READ:
+            return list(_READ[version])
     metadata = cr.Metadata()
     metadata.locate_and_load_xml(str(arch_dir))
-    return [metadata.get(key) for key in metadata.keys()]  # noqa: SIM118  (a binding, not a dict)
+    packages = [metadata.get(key) for key in metadata.keys()]  # noqa: SIM118  (a binding, not a dict)
+    with _READ_LOCK:
+        if len(_READ) > 64:
+            _READ.clear()
+        _READ[version] = packages
+    return list(packages)
+
+
+_READ: dict[tuple[str, int, int, int], list[Any]] = {}
+_READ_LOCK = threading.Lock()
 
 
 def read_index(dist_dir: Path) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 A recipe's edges are the recipes it needs: to build ([build] recipes, installed into its build
 container) and at run time ([requires] recipes, installed beside it in its install test). They
 are ordered with graphlib; a node starts once every node it needs is done, ``jobs`` at a time,
-in threads. Ctrl-C reaches only the main thread: it takes
-the builds' containers away (so the workers' commands end) and starts nothing new.
+in threads, the longest chain of expected work first (critical path). Ctrl-C reaches only the
+main thread: it takes the builds' containers away (so the workers' commands end) and starts
+nothing new.
 """
 
 from __future__ import annotations
@@ -70,15 +71,45 @@ def needed(recipes: Mapping[str, LoadedRecipe], names: Iterable[str]) -> list[st
     return order
 
 
-def schedule(nodes: Mapping[Node, set[Node]], work: Callable[[Node], None], jobs: int) -> None:
-    """Run ``work`` on every node once the nodes it needs are done, ``jobs`` at a time."""
+def critical_path(nodes: Mapping[Node, set[Node]], seconds: Mapping[Node, float]) -> dict[Node, float]:
+    """Each node's length of the longest chain of work that starts with it: its own expected
+    seconds plus the longest of the nodes that wait for it. A node never timed counts as the
+    median of those that were (0 when none was)."""
+    known = sorted(seconds[n] for n in nodes if n in seconds)
+    guess = known[len(known) // 2] if known else 0.0
+    waiting: dict[Node, list[Node]] = {node: [] for node in nodes}
+    for node, deps in nodes.items():
+        for dep in deps:
+            waiting.setdefault(dep, []).append(node)
+    rank: dict[Node, float] = {}
+    for node in reversed(tuple(graphlib.TopologicalSorter(nodes).static_order())):
+        after = max((rank[w] for w in waiting.get(node, ()) if w in rank), default=0.0)
+        rank[node] = seconds.get(node, guess) + after
+    return rank
+
+
+def schedule(
+    nodes: Mapping[Node, set[Node]],
+    work: Callable[[Node], None],
+    jobs: int,
+    seconds: Mapping[Node, float] | None = None,
+) -> None:
+    """Run ``work`` on every node once the nodes it needs are done, ``jobs`` at a time; of the
+    nodes ready, the one on the longest chain of expected work (``seconds``, as measured last
+    time) first, so that the long builds do not start last."""
+    rank = critical_path(nodes, seconds or {})
     sorter = graphlib.TopologicalSorter(nodes)
     sorter.prepare()
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="pkgrun-build")
+    jobs = max(1, jobs)
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pkgrun-build")
     try:
         running: dict[Future[None], Node] = {}
+        ready: list[Node] = []
         while sorter.is_active():
-            for node in sorter.get_ready():
+            ready += sorter.get_ready()
+            ready.sort(key=lambda n: (-rank.get(n, 0.0), n))
+            while ready and len(running) < jobs:
+                node = ready.pop(0)
                 running[pool.submit(work, node)] = node
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
