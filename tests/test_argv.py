@@ -107,6 +107,7 @@ def test_script_checks_argv_and_output() -> None:
 # (as POSIX sh, which every image has) finds nothing in them.
 SNIPPETS = {
     "stage": build._STAGE_SCRIPT,
+    "ccache links": build._CCACHE_LINKS,
     "snapshot": install_test._SNAPSHOT,
     "left behind": install_test._LEFT_BEHIND,
     "existing": install_test._EXISTING,

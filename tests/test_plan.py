@@ -42,7 +42,7 @@ def test_plan_for_a_newer_version_on_the_local_target() -> None:
         "PKGRUN_DESTDIR": "/pkgrun/destdir",
         "PKGRUN_RECIPE_DIR": "/pkgrun/recipe",
         # ccache's links first; its cache in the recipe's own volume
-        "PATH": "/usr/lib/ccache:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PATH": "/pkgrun/ccache-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "CCACHE_DIR": "/pkgrun/ccache",
         "CCACHE_MAXSIZE": "2G",
     }

@@ -32,6 +32,7 @@ from pkgrun.install_test import InstallTestReport, run_install_test
 from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
+    CONTAINER_CCACHE_BIN,
     CONTAINER_CCACHE_DIR,
     CONTAINER_CHANGELOG,
     CONTAINER_COMPILED,
@@ -100,6 +101,7 @@ class BuildResult:
     lint: LintResult | None = None
     install_test: InstallTestReport | None = None
     source_date_epoch: int = 0
+    compile: str | None = None  # "compile reused (key ...)" or "compiled (key ...)"; None: no cache
 
     @property
     def sbom(self) -> Path:
@@ -120,6 +122,7 @@ class BuildResult:
             "steps": list(self.steps),
             "sbom": str(self.sbom),
             "source_date_epoch": self.source_date_epoch,
+            "compile": self.compile,
             "rpmlint": [str(f) for f in self.lint.findings] if self.lint else None,
             "install_test": None
             if self.install_test is None
@@ -243,7 +246,16 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
         os.replace(sbom_tmp, final.with_name(sbom_tmp.name))
         os.replace(rpm_tmp, final)
     return BuildResult(
-        plan, final, info, time.monotonic() - started, ctx.log, tuple(steps.done), lint, tested, epoch_time
+        plan,
+        final,
+        info,
+        time.monotonic() - started,
+        ctx.log,
+        tuple(steps.done),
+        lint,
+        tested,
+        epoch_time,
+        compiled.summary if compiled else None,
     )
 
 
@@ -255,6 +267,12 @@ class Compiled:
     inputs: CompileInputs
     kept: Kept | None
     why: str
+
+    @property
+    def summary(self) -> str:
+        if self.kept is not None:
+            return f"compile reused (key {self.kept.short})"
+        return f"compiled (key {self.inputs.digest()[:12]})"
 
 
 def _look_up(ctx: BuildContext, image: str, epoch_time: int) -> Compiled:
@@ -428,6 +446,7 @@ def _compile(
             container.exec(dependencies_argv(ctx.dependencies), log=ctx.log)
     with steps(Step.BUILD, f"run {recipe.build.script}"):
         if plan.options.ccache:
+            container.exec(ccache_links_argv(), log=ctx.log)
             container.exec(["ccache", "--zero-stats"], env=plan.build_env, log=ctx.log)
         container.exec(
             ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/{recipe.build.script}"],
@@ -468,6 +487,20 @@ def _keep(
         reporter.note(ctx.plan.name, f"compile not kept: {message}")
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
+
+
+# The compilers' names, linked to ccache: ccache, called by a link's name, runs the compiler of
+# that name found next in PATH. Debian's and EPEL's own link directories lack cc (nginx's
+# default compiler), so pkgrun makes its own.
+_CCACHE_LINKS = """set -eu
+ccache=$(command -v ccache)
+mkdir -p "$1"
+for compiler in cc gcc c++ g++; do ln -sf "$ccache" "$1/$compiler"; done
+"""
+
+
+def ccache_links_argv() -> list[str]:
+    return ["sh", "-c", _CCACHE_LINKS, "sh", CONTAINER_CCACHE_BIN]
 
 
 def keep_argv() -> list[str]:

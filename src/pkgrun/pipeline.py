@@ -302,6 +302,8 @@ def run_builds(
             compile_cache_max=settings.compile_cache_max,
         )
         result = build_recipe(ctx, labelled)
+        if result.compile and result.compile.startswith("compile reused"):  # said where it happened
+            outcome.reason += f"; {result.compile}"
         if not inputs.image:  # made by this build: record what it was made on
             inputs = replace(inputs, image=identities.image(plan.target, refresh=True))
         twin = _published_twin(result, settings) if mode is Mode.IF_CHANGED else None

@@ -36,6 +36,7 @@ CONTAINER_NFPM = "/pkgrun/bin/nfpm"
 CONTAINER_CHANGELOG = CONTAINER_TOOLS_DIR + "/changelog"  # fpm's %changelog, dated SOURCE_DATE_EPOCH
 CONTAINER_DEPENDENCIES_DIR = "/pkgrun/deps"  # RPMs of [build] recipes
 CONTAINER_CCACHE_DIR = "/pkgrun/ccache"  # the recipe's ccache volume
+CONTAINER_CCACHE_BIN = "/pkgrun/ccache-bin"  # cc, gcc, c++, g++ as links to ccache
 CONTAINER_COMPILED = "/pkgrun/compiled.tar"  # a kept compile's staging directory, copied in
 # what the build's PATH is, the compilers' ccache links first when ccache is on
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -222,9 +223,10 @@ def make_plan(
     if options.ccache:
         if "ccache" not in build_requires:
             build_requires.append("ccache")
-        # cc, gcc, c++, g++ are ccache's links: a build script needs no change to use it
+        # cc, gcc, c++, g++ are links to ccache (which runs the compiler of that name next in
+        # PATH): a build script needs no change to use it, whatever its compiler's name
         build_env |= {
-            "PATH": f"{target.ccache_links}:{_PATH}",
+            "PATH": f"{CONTAINER_CCACHE_BIN}:{_PATH}",
             "CCACHE_DIR": CONTAINER_CCACHE_DIR,
             "CCACHE_MAXSIZE": options.ccache,
         }

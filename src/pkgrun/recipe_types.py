@@ -166,6 +166,8 @@ def recipe_path_rule(value: str) -> str:
         raise ValueError(
             f"{_short(value)} starts with '-': name files so that no tool reads them as an option"
         )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{_short(repr(value))} holds a control character: name it with printable ones")
     _check_components(value)
     return value
 

@@ -69,8 +69,6 @@ class Target:
     package_type: str = "rpm"  # their purl type
     # fpm --rpm-compression: what the target's rpm can unpack (CentOS 7 reads no zstd)
     payload_compression: str = "gzip"
-    # where the ccache package links the compilers' names to ccache (EPEL's on el, Debian's here)
-    ccache_links: str = "/usr/lib64/ccache"
 
     @property
     def install_test_network(self) -> str:
@@ -149,7 +147,6 @@ TARGETS: dict[str, Target] = {
             build_image_needs_rpm=True,
             package_query=("dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"),
             package_type="deb",
-            ccache_links="/usr/lib/ccache",
         ),
     )
 }

@@ -232,9 +232,9 @@ def seed_packages(podman: str, mirror: Path, tmp_path_factory: pytest.TempPathFa
     import sys
 
     work = tmp_path_factory.mktemp("seed")
-    env = dict(
-        os.environ, PKGRUN_CACHE_DIR=str(work / "cache"), XDG_STATE_HOME=str(work / "state"), **key_env()
-    )
+    # sources and compiles: the test's own, or where CI keeps them for make rpms to reuse
+    cache = os.environ.get("PKGRUN_TEST_CACHE_DIR") or str(work / "cache")
+    env = dict(os.environ, PKGRUN_CACHE_DIR=cache, XDG_STATE_HOME=str(work / "state"), **key_env())
     process = subprocess.Popen(
         [
             sys.executable,

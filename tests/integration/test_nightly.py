@@ -88,10 +88,13 @@ def test_only_what_changed_rebuilds(project, build_env) -> None:
     hook.write_text(hook.read_text() + 'echo "gamma: a changed hook"\n')
     code, third, err = nightly(project, build_env)
     assert code == 0, err
-    assert statuses(third)["gamma"] == ("built", "changed: after_install.sh changed")
+    status, reason = statuses(third)["gamma"]
+    assert status == "built" and reason.startswith("changed: after_install.sh changed; compile reused (key ")
     assert statuses(third)["alpha"][0] == statuses(third)["beta"][0] == "skipped"
     gamma = next(b for b in third["builds"] if b["recipe"] == "gamma")
     assert gamma["nevra"] == "gamma-0:1.0-1.1.local.noarch"  # a new release, not a clash with 1.local
+    # packaged from the kept compile: the build script did not run
+    assert "/pkgrun/recipe/build.sh" not in (project / "reports" / "latest" / gamma["log"]).read_text()
 
     reports = sorted(p.name for p in (project / "reports").iterdir() if not p.is_symlink())
     assert len(reports) == 2  # keep-reports = 2
