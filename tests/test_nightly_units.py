@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
@@ -168,3 +169,29 @@ def test_recipe_files_never_follow_a_link(tmp_path: Path) -> None:
         "conf/a.conf": hashlib.sha256(b"a\n").hexdigest(),
         "elsewhere": "-> /etc",
     }
+
+
+def test_the_report_links_earlier_runs_and_charts_each_recipe_over_them(tmp_path: Path) -> None:
+    from pkgrun.run_report import write_report
+
+    def run(day: int, seconds: float, size: int) -> RunResult:
+        built = Outcome("el7", "php", "7.1.8", Status.BUILT, "changed", "php-0:7.1.8-3.el7.x86_64")
+        built.seconds, built.size = seconds, size
+        skipped = Outcome("el7", "nginx", "1.12.1", Status.SKIPPED, "inputs unchanged")
+        return RunResult(datetime(2026, 11, day, 3, 0, tzinfo=UTC), [built, skipped], seconds=seconds)
+
+    reports = tmp_path / "reports"
+    for day, seconds in ((1, 400), (2, 410), (3, 395)):
+        write_report(run(day, seconds, 30_000_000), reports, keep=14)
+    folder = write_report(run(4, 900, 30_500_000), reports, keep=14)  # php got much slower
+    page = (folder / "report.html").read_text()
+    assert '<a href="../20261103-030000/report.html">20261103-030000</a>' in page
+    assert page.index("20261103-030000") < page.index("20261101-030000")  # newest first
+    charts = re.findall(r'<svg class="spark( grew)?"[^>]*aria-label="([^"]*)"', page)
+    # php: its time (the newest point red: more than a fifth above the median) and its size;
+    # nginx was never built in these runs: nothing to chart
+    assert charts == [
+        (" grew", "build time: 400 s, 410 s, 395 s, 900 s"),
+        ("", "RPM size: 28.6 MiB, 28.6 MiB, 28.6 MiB, 29.1 MiB"),
+    ]
+    assert "<script" not in page and "http" not in page  # drawn in the page, nothing fetched

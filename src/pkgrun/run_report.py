@@ -1,6 +1,11 @@
 """A nightly run's report folder: report.json for machines, report.html for a person (status,
 durations, sizes, built or skipped and why, each build's log one click away), junit.xml for CI
 dashboards, and the logs. The newest N folders are kept; ``latest`` links the newest.
+
+report.html links the previous kept runs and draws, per recipe, its build time and RPM size over
+them as two small inline SVG charts (drawn here: no script, nothing fetched), the newest point
+red when it is more than a fifth above the median of the runs before it: a recipe that got
+slower or bigger stands out.
 """
 
 from __future__ import annotations
@@ -36,14 +41,75 @@ def write_report(run: RunResult, reports: Path, keep: int) -> Path:
     for outcome in run.outcomes:
         if outcome.log is not None and outcome.log.is_file():
             shutil.copyfile(outcome.log, folder / "logs" / _log_name(outcome))
+    history = read_history(reports, exclude=folder)
     (folder / "report.json").write_text(json.dumps(report_json(run), indent=2))
-    (folder / "report.html").write_text(report_html(run))
+    (folder / "report.html").write_text(report_html(run, history))
     ElementTree.ElementTree(junit_xml(run)).write(
         folder / "junit.xml", encoding="utf-8", xml_declaration=True
     )
     _link_latest(reports, folder)
     _prune(reports, keep)
     return folder
+
+
+# a kept run: its folder's name, and per (target, recipe) its build's seconds and RPM size (each
+# None when the run did not build it)
+Run = tuple[str, dict[tuple[str, str], tuple[float | None, int | None]]]
+_MEASURED = ("built", "identical")
+
+
+def read_history(reports: Path, exclude: Path, limit: int = 30) -> list[Run]:
+    """The kept runs before this one, oldest first, as their report.json says (an unreadable
+    one is left out)."""
+    runs: list[Run] = []
+    folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and p != exclude)
+    for folder in folders[-limit:]:
+        try:
+            data = json.loads((folder / "report.json").read_text())
+            builds = {
+                (str(b["target"]), str(b["recipe"])): (
+                    float(b["seconds"]) if b.get("status") in _MEASURED else None,
+                    int(b["size"]) if b.get("status") in _MEASURED and b.get("size") is not None else None,
+                )
+                for b in data["builds"]
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        runs.append((folder.name, builds))
+    return runs
+
+
+def sparkline(values: list[float | None], unit: str, what: str) -> str:
+    """A small SVG line chart of ``values`` (None: not measured that run), oldest first; the
+    newest point is red when it is more than a fifth above the median of those before it."""
+    points = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(points) < 2:
+        return ""
+    width, height, pad = 96, 22, 3
+    top = max(v for _, v in points) or 1.0
+    step = (width - 2 * pad) / max(1, len(values) - 1)
+
+    def xy(i: int, v: float) -> str:
+        return f"{pad + i * step:.1f},{height - pad - (height - 2 * pad) * v / top:.1f}"
+
+    line = " ".join(xy(i, v) for i, v in points)
+    earlier = sorted(v for _, v in points[:-1])
+    median = earlier[len(earlier) // 2]
+    last_i, last = points[-1]
+    grew = last > 1.2 * median
+    colour = "#cf222e" if grew else "#0969da"
+    said = ", ".join(_amount(v, unit) for _, v in points)
+    x, y = xy(last_i, last).split(",")
+    return (
+        f'<svg class="spark{" grew" if grew else ""}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{html.escape(what)}: {said}"><title>{html.escape(what)}, oldest first: {said}</title>'
+        f'<polyline fill="none" stroke="#8c959f" stroke-width="1.5" points="{line}"/>'
+        f'<circle cx="{x}" cy="{y}" r="2.5" fill="{colour}"/></svg>'
+    )
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"{value:.0f} s" if unit == "s" else _size(int(value))
 
 
 def _log_name(outcome: Outcome) -> str:
@@ -103,8 +169,9 @@ def _size(n: int | None) -> str:
     return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{n / 1024:.1f} KiB"
 
 
-def report_html(run: RunResult) -> str:
+def report_html(run: RunResult, history: list[Run] | None = None) -> str:
     e = html.escape
+    history = history or []
     counts = {status: sum(o.status is status for o in run.outcomes) for status in Status}
     verdict = "all good" if run.exit_code == 0 else "some builds failed"
     summary = " · ".join(f'<span style="color:{_COLOURS[s]}">{counts[s]} {s.value}</span>' for s in Status)
@@ -136,11 +203,18 @@ def report_html(run: RunResult) -> str:
             )
         badge = f'<span class="badge" style="background:{_COLOURS[o.status]}">{o.status.value}</span>'
         cells = [badge, e(o.recipe), e(o.target), e(o.version), e(o.nevra or "")]
-        cells += [f"{o.seconds:.1f} s", _size(o.size), detail, log]
+        measured = o.status.value in _MEASURED
+        node = (o.target, o.recipe)
+        times = [r[1].get(node, (None, None))[0] for r in history] + [o.seconds if measured else None]
+        sizes = [r[1].get(node, (None, None))[1] for r in history] + [o.size if measured else None]
+        trend = sparkline([float(v) if v is not None else None for v in times], "s", "build time")
+        trend += sparkline([float(v) if v is not None else None for v in sizes], "B", "RPM size")
+        cells += [f"{o.seconds:.1f} s", _size(o.size), trend, detail, log]
         rows.append(
             "<tr>"
             + "".join(
-                f'<td class="num">{c}</td>' if i in (5, 6) else f"<td>{c}</td>" for i, c in enumerate(cells)
+                f'<td class="num">{c}</td>' if i in (5, 6, 7) else f"<td>{c}</td>"
+                for i, c in enumerate(cells)
             )
             + "</tr>"
         )
@@ -158,19 +232,32 @@ td.num {{ text-align: right; white-space: nowrap; }}
 .badge {{ color: white; border-radius: 1em; padding: .1em .7em; font-weight: 600; }}
 .error {{ color: #cf222e; margin-top: .3em; }}
 pre {{ background: #f6f8fa; padding: .6em; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }}
-td:nth-child(8) {{ max-width: 48em; }}
+td:nth-child(9) {{ max-width: 48em; }}
+svg.spark {{ display: block; margin: 2px 0; }}
+.previous {{ margin-top: 1em; color: #57606a; }}
 </style></head><body>
 <h1>pkgrun nightly: {verdict}</h1>
 <div class="summary">{summary} — started {e(run.started.strftime("%Y-%m-%d %H:%M:%S"))} UTC,
 took {run.seconds:.1f} s, pkgrun {e(__version__)}</div>
 <table>
 <tr><th>status</th><th>recipe</th><th>target</th><th>version</th><th>package</th><th>time</th><th>size</th>
-<th>why</th><th></th></tr>
+<th title="build time and RPM size over the kept runs, oldest first">trend</th><th>why</th><th></th></tr>
 {chr(10).join(rows)}
 </table>
 <p><a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a></p>
+{_previous(history)}
 </body></html>
 """
+
+
+def _previous(history: list[Run]) -> str:
+    if not history:
+        return ""
+    links = " · ".join(
+        f'<a href="../{html.escape(name)}/report.html">{html.escape(name)}</a>'
+        for name, _ in reversed(history)
+    )
+    return f'<p class="previous">previous runs, newest first: {links}</p>'
 
 
 def _link_latest(reports: Path, folder: Path) -> None:
