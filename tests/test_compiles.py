@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,73 @@ def rpm_files(rpm: Path) -> list[str]:
         check=True,
     ).stdout
     return out.splitlines()
+
+
+def test_the_build_never_sees_what_only_packaging_reads(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, publish=False)
+    script = settings.recipes / "hello" / "build.sh"
+    script.write_text(
+        script.read_text()
+        + 'for f in recipe.toml after_install.sh README; do test ! -e "$PKGRUN_RECIPE_DIR/$f"; done\n'
+    )
+    (outcome,) = build(settings).outcomes
+    assert outcome.status is Status.BUILT, outcome.error  # and packaging had them all
+    assert "hello: after install" in rpm_scripts(Path(outcome.rpm or ""))
+
+
+def test_the_build_script_is_an_input_whatever_else_names_it(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    toml = settings.recipes / "hello" / "recipe.toml"
+    toml.write_text(
+        toml.read_text().replace("[files.add]\n", '[files.add]\n"/usr/share/hello/build.sh" = "build.sh"\n')
+    )
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    plan = make_plan(hello, TARGETS["local"], out_dir=tmp_path, options=Options())
+    inputs = compile_inputs(plan, image="sha256:1", source_date_epoch=1)
+    assert "build.sh" in inputs.files
+
+
+def test_each_thing_the_compile_depends_on_changes_its_key(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    plan = make_plan(hello, TARGETS["local"], out_dir=tmp_path, options=Options())
+    base = compile_inputs(plan, image="sha256:1", source_date_epoch=1, packages=["a"])
+    others = [
+        compile_inputs(plan, image="sha256:2", source_date_epoch=1, packages=["a"]),  # a new image
+        compile_inputs(plan, image="sha256:1", source_date_epoch=2, packages=["a"]),  # SOURCE_DATE_EPOCH
+        compile_inputs(plan, image="sha256:1", source_date_epoch=1, packages=["b"]),  # a needed package
+        replace(base, build_requires=["gcc"]),  # a build requirement
+        make_plan(hello, TARGETS["el9"], out_dir=tmp_path, options=Options()),  # another target
+    ]
+    keys = {base.digest()}
+    for other in others:
+        if not isinstance(other, CompileInputs):
+            other = compile_inputs(other, image="sha256:1", source_date_epoch=1, packages=["a"])
+        keys.add(other.digest())
+    assert len(keys) == len(others) + 1
+    # what must not change it: make -j, ccache's size
+    same = make_plan(hello, TARGETS["local"], out_dir=tmp_path, options=Options(make_jobs=9, ccache="9G"))
+    assert (
+        compile_inputs(same, image="sha256:1", source_date_epoch=1, packages=["a"]).digest() == base.digest()
+    )
+
+
+def test_a_damaged_kept_compile_is_forgotten_and_the_source_compiled(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, publish=False)
+    build(settings)
+    (tree,) = (settings.cache_dir / "compiles").glob("*.tar")
+    tree.write_bytes(b"not a tar archive, but as long as the archive was".ljust(tree.stat().st_size, b"."))
+    reporter = Notes()
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    request = Request(hello, TARGETS["local"], Mode.ALWAYS)
+    (outcome,) = run_builds([request], settings, Engine(EngineName.PODMAN), reporter, session_key()).outcomes
+    assert outcome.status is Status.BUILT, outcome.error
+    assert ran_build_script(engine) == 2
+    assert any("is unusable" in n for n in reporter.notes), reporter.notes
+    # foreign facts are not trusted either: the entry goes, and the build compiles
+    meta = next((settings.cache_dir / "compiles").glob("*.json"))
+    meta.write_text(json.dumps({"size": 1, "build_packages": [["a", "b", "c"]]}))
+    (again,) = build(settings).outcomes
+    assert again.status is Status.BUILT and ran_build_script(engine) == 3

@@ -75,8 +75,9 @@ def test_an_fpm_target_shows_fpm_argv() -> None:
 def test_the_steps_run_to_the_publish_in_order() -> None:
     full = make_plan(loaded("php"), TARGETS["el7"], out_dir=Path("o"), options=Options())
     assert full.step_names == [
-        Step.FETCH, Step.IMAGE, Step.COMPILE_CACHE, Step.CONTAINER, Step.UNPACK, Step.BUILD, Step.STAGE,
-        Step.PACKAGE, Step.VERIFY, Step.SIGN, Step.LINT, Step.INSTALL_TEST, Step.SBOM, Step.PUBLISH,
+        Step.FETCH, Step.IMAGE, Step.COMPILE_CACHE, Step.CONTAINER, Step.UNPACK, Step.BUILD, Step.KEEP,
+        Step.STAGE, Step.PACKAGE, Step.VERIFY, Step.SIGN, Step.LINT, Step.INSTALL_TEST, Step.SBOM,
+        Step.PUBLISH,
     ]  # fmt: skip
     bare = make_plan(
         loaded("php"),
@@ -84,7 +85,7 @@ def test_the_steps_run_to_the_publish_in_order() -> None:
         out_dir=Path("o"),
         options=Options(lint=False, install_test=False, publish=False, sign=False, compile_cache=False),
     )
-    assert not {Step.LINT, Step.INSTALL_TEST, Step.SIGN, Step.COMPILE_CACHE} & set(bare.step_names)
+    assert not {Step.LINT, Step.INSTALL_TEST, Step.SIGN, Step.COMPILE_CACHE, Step.KEEP} & set(bare.step_names)
     assert bare.step_names[-2] == Step.SBOM  # every package is described, published or not
     assert bare.steps[-1].text == "leave o/php-7.1.8-3.el7.x86_64.rpm in the output directory (not published)"
     needs = demo('[files]\npaths = ["usr"]\n').model_copy()

@@ -76,7 +76,7 @@ def reproducible(recipes: Path, name: str, build_recipes: tuple[str, ...] = ()) 
         text = text.replace("[build]\n", f"[build]\nrecipes = {json.dumps(list(build_recipes))}\n")
     recipe.write_text(text)
     script = recipes / name / "build.sh"
-    script.write_text(script.read_text().replace(" $PKGRUN_TARGET $PKGRUN_JOBS", ""))
+    script.write_text(script.read_text().replace(" $PKGRUN_TARGET", ""))
 
 
 def nightly(settings):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +32,15 @@ class Item:
     mode: int | None = None  # default: the source's mode, 0644 for data
 
 
-def write_archive(out: Path, items: Iterable[Item], trees: Iterable[tuple[Path, str]] = ()) -> None:
+def write_archive(
+    out: Path,
+    items: Iterable[Item],
+    trees: Iterable[tuple[Path, str]] = (),
+    leave_out: Collection[str] = (),
+) -> None:
     """A tar of ``items`` and of whole directories (``trees``: host directory, container
-    directory), with every parent directory, to be extracted at the container's root."""
+    directory) but the entries whose path relative to their tree is in ``leave_out``, with
+    every parent directory, to be extracted at the container's root."""
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         made: set[str] = set()
 
@@ -65,7 +71,10 @@ def write_archive(out: Path, items: Iterable[Item], trees: Iterable[tuple[Path, 
                 made.add(top)
                 tar.addfile(_info(top, tarfile.DIRTYPE, 0o755))
             for path in walk(directory):
-                name = posixpath.join(top, path.relative_to(directory).as_posix())
+                relative = path.relative_to(directory).as_posix()
+                if relative in leave_out:
+                    continue
+                name = posixpath.join(top, relative)
                 st = path.lstat()
                 if stat.S_ISLNK(st.st_mode):
                     info = _info(name, tarfile.SYMTYPE, 0o777)

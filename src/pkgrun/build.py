@@ -23,10 +23,17 @@ from pathlib import Path
 
 from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
-from pkgrun.compiles import DEFAULT_MAX_BYTES, CompileCache, CompileInputs, Kept, compile_inputs
+from pkgrun.compiles import (
+    DEFAULT_MAX_BYTES,
+    CompileCache,
+    CompileInputs,
+    Kept,
+    compile_inputs,
+    packaging_only,
+)
 from pkgrun.container import Container, Engine, image_id, start_container
 from pkgrun.describe import sbom_facts
-from pkgrun.errors import PkgrunError
+from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
 from pkgrun.install_test import InstallTestReport, run_install_test
 from pkgrun.lint import LintResult, lint_rpm
@@ -102,6 +109,12 @@ class BuildResult:
     install_test: InstallTestReport | None = None
     source_date_epoch: int = 0
     compile: str | None = None  # "compile reused (key ...)" or "compiled (key ...)"; None: no cache
+    reused_seconds: float = 0.0  # how long the reused compile took when it was made
+
+    @property
+    def full_seconds(self) -> float:
+        """How long the build would take compiling: what the scheduler expects next time."""
+        return self.seconds + self.reused_seconds
 
     @property
     def sbom(self) -> Path:
@@ -181,32 +194,32 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             ctx.engine, plan.target, base, plan.build_requires, log=ctx.log, reporter=reporter, recipe=name
         )
     compiled: Compiled | None = None
-    if plan.options.compile_cache:
-        with steps(Step.COMPILE_CACHE, "look up the compile cache"):
-            compiled = _look_up(ctx, image, epoch_time)
-            reporter.note(name, compiled.why)
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
     # A private directory inside the output directory: the RPM appears in out_dir by a rename,
     # whole and verified, or not at all.
-    with tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
+        if plan.options.compile_cache:
+            with steps(Step.COMPILE_CACHE, "look up the compile cache"):
+                compiled = _look_up(ctx, image, epoch_time, held)
+                reporter.note(name, compiled.why)
         rpm_tmp = Path(private) / plan.rpm.name
         with ExitStack() as stack:
             reused = compiled.kept if compiled else None
             what = "the kept compile" if reused else "the source"
             with steps(Step.CONTAINER, f"start a container and copy in the recipe and {what}"):
-                volumes = (
-                    [(plan.ccache_volume, CONTAINER_CCACHE_DIR)] if plan.ccache_volume and not reused else []
-                )
+                volumes = [(plan.ccache_volume, CONTAINER_CCACHE_DIR)] if plan.ccache_volume else []
                 container = stack.enter_context(
                     start_container(ctx.engine, name, image, keep=ctx.keep_container, volumes=volumes)
                 )
                 reporter.note(name, f"container {container.name} from {image}, no network")
+                # what only packaging reads goes in after the compile: the build cannot read it
                 container.put(
                     _inputs(ctx, source, epoch_time, reused),
                     trees=[(plan.loaded.directory, CONTAINER_RECIPE_DIR)],
+                    leave_out=packaging_only(plan),
                 )
             entries, build_packages = _build_in_container(
-                ctx, steps, container, epoch_time, compiled, reporter
+                ctx, steps, container, epoch_time, compiled, reporter, source
             )
             container.get(plan.container_rpm, rpm_tmp)
         with steps(Step.VERIFY, "read the RPM back and check it"):
@@ -256,6 +269,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
         tested,
         epoch_time,
         compiled.summary if compiled else None,
+        float(compiled.kept.facts.get("seconds") or 0) if compiled and compiled.kept else 0.0,
     )
 
 
@@ -275,11 +289,16 @@ class Compiled:
         return f"compiled (key {self.inputs.digest()[:12]})"
 
 
-def _look_up(ctx: BuildContext, image: str, epoch_time: int) -> Compiled:
+def _look_up(ctx: BuildContext, image: str, epoch_time: int, held: ExitStack) -> Compiled:
+    """The compile's inputs and the kept compile of them, held for this build (``held`` lets
+    it go), or why there is none."""
     plan = ctx.plan
+    identity = image_id(ctx.engine, image)
+    if identity is None:
+        raise PkgrunError(f"the build image {image} disappeared", hint="run the build again")
     inputs = compile_inputs(
         plan,
-        image=image_id(ctx.engine, image) or image,
+        image=identity,
         source_date_epoch=epoch_time,
         packages=[content_digest(rpm) for rpm in ctx.dependencies],
     )
@@ -346,24 +365,37 @@ def _build_in_container(
     epoch_time: int,
     compiled: Compiled | None,
     reporter: Reporter,
+    source: Path,
 ) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """The unpack, dependencies, build, stage and package steps (unpack only, of the kept
+    """The unpack, dependencies, build, keep, stage and package steps (unpack only, of the kept
     compile, when the compile cache holds one); returns what was staged and the packages the
     build image had (name, exact version)."""
     plan = ctx.plan
     recipe = plan.loaded.recipe
     reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
     directories = ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR, CONTAINER_OUT_DIR]
+    build_packages = None
     if compiled is not None and compiled.kept is not None:
-        with steps(Step.UNPACK, f"unpack the kept compile {compiled.kept.short}"):
-            container.exec(directories, log=ctx.log)
-            container.exec(reuse_argv(), log=ctx.log)
-        build_packages = compiled.kept.build_packages
-    else:
+        kept = compiled.kept
+        try:
+            with steps(Step.UNPACK, f"unpack the kept compile {kept.short}"):
+                container.exec(directories, log=ctx.log)
+                container.exec(reuse_argv(), log=ctx.log)
+            build_packages = kept.build_packages
+        except CommandFailed as exc:  # a damaged archive: forget it, and compile
+            ctx.compiles.evict(kept.digest)
+            reporter.note(plan.name, f"the kept compile {kept.short} is unusable ({exc.message}): compiling")
+            container.exec(["rm", "-rf", CONTAINER_DESTDIR], log=ctx.log)
+            container.put(_inputs(ctx, source, epoch_time))
+            if Step.UNPACK in steps.done:
+                steps.done.remove(Step.UNPACK)
+    if build_packages is None:
         began = time.monotonic()
         build_packages = _compile(ctx, steps, container, directories, reproducible)
         if compiled is not None:
-            _keep(ctx, container, compiled.inputs, build_packages, time.monotonic() - began, reporter)
+            with steps(Step.KEEP, "keep the compile in the compile cache"):
+                _keep(ctx, container, compiled.inputs, build_packages, time.monotonic() - began, reporter)
+    container.put(_packaging_files(plan))
     with steps(Step.STAGE, "stage the recipe's files"):
         container.exec(stage_argv(plan), log=ctx.log)
         container.exec(clamp_argv(epoch_time), log=ctx.log)
@@ -475,12 +507,11 @@ def _keep(
     cache = ctx.compiles
     incoming = cache.staging()
     try:
-        with reporter.step(ctx.plan.name, "keep the compile in the compile cache"):
-            container.exec(keep_argv(), log=ctx.log)
-            archive = incoming / "compiled.tar"
-            container.get(f"{CONTAINER_OUT_DIR}/compiled.tar", archive)
-            container.exec(["rm", "-f", f"{CONTAINER_OUT_DIR}/compiled.tar"], log=ctx.log)
-            kept = cache.store(inputs, archive, build_packages, seconds)
+        container.exec(keep_argv(), log=ctx.log)
+        archive = incoming / "compiled.tar"
+        container.get(f"{CONTAINER_OUT_DIR}/compiled.tar", archive)
+        container.exec(["rm", "-f", f"{CONTAINER_OUT_DIR}/compiled.tar"], log=ctx.log)
+        kept = cache.store(inputs, archive, build_packages, seconds)
         reporter.note(ctx.plan.name, f"compile kept: key {kept.short}, {kept.facts['size'] / 2**20:.1f} MiB")
     except (OSError, PkgrunError) as exc:
         message = exc.message if isinstance(exc, PkgrunError) else str(exc)
@@ -497,6 +528,16 @@ ccache=$(command -v ccache)
 mkdir -p "$1"
 for compiler in cc gcc c++ g++; do ln -sf "$ccache" "$1/$compiler"; done
 """
+
+
+def _packaging_files(plan: BuildPlan) -> list[Item]:
+    """recipe.toml, the hooks and the [files.add] sources, for the steps after the compile."""
+    directory = plan.loaded.directory
+    return [
+        Item(f"{CONTAINER_RECIPE_DIR}/{relative}", source=directory / relative)
+        for relative in sorted(packaging_only(plan))
+        if (directory / relative).is_file()
+    ]
 
 
 def ccache_links_argv() -> list[str]:

@@ -11,9 +11,11 @@ package, verify, sign, lint, install-test, describe, publish). The compile depen
 - the target's build requirements and the build image's ID (a refreshed image recompiles);
 - the content digests of the [build] recipes' packages;
 - every file of the recipe directory except recipe.toml, the hook scripts and the [files.add]
-  sources, which only packaging reads (a build script that reads them too must be given a copy
-  of its own);
-- pkgrun's version (how it unpacks and runs the script).
+  sources, which only packaging reads: the build never sees them (they go into the container
+  after the compile), so what it cannot read cannot change what it makes; the build script is
+  always an input, whatever else names it;
+- pkgrun's compile scheme (how it unpacks, runs the script and keeps the tree: COMPILE_SCHEME,
+  raised with any change to that) and version.
 
 Hooks, [files], metadata, [requires], the iteration and the packager are packaging: changing
 them reuses the kept tree. Each compile is ``<cache>/compiles/<digest>.tar`` (the staging
@@ -24,9 +26,12 @@ used ones down to the size limit (pkgrun.toml's [cache] compiles, 4 GiB by defau
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import posixpath
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -39,8 +44,13 @@ from pkgrun.buildcache import recipe_files
 from pkgrun.plan import BuildPlan
 
 DEFAULT_MAX_BYTES = 4 << 30
+# how a compile is made and kept (unpack_argv, the build's environment and ccache links,
+# keep_argv and reuse_argv in build.py): raise it when any of them changes
+COMPILE_SCHEME = 1
 # build environment variables that do not change what the compile makes
-_NOT_INPUTS = ("PKGRUN_JOBS",)
+_NOT_INPUTS = ("PKGRUN_JOBS", "CCACHE_MAXSIZE")
+# what an interrupted store leaves, swept once it is this old
+_STALE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ class CompileInputs:
     files: dict[str, str]  # recipe files the build may read -> sha256
     packages: list[str] = field(default_factory=list)  # content digests of the [build] recipes' packages
     pkgrun: str = __version__
+    scheme: int = COMPILE_SCHEME
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
@@ -92,14 +103,23 @@ _WORDS = {
     "image": "build image",
     "packages": "needed packages",
     "pkgrun": "pkgrun version",
+    "scheme": "pkgrun's compile scheme",
 }
+
+
+def packaging_only(plan: BuildPlan) -> set[str]:
+    """The recipe directory's files only packaging reads (relative paths): recipe.toml, the
+    hooks, the [files.add] sources; never the build script."""
+    recipe = plan.loaded.recipe
+    named = {"recipe.toml", *(path for _, path in recipe.hooks.items()), *recipe.files.add.values()}
+    return {posixpath.normpath(path) for path in named} - {posixpath.normpath(recipe.build.script)}
 
 
 def compile_inputs(
     plan: BuildPlan, *, image: str, source_date_epoch: int, packages: Sequence[str] = ()
 ) -> CompileInputs:
     recipe = plan.loaded.recipe
-    packaging_only = {"recipe.toml", *(path for _, path in recipe.hooks.items()), *recipe.files.add.values()}
+    leave_out = packaging_only(plan)
     return CompileInputs(
         source=plan.source.sha256,
         source_date_epoch=source_date_epoch,
@@ -110,7 +130,7 @@ def compile_inputs(
         files={
             path: digest
             for path, digest in recipe_files(plan.loaded.directory).items()
-            if path not in packaging_only
+            if path not in leave_out
         },
         packages=sorted(packages),
     )
@@ -130,7 +150,7 @@ class Kept:
 
     @property
     def build_packages(self) -> list[tuple[str, str]]:
-        return [(name, version) for name, version in self.facts.get("build_packages", [])]
+        return [(name, version) for name, version in self.facts["build_packages"]]
 
     def describe(self) -> str:
         made = self.facts.get("made", "")
@@ -145,17 +165,37 @@ class CompileCache:
         self.directory, self.max_bytes = directory, max_bytes
 
     def find(self, digest: str, touch: bool = True) -> Kept | None:
+        """The kept compile of ``digest``, or None; one that is unreadable, or whose facts are
+        not what store() writes, is removed (a compile is made again instead)."""
         tree, meta = self._paths(digest)
         try:
             facts = json.loads(meta.read_text())
+            size = tree.stat().st_size
         except (OSError, ValueError):
             return None
-        if not tree.is_file() or not isinstance(facts, dict):
+        if not _sound(facts) or facts["size"] != size:
+            self.evict(digest)
             return None
-        now = time.time()
-        for path in (tree, meta) if touch else ():  # used: the last to go when the cache is pruned
-            os.utime(path, (now, now))
+        if touch:  # used: the last to go when the cache is pruned
+            now = time.time()
+            for path in (tree, meta):
+                with contextlib.suppress(OSError):
+                    os.utime(path, (now, now))
         return Kept(digest, tree, facts)
+
+    def hold(self, kept: Kept, directory: Path) -> Kept:
+        """``kept`` with its archive linked into ``directory`` (on the cache's file system), so
+        that pruning by another build cannot take it away while it is copied into a container."""
+        held = directory / f"{kept.digest}.tar"
+        try:
+            os.link(kept.tree, held)
+        except OSError:
+            shutil.copyfile(kept.tree, held)
+        return Kept(kept.digest, held, kept.facts)
+
+    def evict(self, digest: str) -> None:
+        for path in self._paths(digest):
+            path.unlink(missing_ok=True)
 
     def store(
         self,
@@ -167,7 +207,7 @@ class CompileCache:
         """Keep ``archive`` (moved into the cache) as the compile of ``inputs``."""
         digest = inputs.digest()
         tree, meta = self._paths(digest)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         facts = {
             "inputs": asdict(inputs),
             "build_packages": [list(p) for p in build_packages],
@@ -205,12 +245,20 @@ class CompileCache:
 
     def staging(self) -> Path:
         """A private directory to receive an archive in, on the cache's file system."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.directory))
 
     def prune(self, keep: str | None = None) -> list[str]:
-        """Remove the least recently used compiles until the rest fit in max_bytes; returns the
-        digests removed (never ``keep``)."""
+        """Remove the least recently used compiles until the rest fit in max_bytes, and what an
+        interrupted store left; returns the digests removed (never ``keep``)."""
+        stale = time.time() - _STALE_SECONDS
+        for leftover in [*self.directory.glob(".incoming-*"), *self.directory.glob("*.tmp")]:
+            with contextlib.suppress(OSError):
+                if leftover.lstat().st_mtime < stale:
+                    if leftover.is_dir() and not leftover.is_symlink():
+                        shutil.rmtree(leftover)
+                    else:
+                        leftover.unlink()
         entries = []
         for tree in self.directory.glob("*.tar"):
             try:
@@ -223,15 +271,28 @@ class CompileCache:
         for _, size, digest in sorted(entries):
             if total <= self.max_bytes:
                 break
-            if digest == keep:
+            if digest == keep or not _is_digest(digest):
                 continue
-            for path in self._paths(digest):
-                path.unlink(missing_ok=True)
+            self.evict(digest)
             total -= size
             removed.append(digest)
         return removed
 
     def _paths(self, digest: str) -> tuple[Path, Path]:
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        if not _is_digest(digest):
             raise ValueError(f"not a compile digest: {digest!r}")
         return self.directory / f"{digest}.tar", self.directory / f"{digest}.json"
+
+
+def _is_digest(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _sound(facts: object) -> bool:
+    """Whether ``facts`` are what store() writes (a foreign or damaged file is not trusted)."""
+    if not isinstance(facts, dict) or not isinstance(facts.get("size"), int):
+        return False
+    packages = facts.get("build_packages")
+    return isinstance(packages, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in packages
+    )

@@ -66,7 +66,8 @@ class Sign(BaseModel):
     gnupg_home: str | None = Field(None, alias="gnupg-home")  # default: $GNUPGHOME, ~/.gnupg
 
 
-Size = Annotated[str, StringConstraints(pattern=r"^[0-9]+[KMG]?$")]
+# a size with its unit (K, M or G), or "0"
+Size = Annotated[str, StringConstraints(pattern=r"^(0|[0-9]+[KMG])$")]
 
 
 class Cache(BaseModel):

@@ -19,7 +19,7 @@ import secrets
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -320,11 +320,17 @@ class Container:
         """Run ``command`` and return its output (for short queries, not for builds)."""
         return run(exec_argv(self.engine, self.name, command, workdir=workdir), check=check)
 
-    def put(self, items: Sequence[Item] = (), trees: Sequence[tuple[Path, str]] = ()) -> None:
-        """Copy files (and whole directories) into the container, owned by root."""
+    def put(
+        self,
+        items: Sequence[Item] = (),
+        trees: Sequence[tuple[Path, str]] = (),
+        leave_out: Collection[str] = (),
+    ) -> None:
+        """Copy files (and whole directories, but the paths in ``leave_out``) into the
+        container, owned by root."""
         with tempfile.TemporaryDirectory(prefix="pkgrun-put-") as tmp:
             archive = Path(tmp) / "in.tar"
-            write_archive(archive, items, trees)
+            write_archive(archive, items, trees, leave_out)
             run(copy_in_argv(self.engine, self.name), stdin=archive)
 
     def get(self, path: str, dest: Path) -> None:

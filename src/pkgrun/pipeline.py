@@ -314,7 +314,7 @@ def run_builds(
             labelled.note(plan.name, f"identical to the published {twin.name}: not published again")
             if settings.publish:
                 iteration = _iteration_of(twin, plan)
-                entry = buildcache.entry(inputs, outcome.nevra, twin.name, iteration, result.seconds)
+                entry = buildcache.entry(inputs, outcome.nevra, twin.name, iteration, result.full_seconds)
                 record_builds(settings.repo, plan.target, {buildcache.key(plan): entry}, reporter=labelled)
             return
         if settings.publish:
@@ -354,7 +354,7 @@ def deliver(
 ) -> list[Published]:
     """The end of every build: record what it was made of and publish it, under the lock."""
     plan = result.plan
-    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration, result.seconds)
+    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration, result.full_seconds)
     steps = Steps(reporter, plan.name)
     with steps(Step.PUBLISH, f"publish into {settings.repo / plan.target.dist}"):
         return publish_rpms(

@@ -49,6 +49,7 @@ class Step:
     IMAGE = "image"
     CONTAINER = "container"
     COMPILE_CACHE = "compile cache"
+    KEEP = "keep compile"
     UNPACK = "unpack"
     DEPENDENCIES = "dependencies"
     BUILD = "build"
@@ -329,6 +330,16 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
             f"run {recipe.build.script} with bash in {CONTAINER_SRCDIR}, installing into {CONTAINER_DESTDIR}"
             + _ccache_words(plan),
         ),
+    ]
+    if plan.options.compile_cache:
+        steps.append(
+            PlanStep(
+                Step.KEEP,
+                "keep the staging directory as the build script left it in the compile cache, by the "
+                "digest of the compile's inputs",
+            )
+        )
+    steps += [
         PlanStep(
             Step.STAGE,
             f"add {len(files.add)} file(s) from the recipe and {len(files.directories)} owned "

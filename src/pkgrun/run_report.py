@@ -2,10 +2,10 @@
 durations, sizes, built or skipped and why, each build's log one click away), junit.xml for CI
 dashboards, and the logs. The newest N folders are kept; ``latest`` links the newest.
 
-report.html links the previous kept runs and draws, per recipe, its build time and RPM size over
-them as two small inline SVG charts (drawn here: no script, nothing fetched), the newest point
-red when it is more than a fifth above the median of the runs before it: a recipe that got
-slower or bigger stands out.
+report.html links the previous kept runs and draws, per recipe, its build time (of the builds
+that compiled) and RPM size over them as two small inline SVG charts (drawn here: no script,
+nothing fetched), the newest point red when it is more than a fifth above the median of the
+runs before it: a recipe that got slower or bigger stands out.
 """
 
 from __future__ import annotations
@@ -41,14 +41,13 @@ def write_report(run: RunResult, reports: Path, keep: int) -> Path:
     for outcome in run.outcomes:
         if outcome.log is not None and outcome.log.is_file():
             shutil.copyfile(outcome.log, folder / "logs" / _log_name(outcome))
-    history = read_history(reports, exclude=folder)
     (folder / "report.json").write_text(json.dumps(report_json(run), indent=2))
-    (folder / "report.html").write_text(report_html(run, history))
     ElementTree.ElementTree(junit_xml(run)).write(
         folder / "junit.xml", encoding="utf-8", xml_declaration=True
     )
+    _prune(reports, keep, folder)
+    (folder / "report.html").write_text(report_html(run, read_history(reports, exclude=folder)))
     _link_latest(reports, folder)
-    _prune(reports, keep)
     return folder
 
 
@@ -68,7 +67,7 @@ def read_history(reports: Path, exclude: Path, limit: int = 30) -> list[Run]:
             data = json.loads((folder / "report.json").read_text())
             builds = {
                 (str(b["target"]), str(b["recipe"])): (
-                    float(b["seconds"]) if b.get("status") in _MEASURED else None,
+                    float(b["seconds"]) if _compiled(b.get("status"), str(b.get("reason"))) else None,
                     int(b["size"]) if b.get("status") in _MEASURED and b.get("size") is not None else None,
                 )
                 for b in data["builds"]
@@ -77,6 +76,11 @@ def read_history(reports: Path, exclude: Path, limit: int = 30) -> list[Run]:
             continue
         runs.append((folder.name, builds))
     return runs
+
+
+def _compiled(status: object, reason: str) -> bool:
+    """Whether a build's time is a compile's: a build that reused a kept compile only packaged."""
+    return status in _MEASURED and "compile reused" not in reason
 
 
 def sparkline(values: list[float | None], unit: str, what: str) -> str:
@@ -205,7 +209,8 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
         cells = [badge, e(o.recipe), e(o.target), e(o.version), e(o.nevra or "")]
         measured = o.status.value in _MEASURED
         node = (o.target, o.recipe)
-        times = [r[1].get(node, (None, None))[0] for r in history] + [o.seconds if measured else None]
+        now = o.seconds if _compiled(o.status.value, o.reason) else None
+        times = [r[1].get(node, (None, None))[0] for r in history] + [now]
         sizes = [r[1].get(node, (None, None))[1] for r in history] + [o.size if measured else None]
         trend = sparkline([float(v) if v is not None else None for v in times], "s", "build time")
         trend += sparkline([float(v) if v is not None else None for v in sizes], "B", "RPM size")
@@ -267,7 +272,12 @@ def _link_latest(reports: Path, folder: Path) -> None:
     os.replace(tmp, reports / "latest")
 
 
-def _prune(reports: Path, keep: int) -> None:
-    runs = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and p.name[:1].isdigit())
-    for old in runs[:-keep]:
+def _prune(reports: Path, keep: int, newest: Path) -> None:
+    """Keep the newest ``keep`` runs, ``newest`` among them."""
+    runs = sorted(
+        p
+        for p in reports.iterdir()
+        if p.is_dir() and not p.is_symlink() and p.name[:1].isdigit() and p != newest
+    )
+    for old in runs[: max(0, len(runs) - (keep - 1))]:
         shutil.rmtree(old)

@@ -5,5 +5,5 @@ install -D -m 0644 hello.conf "$PKGRUN_DESTDIR/etc/hello/hello.conf"
 ln -s hello "$PKGRUN_DESTDIR/usr/bin/hi"
 # what the build saw of its environment, for the tests to read back
 mkdir -p "$PKGRUN_DESTDIR/usr/share/hello"
-echo "$PKGRUN_NAME $PKGRUN_VERSION $PKGRUN_TARGET $PKGRUN_JOBS" \
+echo "$PKGRUN_NAME $PKGRUN_VERSION $PKGRUN_TARGET" \
     > "$PKGRUN_DESTDIR/usr/share/hello/build-env"
