@@ -86,6 +86,11 @@ def write_archive(
                     with path.open("rb") as fh:
                         tar.addfile(_info(name, tarfile.REGTYPE, stat.S_IMODE(st.st_mode), st.st_size), fh)
 
+    # End the archive at its two end-of-archive blocks, without tarfile's padding to a 10 KiB
+    # record: an engine's reader stops at those blocks, and bytes after them made `podman cp -`
+    # fail ("io: read/write on closed pipe") when they were still being written to it.
+    os.truncate(out, tar.offset)
+
 
 def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
