@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 from pkgrun.recipe import Recipe, parse_recipe
+from pkgrun.report import NullReporter
 from pkgrun.signing import SigningKey, find_secret_key
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,16 @@ sha256 = {{ "1.0" = "{one}", "2.0" = "{two}" }}
 [build]
 script = "build.sh"
 """.format(one=DEMO_SHA["1.0"], two=DEMO_SHA["2.0"])
+
+
+class Notes(NullReporter):
+    """A reporter that keeps what was noted."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, recipe: str, message: str) -> None:
+        self.notes.append(message)
 
 
 def seed_recipe(name: str) -> Recipe:

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from helpers import session_key
+from helpers import Notes, session_key
 from pkgrun.compiles import CompileCache, CompileInputs, compile_inputs
 from pkgrun.container import Engine, EngineName
 from pkgrun.pipeline import Mode, Request, Status, run_builds
 from pkgrun.plan import Options, Step, make_plan
 from pkgrun.recipe_dir import load_recipes
-from pkgrun.report import NullReporter
 from pkgrun.rpmheader import content_digest
 from pkgrun.targets import TARGETS
 from test_pipeline import SOURCES, build, host_tools, settings_for  # noqa: F401 (an autouse fixture)
@@ -31,14 +30,6 @@ from test_pipeline import SOURCES, build, host_tools, settings_for  # noqa: F401
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     return FakeEngine(tmp_path / "engine").install(monkeypatch)
-
-
-class Notes(NullReporter):
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def note(self, recipe: str, message: str) -> None:
-        self.notes.append(message)
 
 
 def ran_build_script(engine: FakeEngine) -> int:

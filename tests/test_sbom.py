@@ -140,18 +140,22 @@ def test_the_sbom_is_the_same_for_the_same_package(engine: FakeEngine, tmp_path:
     assert stamp == datetime.fromtimestamp(newest, tz=UTC)  # SOURCE_DATE_EPOCH, not today's clock
 
 
-def test_a_package_published_from_a_file_gets_an_sbom_of_what_it_says(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    rpm = make_rpm(tmp_path / "rpms", "alpha")
-    before = content_digest(rpm)
-    repo = tmp_path / "repo"
+def publish_one(rpm: Path, repo: Path) -> tuple[Any, dict[str, Any]]:
+    """``rpm`` published from its file: its row in the repository, and its SBOM, valid."""
     assert main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env=key_env()) == 0
     (row,) = list_published(repo)
     assert row.sbom is not None
     text = row.sbom.read_text()
     assert validation_errors(text) == []
-    document = json.loads(text)
+    return row, json.loads(text)
+
+
+def test_a_package_published_from_a_file_gets_an_sbom_of_what_it_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rpm = make_rpm(tmp_path / "rpms", "alpha")
+    before = content_digest(rpm)
+    row, document = publish_one(rpm, tmp_path / "repo")
     package = document["metadata"]["component"]
     assert package["purl"] == "pkg:rpm/pkgrun/alpha@1.0-1.local?arch=x86_64&distro=local&epoch=0"
     assert sha256_of(package) == content_digest(row.path) == before  # publishing signed it; the same
@@ -196,11 +200,6 @@ def test_file_digests_are_labelled_with_the_algorithm_the_rpm_used(tmp_path: Pat
         check=True, capture_output=True,
     )  # fmt: skip
     (rpm,) = (top / "RPMS" / "noarch").glob("*.rpm")
-    repo = tmp_path / "repo"
-    assert main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env=key_env()) == 0
-    (row,) = list_published(repo)
-    assert row.sbom is not None
-    text = row.sbom.read_text()
-    assert validation_errors(text) == []
-    (packaged,) = by_role(json.loads(text))["packaged file"]
+    _, document = publish_one(rpm, tmp_path / "repo")
+    (packaged,) = by_role(document)["packaged file"]
     assert packaged["hashes"] == [{"alg": "MD5", "content": hashlib.md5(b"hi\n").hexdigest()}]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import Notes
 from pkgrun.cli import main
 from pkgrun.plan import ResolvedSource
 from pkgrun.report import NullReporter
@@ -22,14 +23,6 @@ def hello(
     sha256: str = HELLO_SHA, url: str | None = "https://example.invalid/hello-1.0.tar.gz"
 ) -> ResolvedSource:
     return ResolvedSource("hello-1.0.tar.gz", sha256, url, None)
-
-
-class Notes(NullReporter):
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def note(self, recipe: str, message: str) -> None:
-        self.notes.append(message)
 
 
 def test_mirror_directory_then_cache(tmp_path: Path) -> None:

@@ -51,15 +51,7 @@ class Inputs:
 
     def changes_from(self, recorded: Mapping[str, Any]) -> list[str]:
         """What differs from ``recorded`` (an earlier build's inputs), in words."""
-        out = []
-        old_files: Mapping[str, str] = recorded.get("files", {})
-        for path in sorted(set(self.files) | set(old_files)):
-            if path not in old_files:
-                out.append(f"{path} added")
-            elif path not in self.files:
-                out.append(f"{path} removed")
-            elif self.files[path] != old_files[path]:
-                out.append(f"{path} changed")
+        out = file_changes(self.files, recorded.get("files", {}))
         words = {
             "source": "source checksum",
             "version": "version",
@@ -72,6 +64,19 @@ class Inputs:
         }
         out += [f"{label} changed" for key, label in words.items() if asdict(self)[key] != recorded.get(key)]
         return out
+
+
+def file_changes(files: Mapping[str, str], recorded: Mapping[str, str]) -> list[str]:
+    """What differs between two {path: digest} maps, path by path, in words."""
+    out = []
+    for path in sorted(set(files) | set(recorded)):
+        if path not in recorded:
+            out.append(f"{path} added")
+        elif path not in files:
+            out.append(f"{path} removed")
+        elif files[path] != recorded[path]:
+            out.append(f"{path} changed")
+    return out
 
 
 def recipe_files(directory: Path) -> dict[str, str]:

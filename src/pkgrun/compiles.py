@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgrun import __version__
-from pkgrun.buildcache import recipe_files
+from pkgrun.buildcache import file_changes, recipe_files
 from pkgrun.plan import BuildPlan
 
 DEFAULT_MAX_BYTES = 4 << 30
@@ -71,15 +71,7 @@ class CompileInputs:
 
     def changes_from(self, recorded: Mapping[str, Any]) -> list[str]:
         """What differs from another compile's inputs, in words."""
-        out = []
-        old_files: Mapping[str, str] = recorded.get("files", {})
-        for path in sorted(set(self.files) | set(old_files)):
-            if path not in old_files:
-                out.append(f"{path} added")
-            elif path not in self.files:
-                out.append(f"{path} removed")
-            elif self.files[path] != old_files[path]:
-                out.append(f"{path} changed")
+        out = file_changes(self.files, recorded.get("files", {}))
         mine = asdict(self)
         out += [
             _WORDS.get(key, key) + " changed"
@@ -89,9 +81,9 @@ class CompileInputs:
         return out
 
     @property
-    def subject(self) -> tuple[str, str, str]:
+    def subject(self) -> tuple[str, ...]:
         """What the compile is of: name, version, target."""
-        return tuple(self.env.get(k, "") for k in ("PKGRUN_NAME", "PKGRUN_VERSION", "PKGRUN_TARGET"))  # type: ignore[return-value]
+        return _subject(self.env)
 
 
 _WORDS = {
@@ -230,8 +222,7 @@ class CompileCache:
             try:
                 facts = json.loads(meta.read_text())
                 recorded = facts["inputs"]
-                env = recorded["env"]
-                subject = tuple(env.get(k, "") for k in ("PKGRUN_NAME", "PKGRUN_VERSION", "PKGRUN_TARGET"))
+                subject = _subject(recorded["env"])
                 stamp = meta.stat().st_mtime
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
@@ -282,6 +273,10 @@ class CompileCache:
         if not _is_digest(digest):
             raise ValueError(f"not a compile digest: {digest!r}")
         return self.directory / f"{digest}.tar", self.directory / f"{digest}.json"
+
+
+def _subject(env: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(env.get(k, "") for k in ("PKGRUN_NAME", "PKGRUN_VERSION", "PKGRUN_TARGET"))
 
 
 def _is_digest(text: str) -> bool:

@@ -209,10 +209,9 @@ def max_download(text: str | None) -> int:
     text = (text or "").strip()
     if not text:
         return DEFAULT_MAX_DOWNLOAD
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
-    number = text[:-1] if scale > 1 else text
+    number = text[:-1] if text[-1].upper() in "KMG" else text
     if not number.isdigit() or int(number) == 0:
         raise UsageError(
             f"PKGRUN_MAX_DOWNLOAD={text!r} is not a size", hint="write bytes, or a number with K, M or G: 4G"
         )
-    return int(number) * scale
+    return size_bytes(text)
