@@ -34,7 +34,7 @@ from pathlib import Path
 
 from pkgrun.build import hook_texts, stage_argv, unpack_argv
 from pkgrun.container import detect_engine, host_ulimits
-from pkgrun.images import base_image_tag, build_image_tag
+from pkgrun.images import build_image_tag
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
     CONTAINER_DESTDIR,
@@ -409,8 +409,7 @@ def bench_noop(count: int = 300, runs: int = 5) -> dict[str, float]:
             toml.write_text(toml.read_text().replace('name = "hello"', f'name = "{name}"'))
         (project / "pkgrun.toml").write_text('[nightly]\ntargets = ["local"]\n')
         settings = resolve({"recipes": project / "recipes", "repo": project / "repo"}, dict(os.environ))
-        engine = detect_engine("podman", {})
-        identities = buildcache.Identities(engine)
+        identities = buildcache.Identities()
         target = TARGETS["local"]
         loaded = load_recipes(project / "recipes", names)
         rpms, index = [], {}
@@ -569,20 +568,7 @@ def bench_build(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # one build first, untimed: the source in the cache, the build image made
         with_pkgrun(args.mirror, Path(tmp) / "warm", env)
-        base_id = subprocess.run(
-            [
-                engine,
-                "image",
-                "inspect",
-                "--format",
-                "{{.Id}}",
-                base_image_tag(plan.target, plan.target.containerfile),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        image = build_image_tag(plan.target, base_id, plan.build_requires)
+        image = build_image_tag(plan.target, plan.target.containerfile, plan.build_requires)
         source = settings.cache_dir / "sources" / plan.source.filename
         tool_times, hand_times = [], []
         for run in range(args.runs):

@@ -41,6 +41,7 @@ class FakeEngine:
         self.removed: list[str] = []
         self.calls: list[list[str]] = []
         self.fail: Failure | None = None
+        self.gone = False  # its service stopped: every command fails as podman's client says it
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         monkeypatch.setattr(pkgrun.container, "run", self.run)
@@ -63,6 +64,7 @@ class FakeEngine:
         check: bool = True,
         hint: str | None = None,
         stdin: Path | None = None,
+        timeout: float | None = None,
     ) -> Result:
         argv = [str(a) for a in argv]
         code, out = self._dispatch(argv, stdin=stdin)
@@ -91,6 +93,8 @@ class FakeEngine:
         self, argv: list[str], stdin: Path | None = None, stdout: Path | None = None
     ) -> tuple[int, str]:
         self.calls.append(argv)
+        if self.gone:
+            return 125, "Error: unable to connect to Podman socket: dial unix: connect: connection refused\n"
         if self.fail is not None:
             failure = self.fail(argv)
             if isinstance(failure, BaseException):
@@ -103,6 +107,8 @@ class FakeEngine:
         verb = args[0]
         if verb == "version":
             return 0, "4.3.1\n"
+        if verb == "info":
+            return 0, "2\n"
         if args[:2] == ["image", "inspect"]:
             image = args[-1]
             if image not in self.images:  # as podman says it
@@ -271,6 +277,26 @@ class FakeEngine:
             "rpm": {"summary": one("--rpm-summary"), "compression": one("--rpm-compression")},
         }
         return _make_rpm(config, Path(inside(one("-p"))))
+
+
+class FakeFleet:
+    """Several fake engines, one per service URL (``podman --url URL ...``): build hosts."""
+
+    def __init__(self, root: Path, urls: Sequence[str]) -> None:
+        self.engines = {url: FakeEngine(root / str(i)) for i, url in enumerate(urls)}
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeFleet:
+        for verb in ("run", "run_logged", "run_to_file"):
+            monkeypatch.setattr(pkgrun.container, verb, self._routed(verb))
+        monkeypatch.setattr(pkgrun.container, "find_tool", lambda name, hint=None: f"/usr/bin/{name}")
+        return self
+
+    def _routed(self, verb: str) -> Callable[..., object]:
+        def call(argv: Sequence[str], *args: object, **kwargs: object) -> object:
+            url = str(argv[2]) if str(argv[1]) in ("--url", "--host") else ""
+            return getattr(self.engines[url], verb)(argv, *args, **kwargs)
+
+        return call
 
 
 def _make_rpm(config: dict[str, object], target: Path) -> tuple[int, str]:

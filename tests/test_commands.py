@@ -95,7 +95,6 @@ def test_list_and_plan_start_no_process(
 
 
 def test_nightly_requests_and_what_it_would_do(engine: FakeEngine, project: Path) -> None:
-    from pkgrun.container import Engine, EngineName
     from pkgrun.nightly import explain, nightly_requests
     from pkgrun.pipeline import Mode, plan_requests
     from pkgrun.recipe_dir import load_recipes
@@ -112,7 +111,7 @@ def test_nightly_requests_and_what_it_would_do(engine: FakeEngine, project: Path
         ("el8", "hello", Mode.IF_CHANGED, None),
     ]
     plan = plan_requests(requests, settings)[("local", "hello")]
-    decision = explain(plan, Engine(EngineName.PODMAN), settings.repo)
+    decision = explain(plan, settings.repo)
     assert (decision.build, decision.reason) == (True, "never built for local")
 
 
@@ -131,9 +130,9 @@ def test_a_build_that_publishes_nothing_needs_no_key(
 def test_an_engine_that_does_not_answer_stops_the_nightly_before_any_work(
     engine: FakeEngine, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine.fail = lambda argv: 125 if "inspect" in argv else None
+    engine.fail = lambda argv: 125 if "version" in argv else None
     assert main(["nightly"], env=env(project)) == 1
     err = capsys.readouterr().err
     assert "podman does not answer: the fake engine was told to fail here" in err
     assert "start the engine" in err
-    assert [argv for argv in engine.calls if "inspect" not in argv] == []  # one call, and no other
+    assert [argv for argv in engine.calls if "version" not in argv] == []  # one call, and no other

@@ -15,6 +15,7 @@ from pkgrun.images import (
     build_image_tag,
     containerfile_text,
     debootstrap_argv,
+    image_identity,
 )
 from pkgrun.run import find_tool
 from pkgrun.runtime_image import containerfile, install_command
@@ -72,8 +73,11 @@ def test_tags_are_content_addressed() -> None:
     el7 = base_image_tag(TARGETS["el7"], "el7.Containerfile")
     assert el7.startswith("localhost/pkgrun-base-el7:") and len(el7.rsplit(":", 1)[1]) == 12
     assert base_image_tag(TARGETS["local"], None) == "localhost/pkgrun-local:bookworm"
-    one = build_image_tag(TARGETS["local"], "sha256:a", ["gcc", "make"])
-    assert one == build_image_tag(TARGETS["local"], "sha256:a", ["make", "gcc"])  # order does not matter
-    assert one != build_image_tag(TARGETS["local"], "sha256:b", ["gcc", "make"])
-    assert one != build_image_tag(TARGETS["local"], "sha256:a", ["gcc"])
+    one = build_image_tag(TARGETS["local"], None, ["gcc", "make"])
+    assert one == build_image_tag(TARGETS["local"], None, ["make", "gcc"])  # order does not matter
+    assert one != build_image_tag(TARGETS["local"], None, ["gcc"])
+    el8 = build_image_tag(TARGETS["el8"], "el8.Containerfile", ["gcc", "make"])
+    assert el8.startswith("localhost/pkgrun-build-el8:") and el8 != one
+    # the tag is the image's identity: what it is made from, never an engine's ID for it
+    assert one.rsplit(":", 1)[1] == image_identity(TARGETS["local"], None, ["gcc", "make"])[7:23]
     assert debootstrap_argv(Path("/r")) == ["debootstrap", "--variant=minbase", "bookworm", "/r"]

@@ -31,7 +31,7 @@ from pkgrun.compiles import (
     compile_inputs,
     packaging_only,
 )
-from pkgrun.container import Container, Engine, image_id, start_container
+from pkgrun.container import Container, Engine, start_container
 from pkgrun.describe import sbom_facts
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
@@ -187,11 +187,25 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             epoch_time = source_date_epoch(source, plan.source.sha256)
         reporter.note(name, f"SOURCE_DATE_EPOCH={epoch_time} ({_day(epoch_time)})")
     with steps(Step.IMAGE, "prepare the build image"):
+        containerfile = plan.target.containerfile
         base = images.ensure_base_image(
-            ctx.engine, plan.target, plan.target.containerfile, log=ctx.log, reporter=reporter, recipe=name
+            ctx.engine,
+            plan.target,
+            containerfile,
+            log=ctx.log,
+            reporter=reporter,
+            recipe=name,
+            cache_dir=ctx.cache_dir,
         )
         image = images.ensure_build_image(
-            ctx.engine, plan.target, base, plan.build_requires, log=ctx.log, reporter=reporter, recipe=name
+            ctx.engine,
+            plan.target,
+            containerfile,
+            base,
+            plan.build_requires,
+            log=ctx.log,
+            reporter=reporter,
+            recipe=name,
         )
     compiled: Compiled | None = None
     # A private directory inside the output directory: the RPM appears in out_dir by a rename,
@@ -200,7 +214,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
     with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
         if plan.options.compile_cache:
             with steps(Step.COMPILE_CACHE, "look up the compile cache"):
-                compiled = _look_up(ctx, image, epoch_time, held)
+                compiled = _look_up(ctx, epoch_time, held)
                 reporter.note(name, compiled.why)
         rpm_tmp = Path(private) / plan.rpm.name
         with ExitStack() as stack:
@@ -250,6 +264,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                     log=ctx.log,
                     reporter=reporter,
                     keep_container=ctx.keep_container,
+                    cache_dir=ctx.cache_dir,
                 )
         with steps(Step.SBOM, "describe the package (SBOM)"):
             sbom_tmp = rpm_tmp.with_name(sbom.file_name(rpm_tmp.name))
@@ -289,16 +304,14 @@ class Compiled:
         return f"compiled (key {self.inputs.digest()[:12]})"
 
 
-def _look_up(ctx: BuildContext, image: str, epoch_time: int, held: ExitStack) -> Compiled:
+def _look_up(ctx: BuildContext, epoch_time: int, held: ExitStack) -> Compiled:
     """The compile's inputs and the kept compile of them, held for this build (``held`` lets
-    it go), or why there is none."""
+    it go), or why there is none. The build image counts by its identity, which is the same
+    on every host: a compile made on one is reused on another."""
     plan = ctx.plan
-    identity = image_id(ctx.engine, image)
-    if identity is None:
-        raise PkgrunError(f"the build image {image} disappeared", hint="run the build again")
     inputs = compile_inputs(
         plan,
-        image=identity,
+        image=images.image_identity(plan.target, plan.target.containerfile, plan.build_requires),
         source_date_epoch=epoch_time,
         packages=[content_digest(rpm) for rpm in ctx.dependencies],
     )

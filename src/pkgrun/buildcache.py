@@ -2,11 +2,13 @@
 what went into a package the repository already publishes.
 
 The inputs of a build are the recipe directory's files (recipe, hooks, build script, config
-files), the source's checksum, the version, the target and the ID of its build image, the
+files), the source's checksum, the version, the target and the identity of its base image (a
+hash of what it is made from, the same on every build host: images.image_identity), the
 packager and its version, pkgrun's version, and the packages of the recipes it needs. Their
 digest is recorded beside the repository (``<repo>/<dist>/pkgrun-builds.json``) when a build is
-published; comparing the inputs, not only the digest, lets pkgrun say what changed.
-``Identities`` looks up the build images' IDs and the packagers' versions once per run.
+published; comparing the inputs, not only the digest, lets pkgrun say what changed. No engine
+is asked: the nightly job decides what to build before it reaches any build host.
+``Identities`` looks up the packagers' versions once per run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +26,7 @@ from typing import Any
 
 from pkgrun import __version__
 from pkgrun.archive import walk
-from pkgrun.container import Engine, image_id, probe_image
-from pkgrun.images import base_image_tag
+from pkgrun.images import image_identity
 from pkgrun.plan import BuildPlan
 from pkgrun.repodata import read_index
 from pkgrun.run import find_tool
@@ -40,7 +41,7 @@ class Inputs:
     version: str
     iteration: str
     target: str
-    image: str  # the ID of the target's base build image, or "" when it is not made yet
+    image: str  # the identity of the target's base image (images.image_identity)
     packager: str
     pkgrun: str = __version__
     # needed recipe -> its package's content digest: signing it again changes nothing here
@@ -150,8 +151,6 @@ def decide(
         return Decision(True, f"never built for {plan.target.name}")
     if entry.get("file") not in listed:
         return Decision(True, f"{entry.get('nevra')} is no longer published")
-    if not inputs.image:
-        return Decision(True, "the build image is not made yet")
     if entry.get("digest") == inputs.digest():
         return Decision(False, "inputs unchanged", published=str(entry.get("nevra")))
     changes = inputs.changes_from(entry.get("inputs", {}))
@@ -177,10 +176,8 @@ def next_iteration(iteration: str, published: list[str]) -> str:
 class Identities:
     """What the build cache records of the images and packagers, looked up once per run."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._images: dict[str, str] = {}
         self._packagers: dict[Packager, str] = {}
         self._nfpm: Path | None = None
 
@@ -193,20 +190,9 @@ class Identities:
                 )
             return self._nfpm
 
-    def check(self, targets: Iterable[Target]) -> None:
-        """The engine answers, and each target's base image ID: one engine call per target."""
-        for target in targets:
-            found = probe_image(self.engine, base_image_tag(target, target.containerfile))
-            with self._lock:
-                self._images[target.name] = found or ""
-
-    def image(self, target: Target, refresh: bool = False) -> str:
-        with self._lock:
-            if refresh or target.name not in self._images:
-                self._images[target.name] = (
-                    image_id(self.engine, base_image_tag(target, target.containerfile)) or ""
-                )
-            return self._images[target.name]
+    @staticmethod
+    def image(target: Target) -> str:
+        return image_identity(target, target.containerfile)
 
     def packager(self, packager: Packager) -> str:
         nfpm = self.nfpm if packager is Packager.NFPM else None

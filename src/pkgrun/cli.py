@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _packager(build)
     _jobs(build)
     _builds(build)
+    _hosts(build)
     _json(build)
     _steps(build)
     _sources(build)
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build for this target instead of the configured ones (repeatable)",
     )
     _builds(nightly)
+    _hosts(nightly)
     _jobs(nightly)
     _engine(nightly)
     _out(nightly)
@@ -256,6 +258,16 @@ def _builds(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="builds at once (default: [nightly] builds, else about the square root of the cores)",
+    )
+
+
+def _hosts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        action="append",
+        metavar="NAME",
+        help="build on this [[hosts]] entry of pkgrun.toml (repeat for several; 'local': this "
+        "machine's engine; default: every configured host, else the local engine)",
     )
 
 

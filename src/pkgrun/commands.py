@@ -19,8 +19,8 @@ from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS, Target, get_target
 
 if TYPE_CHECKING:
-    from pkgrun.buildcache import Identities
     from pkgrun.container import Engine
+    from pkgrun.hosts import BuildHost, Down
 
 Command = Callable[[argparse.Namespace, Settings, Console], int]
 
@@ -76,15 +76,13 @@ def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> 
 
 def _nightly_lines(plan: object, settings: Settings) -> dict[str, str]:
     """What the nightly job would do with the plan, and whether its build would compile, and
-    why: asks the engine (--nightly only)."""
-    from pkgrun.container import detect_engine
+    why (--nightly only). No engine is asked: an image counts by what it is made from."""
     from pkgrun.errors import PkgrunError
     from pkgrun.nightly import explain, explain_compile
 
     try:
-        engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
-        decision = explain(plan, engine, settings.repo)  # type: ignore[arg-type]
-        compile_line = explain_compile(plan, engine, settings)  # type: ignore[arg-type]
+        decision = explain(plan, settings.repo)  # type: ignore[arg-type]
+        compile_line = explain_compile(plan, settings)  # type: ignore[arg-type]
     except PkgrunError as exc:
         return {"nightly": f"cannot tell ({exc.message})"}
     return {"nightly": f"{'build' if decision.build else 'skip'}: {decision.reason}", "compile": compile_line}
@@ -111,10 +109,10 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
         )
         for name in needed(everything, dict.fromkeys(args.recipe))
     ]
-    engine, identities = _engine_and_tools(settings, [target])
+    hosts, down = _hosts_and_tools(settings, console)
     settings, key = signing_key(settings, console)
     with console.reporter() as reporter:
-        run = run_builds(requests, settings, engine, reporter, key, identities)
+        run = run_builds(requests, settings, hosts, reporter, key, down=down)
     for outcome in run.outcomes:
         if outcome.status.value == "failed":
             console.build_failure(outcome)
@@ -160,26 +158,41 @@ def _all_named(settings: Settings, names: Sequence[str]) -> list[LoadedRecipe]:
     return [loaded[name] for name in wanted]
 
 
-def _engine_and_tools(settings: Settings, targets: Sequence[Target] = ()) -> tuple[Engine, Identities]:
-    """The engine, answering, and every tool a build needs: checked before the first build. With
-    ``targets``, the engine's answer is their base images' IDs (one call each, no other)."""
-    from pkgrun.buildcache import Identities
+def _hosts_and_tools(settings: Settings, console: Console) -> tuple[Engine | list[BuildHost], list[Down]]:
+    """Where the builds run, answering, and every tool a build needs here: checked before the
+    first build. Without [[hosts]] and --host: this machine's engine (one engine call); else
+    the configured hosts, each asked once, at once (those that do not answer are down)."""
+    from pkgrun.hosts import reach
+
+    if settings.config.hosts or settings.hosts:
+        hosts, down = reach(
+            settings,
+            on_down=lambda d: console.warning(f"build host {d.host} is down for this run: {d.reason}"),
+        )
+        _tools(settings)
+        return hosts, down
+    return _engine_and_tools(settings), []
+
+
+def _engine_and_tools(settings: Settings) -> Engine:
+    """This machine's engine, answering, and every tool a build needs: checked before work."""
     from pkgrun.container import check_engine, detect_engine
+
+    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
+    check_engine(engine)
+    _tools(settings)
+    return engine
+
+
+def _tools(settings: Settings) -> None:
     from pkgrun.lint import LINT_HINT
     from pkgrun.run import find_tool
 
-    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
-    identities = Identities(engine)
-    if targets:
-        identities.check(targets)
-    else:
-        check_engine(engine)
     find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
     if settings.publish:
         find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     if settings.lint:
         find_tool("rpmlint", hint=LINT_HINT + ", or pass --no-lint")
-    return engine, identities
 
 
 def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -191,11 +204,11 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
     targets = [get_target(name) for name in (args.target or config.targets)]
     settings = settings.but(keep=settings.keep or config.keep)
     recipes = _load(settings)
-    engine, identities = _engine_and_tools(settings, targets)
+    hosts, down = _hosts_and_tools(settings, console)
     settings, key = signing_key(settings, console)
     with console.reporter() as reporter:
         requests = nightly_requests(recipes, targets, settings)
-        run = run_builds(requests, settings, engine, reporter, key, identities)
+        run = run_builds(requests, settings, hosts, reporter, key, down=down)
     folder = write_report(run, args.reports or Path(config.reports), config.keep_reports)
     if args.json:
         console.json(report_json(run))
@@ -205,11 +218,13 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.buildcache import Identities
     from pkgrun.rebuild import rebuild_published
 
     target = get_target(args.target)
     loaded = _load(settings, args.recipe)
-    engine, identities = _engine_and_tools(settings)
+    engine = _engine_and_tools(settings)
+    identities = Identities()
     verdicts = []
     with console.reporter() as reporter:
         for item in loaded:

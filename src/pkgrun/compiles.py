@@ -8,7 +8,8 @@ package, verify, sign, lint, install-test, describe, publish). The compile depen
 - the source's sha256 and its SOURCE_DATE_EPOCH;
 - the build environment the script sees (name, version, arch, target, paths; not PKGRUN_JOBS,
   which must not change what is built) and the build script's name;
-- the target's build requirements and the build image's ID (a refreshed image recompiles);
+- the build image's identity: what it is made from, requirements included, the same on every
+  build host (images.image_identity), so a compile kept from one host is reused on another;
 - the content digests of the [build] recipes' packages;
 - every file of the recipe directory except recipe.toml, the hook scripts and the [files.add]
   sources, which only packaging reads: the build never sees them (they go into the container
@@ -60,7 +61,7 @@ class CompileInputs:
     env: dict[str, str]
     script: str
     build_requires: list[str]
-    image: str  # the build image's ID
+    image: str  # the build image's identity (images.image_identity)
     files: dict[str, str]  # recipe files the build may read -> sha256
     packages: list[str] = field(default_factory=list)  # content digests of the [build] recipes' packages
     pkgrun: str = __version__

@@ -19,15 +19,23 @@ ccache-volume = "pkgrun-ccache"   # the volumes' name prefix: <prefix>-<target>-
 [sign]
 key = "ops@example.org"    # a GnuPG key with its secret key (default: pkgrun's own, `pkgrun key init`)
 gnupg-home = "/srv/pkgrun/gnupg"
+[[hosts]]                  # build hosts: engines reached over their remote APIs (hosts.py)
+name = "build1"
+engine = "podman"          # or "docker"
+url = "ssh://builder@build1.example.org/run/user/1000/podman/podman.sock"   # or connection = "NAME"
+builds = 2                 # builds at once there (default: about the square root of its cores)
+make-jobs = 4              # make -j of each (default: its cores over its builds)
+targets = ["el8", "el9"]   # only these targets (default: every target)
+arch = "x86_64"            # its machine: packages of another arch are not built there
 ```
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from pkgrun.errors import ConfigError, Problem
 from pkgrun.targets import TARGETS
@@ -82,12 +90,44 @@ class Cache(BaseModel):
     )
 
 
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+
+
+class Host(BaseModel):
+    """A build host: an engine reached through its remote API (or this machine's own engine,
+    with neither url nor connection)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: Name
+    engine: Literal["podman", "docker"] = "podman"
+    # the engine's service: podman --url / docker --host (a socket path on that machine, reached
+    # over ssh; or a unix socket here, or tcp)
+    url: Annotated[str, StringConstraints(pattern=r"^(ssh|unix|tcp)://[^\s]+$", max_length=1024)] | None = (
+        None
+    )
+    # or a service set up by name: podman --connection (podman system connection add) /
+    # docker --context (docker context create)
+    connection: Name | None = None
+    builds: int | None = Field(None, ge=1, le=256)
+    make_jobs: int | None = Field(None, ge=1, le=1024, alias="make-jobs")
+    targets: list[str] | None = Field(None, min_length=1)
+    arch: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_reach_it(self) -> Host:
+        if self.url is not None and self.connection is not None:
+            raise ValueError("give url or connection, not both")
+        return self
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     nightly: Nightly = Nightly()
     cache: Cache = Cache()
     sign: Sign = Sign()
+    hosts: list[Host] = []
 
 
 def load_config(file: Path) -> Config:
@@ -111,6 +151,20 @@ def load_config(file: Path) -> Config:
         Problem(file, f"nightly.versions.{t}", f"unknown target {t!r}", f"choose from: {', '.join(TARGETS)}")
         for t in config.nightly.versions
         if t not in TARGETS
+    ]
+    problems += [
+        Problem(
+            file, f"hosts[{i}].targets[{j}]", f"unknown target {t!r}", f"choose from: {', '.join(TARGETS)}"
+        )
+        for i, host in enumerate(config.hosts)
+        for j, t in enumerate(host.targets or ())
+        if t not in TARGETS
+    ]
+    names = [host.name for host in config.hosts]
+    problems += [
+        Problem(file, f"hosts[{i}].name", f"a second host named {name!r}", "give every host its own name")
+        for i, name in enumerate(names)
+        if name in names[:i]
     ]
     if problems:
         raise ConfigError(problems)

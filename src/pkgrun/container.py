@@ -48,6 +48,9 @@ class EngineName(StrEnum):
 class Engine:
     name: EngineName
     url: str | None = None  # a service (unix://, ssh://, tcp://), or None for the local engine
+    # a named service instead: `podman system connection` / `docker context` (podman
+    # --connection, docker --context), set up on this machine with its URL and key
+    connection: str | None = None
     # --ulimit for every container and image build: explicit, so that an engine never asks the
     # kernel for more than the host allows (podman's defaults can exceed a host's hard limits,
     # and runc then fails with "error setting rlimit")
@@ -57,11 +60,22 @@ class Engine:
         head = [self.name.value]
         if self.url:
             head += ["--url" if self.name is EngineName.PODMAN else "--host", self.url]
+        elif self.connection:
+            head += ["--connection" if self.name is EngineName.PODMAN else "--context", self.connection]
         return head + list(args)
 
     @property
     def remote(self) -> bool:
-        return self.url is not None
+        return self.url is not None or self.connection is not None
+
+    def __str__(self) -> str:
+        """The engine as messages name it: podman, podman at ssh://..., docker (context ci)."""
+        if self.url:
+            return f"{self.name} at {self.url}"
+        if self.connection:
+            kind = "connection" if self.name is EngineName.PODMAN else "context"
+            return f"{self.name} ({kind} {self.connection})"
+        return self.name.value
 
 
 def detect_engine(choice: str | None, urls: Mapping[str, str], ulimits: Sequence[str] = ()) -> Engine:
@@ -117,7 +131,7 @@ def _pid_max() -> int:
 def check_engine(engine: Engine) -> None:
     """Fail before any work when the engine cannot be reached (a stopped docker daemon, say)."""
     # a daemon or a service must answer; a local podman has no server
-    local_podman = engine.name is EngineName.PODMAN and not engine.url
+    local_podman = engine.name is EngineName.PODMAN and not engine.remote
     try:
         run(
             engine.argv(
@@ -126,11 +140,37 @@ def check_engine(engine: Engine) -> None:
         )
     except CommandFailed as exc:
         last = exc.output.strip().splitlines()[-1] if exc.output.strip() else str(exc)
-        raise PkgrunError(
-            f"{engine.name}{' at ' + engine.url if engine.url else ''} does not answer: {last}",
-            hint="start the engine (or its service), check DOCKER_HOST / CONTAINER_HOST, "
-            "or choose the other engine with --engine",
-        ) from None
+        raise EngineDown(engine, last) from None
+
+
+class EngineDown(PkgrunError):
+    """An engine (or the service of a build host) that does not answer."""
+
+    def __init__(self, engine: Engine, said: str) -> None:
+        self.engine, self.said = engine, said
+        super().__init__(
+            f"{engine} does not answer: {said}",
+            hint="start the engine (or its service), check DOCKER_HOST / CONTAINER_HOST and pkgrun.toml's "
+            "[[hosts]], or choose the other engine with --engine",
+        )
+
+
+# seconds a build host has to answer a question about itself before it counts as down
+ANSWER_TIMEOUT = 30.0
+
+
+def engine_cpus(engine: Engine, timeout: float = ANSWER_TIMEOUT) -> int:
+    """How many processors the engine's machine has: the question that checks a build host
+    answers, and sizes its make -j. EngineDown when it does not answer in time."""
+    argv = engine.argv(
+        "info", "--format", "{{.Host.CPUs}}" if engine.name is EngineName.PODMAN else "{{.NCPU}}"
+    )
+    try:
+        said = run(argv, timeout=timeout).stdout.strip()
+    except CommandFailed as exc:
+        lines = exc.output.strip().splitlines()
+        raise EngineDown(engine, lines[-1] if lines else str(exc)) from None
+    return int(said) if said.isdigit() and int(said) > 0 else 1
 
 
 # how the engines say an image is not there (podman, podman remote, docker)
@@ -147,12 +187,7 @@ def probe_image(engine: Engine, image: str) -> str | None:
     said = (result.stdout + result.stderr).strip()
     if any(words in said.lower() for words in _MISSING_IMAGE):
         return None
-    last = said.splitlines()[-1] if said else f"exit status {result.returncode}"
-    raise PkgrunError(
-        f"{engine.name}{' at ' + engine.url if engine.url else ''} does not answer: {last}",
-        hint="start the engine (or its service), check DOCKER_HOST / CONTAINER_HOST, "
-        "or choose the other engine with --engine",
-    )
+    raise EngineDown(engine, said.splitlines()[-1] if said else f"exit status {result.returncode}")
 
 
 class ContainerStartFailed(PkgrunError):

@@ -1,11 +1,18 @@
 """The images builds run in.
 
-Two layers, each made once and then reused:
+Two layers, each made once on each engine (build host) and then reused:
 - the target's base image: for el targets the project's Containerfile (toolchain + fpm) on top
-  of the distribution's image; for `local` a Debian rootfs made by debootstrap and imported,
-  because no registry is reachable where that target is used;
-- the build image: the base image plus a recipe's build requirements, tagged by a hash of
-  (base image ID, package family, requirements), so a second build installs nothing.
+  of the distribution's image; for `local` a Debian rootfs made by debootstrap on this machine
+  (kept in the cache as an archive) and imported into each engine, because no registry is
+  reachable where that target is used;
+- the build image: the base image plus a recipe's build requirements.
+
+An image's identity is a hash of what it is made from (the Containerfile or the debootstrap
+command, the package family's install command, the requirements), not the ID an engine gives
+it: two hosts that make it separately give it different IDs (its layers carry their own
+times), while what it is made from, and so this identity, is the same everywhere. The build
+cache records it, so a build has the same inputs on every host, and the image's tag carries
+it, so a host finds the image it made before.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -25,7 +33,8 @@ from pkgrun.run import find_tool, run_logged
 from pkgrun.targets import Target
 
 # Bumped when the way build images are made changes, so that old ones are not reused.
-BUILD_IMAGE_SCHEME = "1"
+BUILD_IMAGE_SCHEME = "2"
+DEBOOTSTRAP_SUITE = "bookworm"
 
 
 def containerfile_text(name: str) -> str:
@@ -47,36 +56,91 @@ def build_containerfile(base: str, target: Target, requirements: Sequence[str]) 
     return f"FROM {base}\nRUN {json.dumps(run_argv)}\n"
 
 
-def build_image_tag(target: Target, base_id: str, requirements: Sequence[str], kind: str = "build") -> str:
+def base_definition(target: Target, containerfile: str | None) -> str:
+    """What the image made from ``containerfile`` is made from, as text: the Containerfile, or
+    for the local target's base (None) the debootstrap command that makes its root file system."""
+    if containerfile is None:
+        return " ".join(debootstrap_argv(Path("ROOTFS"))) + f" -> {target.base_image}"
+    return containerfile_text(containerfile)
+
+
+def image_identity(target: Target, containerfile: str | None, requirements: Sequence[str] = ()) -> str:
+    """The identity of the image made from ``containerfile`` with ``requirements`` installed:
+    the same on every engine that makes it (see the module's docstring)."""
     key = json.dumps(
         {
             "scheme": BUILD_IMAGE_SCHEME,
-            "base": base_id,
+            "base": base_definition(target, containerfile),
             "family": target.family.value,
             "install": target.install,
             "requirements": sorted(requirements),
         },
         sort_keys=True,
     )
-    return f"localhost/pkgrun-{kind}-{target.name}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return "pkgrun:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def debootstrap_argv(rootfs: Path, suite: str = "bookworm") -> list[str]:
+def build_image_tag(
+    target: Target, containerfile: str | None, requirements: Sequence[str], kind: str = "build"
+) -> str:
+    """The tag of the image made from ``containerfile`` plus ``requirements``: its identity."""
+    digest = image_identity(target, containerfile, requirements).removeprefix("pkgrun:")
+    return f"localhost/pkgrun-{kind}-{target.name}:{digest[:16]}"
+
+
+def debootstrap_argv(rootfs: Path, suite: str = DEBOOTSTRAP_SUITE) -> list[str]:
     return ["debootstrap", "--variant=minbase", suite, str(rootfs)]
 
 
+# Two builds on one engine that need the same missing image make it once: the second waits.
+_MAKING: dict[tuple[Engine, str], threading.Lock] = {}
+_MAKING_LOCK = threading.Lock()
+
+
+def _making(engine: Engine, tag: str) -> threading.Lock:
+    with _MAKING_LOCK:
+        return _MAKING.setdefault((engine, tag), threading.Lock())
+
+
 def ensure_base_image(
-    engine: Engine, target: Target, containerfile: str | None, *, log: Path, reporter: Reporter, recipe: str
+    engine: Engine,
+    target: Target,
+    containerfile: str | None,
+    *,
+    log: Path,
+    reporter: Reporter,
+    recipe: str,
+    cache_dir: Path | None = None,
 ) -> str:
     """The tag of the image made from ``containerfile`` (target.containerfile for builds,
-    target.runtime_containerfile for install tests and runtime images), made first if it is
-    missing."""
+    target.runtime_containerfile for install tests and runtime images), made first on
+    ``engine`` if it is missing there. ``cache_dir``: where the local target's root file system
+    is kept, made once for every engine."""
     tag = base_image_tag(target, containerfile)
     if image_id(engine, tag) is not None:
         return tag
+    with _making(engine, tag):
+        if image_id(engine, tag) is None:
+            _make_base_image(engine, target, containerfile, tag, log, reporter, recipe, cache_dir)
+    return tag
+
+
+def _make_base_image(
+    engine: Engine,
+    target: Target,
+    containerfile: str | None,
+    tag: str,
+    log: Path,
+    reporter: Reporter,
+    recipe: str,
+    cache_dir: Path | None,
+) -> None:
     if containerfile is None:
-        with reporter.step(recipe, f"create the {target.name} base image (debootstrap, about a minute)"):
-            make_local_image(engine, tag, log)
+        where = f" on {engine}" if engine.remote else ""
+        with reporter.step(
+            recipe, f"create the {target.name} base image{where} (debootstrap once, then import)"
+        ):
+            make_local_image(engine, tag, log, cache_dir)
     else:
         with reporter.step(recipe, f"build the image {tag} from {containerfile}"):
             build_image(
@@ -86,28 +150,44 @@ def ensure_base_image(
                 log=log,
                 hint=f"the {target.name} image needs its registry and package repositories",
             )
-    return tag
 
 
-def make_local_image(engine: Engine, tag: str, log: Path) -> None:
-    """A Debian 12 minbase rootfs, imported into the engine as ``tag``."""
+def make_local_image(engine: Engine, tag: str, log: Path, cache_dir: Path | None = None) -> None:
+    """A Debian 12 minbase rootfs, imported into the engine as ``tag``. The rootfs archive is
+    made here, once, and kept in ``cache_dir``: every engine (a remote build host too) imports
+    the same file."""
+    if cache_dir is None:
+        with tempfile.TemporaryDirectory(prefix="pkgrun-rootfs-") as tmp:
+            import_image(engine, _debootstrap(tag, Path(tmp), log), tag, log=log)
+        return
+    images = cache_dir / "images"
+    tarball = images / f"rootfs-{DEBOOTSTRAP_SUITE}-{BUILD_IMAGE_SCHEME}.tar"
+    with _making(Engine(engine.name), str(tarball)):  # one debootstrap, whichever engine asks
+        if not tarball.is_file():
+            images.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=".rootfs-", dir=images) as tmp:
+                os.replace(_debootstrap(tag, Path(tmp), log), tarball)
+    import_image(engine, tarball, tag, log=log)
+
+
+def _debootstrap(tag: str, work: Path, log: Path) -> Path:
+    """A Debian minbase root file system made in ``work``, as an archive there."""
     find_tool("debootstrap", hint="install debootstrap (Debian/Ubuntu: apt-get install debootstrap)")
     if os.geteuid() != 0:
         raise PkgrunError(
             f"creating the {tag} image needs root (debootstrap)",
             hint="run scripts/make-local-image.sh once as root (sudo), then build as you",
         )
-    with tempfile.TemporaryDirectory(prefix="pkgrun-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        tarball = Path(tmp) / "rootfs.tar"
-        run_logged(debootstrap_argv(rootfs), log, hint="debootstrap needs Debian's package archive")
-        run_logged(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], log)
-        import_image(engine, tarball, tag, log=log)
+    rootfs, tarball = work / "rootfs", work / "rootfs.tar"
+    run_logged(debootstrap_argv(rootfs), log, hint="debootstrap needs Debian's package archive")
+    run_logged(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], log)
+    return tarball
 
 
 def ensure_build_image(
     engine: Engine,
     target: Target,
+    containerfile: str | None,
     base: str,
     requirements: Sequence[str],
     *,
@@ -116,22 +196,24 @@ def ensure_build_image(
     recipe: str,
     kind: str = "build",
 ) -> str:
-    """``base`` with ``requirements`` installed, built once and then found by its hash."""
+    """``base`` (made from ``containerfile``) with ``requirements`` installed, built once on
+    ``engine`` and then found by its tag, which is its identity."""
     if not requirements:
         return base
-    base_id = image_id(engine, base)
-    if base_id is None:
-        raise PkgrunError(f"base image {base} disappeared", hint="run the build again")
-    tag = build_image_tag(target, base_id, requirements, kind)
+    tag = build_image_tag(target, containerfile, requirements, kind)
     if image_id(engine, tag) is not None:
         reporter.note(recipe, f"{kind} image {tag}: cached ({len(requirements)} requirements)")
         return tag
-    with reporter.step(recipe, f"install {len(requirements)} {kind} requirements into {tag}"):
-        build_image(
-            engine,
-            tag,
-            build_containerfile(base, target, requirements),
-            log=log,
-            hint="check the names in [build.requires] for this target's package family",
-        )
+    with _making(engine, tag):
+        if image_id(engine, tag) is not None:
+            return tag
+        where = f" on {engine}" if engine.remote else ""
+        with reporter.step(recipe, f"install {len(requirements)} {kind} requirements into {tag}{where}"):
+            build_image(
+                engine,
+                tag,
+                build_containerfile(base, target, requirements),
+                log=log,
+                hint="check the names in [build.requires] for this target's package family",
+            )
     return tag

@@ -161,6 +161,7 @@ def run_install_test(
     siblings: Sequence[Path] = (),
     keep_container: bool = False,
     key: SigningKey | None = None,
+    cache_dir: Path | None = None,
 ) -> InstallTestReport:
     """``siblings``: the packages of the recipes the new one requires, installed with it.
     ``key``: the packages must carry its valid signature; rpm checks each, and on el targets
@@ -168,11 +169,18 @@ def run_install_test(
     target, name = plan.target, plan.name
     sibling_infos = [read_rpm(s) for s in siblings]
     base = images.ensure_base_image(
-        engine, target, target.runtime_containerfile, log=log, reporter=reporter, recipe=name
+        engine,
+        target,
+        target.runtime_containerfile,
+        log=log,
+        reporter=reporter,
+        recipe=name,
+        cache_dir=cache_dir,
     )
     image = images.ensure_build_image(
         engine,
         target,
+        target.runtime_containerfile,
         base,
         runtime_requirements(plan, sibling_infos),
         log=log,

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pkgrun import buildcache
-from pkgrun.container import Engine
 from pkgrun.pipeline import Mode, Request
 from pkgrun.plan import BuildPlan
 from pkgrun.recipe import LoadedRecipe
@@ -35,10 +34,9 @@ def nightly_requests(
     return requests
 
 
-def explain(plan: BuildPlan, engine: Engine, repo: Path) -> buildcache.Decision:
-    """What the nightly job would do with ``plan`` now, and why. Asks the engine for the build
-    image's ID, so `pkgrun plan` does it only when asked (--nightly)."""
-    identities = buildcache.Identities(engine)
+def explain(plan: BuildPlan, repo: Path) -> buildcache.Decision:
+    """What the nightly job would do with ``plan`` now, and why."""
+    identities = buildcache.Identities()
     deps = {name: newest_release(repo, plan.target.dist, name) for name in plan.loaded.recipe.build.recipes}
     inputs = buildcache.inputs_of(
         plan,
@@ -50,23 +48,18 @@ def explain(plan: BuildPlan, engine: Engine, repo: Path) -> buildcache.Decision:
     return buildcache.decide(plan, inputs, dist_dir, listed_in_dist(dist_dir))
 
 
-def explain_compile(plan: BuildPlan, engine: Engine, settings: Settings) -> str:
+def explain_compile(plan: BuildPlan, settings: Settings) -> str:
     """Whether a build of ``plan`` would reuse a kept compile, and why (for `pkgrun plan
     --nightly`): the compile's inputs as far as they are known without building anything."""
     from pkgrun.compiles import CompileCache, compile_inputs
-    from pkgrun.container import image_id
-    from pkgrun.images import base_image_tag, build_image_tag
+    from pkgrun.images import image_identity
     from pkgrun.sources import sha256_file, source_date_epoch
 
     if not plan.options.compile_cache:
         return "no compile cache"
     if plan.options.recompile:
         return "from source (--recompile)"
-    base = image_id(engine, base_image_tag(plan.target, plan.target.containerfile))
-    tag = build_image_tag(plan.target, base or "", plan.build_requires) if plan.build_requires else None
-    image = image_id(engine, tag) if base and tag else base
-    if image is None:
-        return "from source: the build image is not made yet"
+    image = image_identity(plan.target, plan.target.containerfile, plan.build_requires)
     source = settings.cache_dir / "sources" / plan.source.filename
     epoch = plan.loaded.recipe.source.date_epoch
     if epoch is None:

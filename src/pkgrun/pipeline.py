@@ -6,8 +6,12 @@ needs: the newest published package is used instead), or only when its inputs ch
 nightly job). The requests are planned before any work, ordered by [build] recipes, and run in
 parallel where they do not depend on each other; a failure stops nothing but what needs it.
 
-Each request that builds ends in ``deliver``: the build's inputs are recorded beside the
-repository and the RPM is published, under the repository's lock.
+Builds run on build hosts (hosts.py): this machine's engine, or several reached through their
+remote APIs, each taking its number of builds at once. A build whose host stops answering is
+tried once more on another; a build that fails for its own reasons is not.
+
+Each request that builds ends in ``deliver``, on this machine: the build's inputs are recorded
+beside the repository and the RPM is published, under the repository's lock.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from typing import Any
 
 from pkgrun import buildcache
 from pkgrun.build import BuildContext, BuildResult, Steps, build_recipe
-from pkgrun.container import Engine
+from pkgrun.container import Engine, EngineDown, engine_cpus
 from pkgrun.errors import CommandFailed, PkgrunError
+from pkgrun.hosts import BuildHost, Down, local_host
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import grouped
 from pkgrun.plan import BuildPlan, Options, Step, make_plan
@@ -34,7 +39,7 @@ from pkgrun.repo import Published, publish_rpms, record_builds, repo_arch
 from pkgrun.repodata import listed_in_dist, newest_release, published_releases, read_index
 from pkgrun.report import Advance, Reporter
 from pkgrun.rpmheader import content_digest, read_header, release_free_digest
-from pkgrun.scheduler import Node, graph, schedule
+from pkgrun.scheduler import HostLost, Node, Slots, graph, schedule
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
 from pkgrun.targets import Packager, Target
@@ -84,6 +89,8 @@ class Outcome:
     exception: PkgrunError | None = None
     verdict: Verdict | None = None  # a skipped build rebuilt to check it (--verify-skipped)
     verify_error: str | None = None  # why it could not be rebuilt
+    host: str | None = None  # the build host it ran on (the last, when it was tried again)
+    retried: list[str] = field(default_factory=list)  # the hosts lost under it, and why
 
     @property
     def verified(self) -> str | None:
@@ -109,6 +116,30 @@ class Outcome:
             "rpmlint": self.lint,
             "verified": self.verdict.to_json() if self.verdict else None,
             "verify_error": self.verify_error,
+            "host": self.host,
+            "retried": self.retried,
+        }
+
+
+@dataclass
+class HostUse:
+    """What a build host did in a run."""
+
+    name: str
+    engine: str
+    slots: int
+    builds: int = 0  # builds that ran there (skips decided without it are not counted)
+    busy: float = 0.0  # seconds its slots were running builds, added up
+    down: str | None = None  # why it was down, when it was
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "engine": self.engine,
+            "slots": self.slots,
+            "builds": self.builds,
+            "busy_seconds": round(self.busy, 1),
+            "down": self.down,
         }
 
 
@@ -117,6 +148,7 @@ class RunResult:
     started: datetime
     outcomes: list[Outcome]
     seconds: float = 0.0
+    hosts: list[HostUse] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -164,20 +196,28 @@ def plan_requests(requests: Sequence[Request], settings: Settings) -> dict[Node,
 def run_builds(
     requests: Sequence[Request],
     settings: Settings,
-    engine: Engine,
+    hosts: Engine | Sequence[BuildHost],
     reporter: Reporter,
     key: SigningKey | None = None,
     identities: buildcache.Identities | None = None,
+    down: Sequence[Down] = (),
 ) -> RunResult:
-    """``key``: what signs every package and the repository's metadata (None: unsigned, which
-    settings.unsigned must have asked for); ``identities``: the images' IDs and packagers'
-    versions, as far as the caller looked them up already."""
+    """``hosts``: where the builds run (an engine: this machine's, as the one host);
+    ``key``: what signs every package and the repository's metadata (None: unsigned, which
+    settings.unsigned must have asked for); ``identities``: the packagers' versions, as far as
+    the caller looked them up already; ``down``: the hosts that did not answer before the run."""
     started, clock = datetime.now(UTC), time.monotonic()
     modes = {(r.target.name, r.loaded.name): r.mode for r in requests}
     recipes = {r.loaded.name: r.loaded for r in requests}
     nodes = graph([r.loaded for r in requests], {r.target for r in requests}, only=set(modes))
     plans = plan_requests(requests, settings)
-    identities = identities or buildcache.Identities(engine)
+    if isinstance(hosts, Engine):
+        hosts = [local_host(hosts, settings, len(nodes))]
+    by_name = {host.name: host for host in hosts}
+    uses = {h.name: HostUse(h.name, str(h.engine), h.builds) for h in hosts}
+    uses.update({d.host: HostUse(d.host, "", 0, down=d.reason) for d in down})
+    uses_lock = threading.Lock()
+    identities = identities or buildcache.Identities()
     outcomes = {node: Outcome(node[0], node[1], plans[node].version) for node in nodes}
     made: dict[Node, Path] = {}  # this run's package of each node, built or published
     # each distribution's build index and listed files as the run found them, read once
@@ -190,21 +230,40 @@ def run_builds(
                 views[dist] = (read_index(settings.repo / dist), listed_in_dist(settings.repo / dist))
             return views[dist]
 
-    def work(node: Node) -> None:
+    def work(node: Node, host_name: str) -> None:
         outcome = outcomes[node]
         failed = [dep for dep in nodes[node] if outcomes[dep].status in (Status.FAILED, Status.BLOCKED)]
         if failed:
             outcome.status = Status.BLOCKED
             outcome.reason = f"needs {', '.join(d[1] for d in failed)}, which failed"
             return
+        host = by_name[host_name]
         began = time.monotonic()
+        outcome.host, outcome.status, outcome.error = host.name, Status.BLOCKED, None
         try:
-            _run_node(node, plans[node], modes[node], outcome)
+            _run_node(node, _on_host(plans[node], host, settings), modes[node], outcome, host)
         except PkgrunError as exc:  # one recipe's failure is reported, the others go on
+            if (gone := _host_gone(host, exc)) is not None:
+                outcome.retried.append(f"{host.name} went down during the build ({gone})")
+                reporter.note(node[1], f"build host {host.name} does not answer ({gone}): trying another")
+                raise HostLost(host.name, gone) from None
             outcome.status, outcome.error, outcome.exception = Status.FAILED, exc.message, exc
             outcome.log_tail = _tail_of(exc, outcome.log)
         finally:
             outcome.seconds = time.monotonic() - began
+            if outcome.log is not None or outcome.retried:  # it ran there (a skip asks no host)
+                with uses_lock:
+                    uses[host.name].builds += 1
+                    uses[host.name].busy += outcome.seconds
+
+    def stranded(node: Node, why: str) -> None:
+        outcome = outcomes[node]
+        outcome.status, outcome.error = Status.FAILED, f"no build host could run it: {why}"
+        outcome.exception = PkgrunError(outcome.error)
+
+    def lost(host: str, reason: str) -> None:
+        uses[host].down = reason
+        reporter.note("hosts", f"{host} is down for the rest of the run: {reason}")
 
     def package_of(target: Target, name: str) -> Path | None:
         """A recipe's package for this run: built in it, else the newest published."""
@@ -231,13 +290,15 @@ def run_builds(
                 todo += recipes[name].recipe.recipe_requires
         return list(out.values())
 
-    def _verify(plan: BuildPlan, published: Path, outcome: Outcome, labelled: Reporter) -> None:
+    def _verify(
+        plan: BuildPlan, published: Path, outcome: Outcome, labelled: Reporter, host: BuildHost
+    ) -> None:
         try:
             outcome.verdict = rebuild_published(
                 plan.loaded,
                 plan.target,
                 settings=settings,
-                engine=engine,
+                engine=host.engine,
                 identities=identities,
                 reporter=labelled,
                 published=published,
@@ -246,7 +307,7 @@ def run_builds(
             outcome.verify_error = exc.message
         labelled.note(plan.name, f"rebuilt to check {published.name}: {outcome.verified}")
 
-    def _run_node(node: Node, plan: BuildPlan, mode: Mode, outcome: Outcome) -> None:
+    def _run_node(node: Node, plan: BuildPlan, mode: Mode, outcome: Outcome, host: BuildHost) -> None:
         labelled = _Labelled(reporter, plan.target.name) if len({n[0] for n in nodes}) > 1 else reporter
         deps = {name: package_of(plan.target, name) for name in plan.loaded.recipe.build.recipes}
         inputs = buildcache.inputs_of(
@@ -276,7 +337,7 @@ def run_builds(
                 if entry.get("file"):
                     made[node] = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / entry["file"]
                 if settings.verify_skipped and node in made:
-                    _verify(plan, made[node], outcome, labelled)
+                    _verify(plan, made[node], outcome, labelled, host)
                 return
             plan = _with_free_release(plan, settings)
         else:
@@ -284,9 +345,13 @@ def run_builds(
                 "named on the command line" if mode is Mode.ALWAYS else "needed, and not published"
             )
         outcome.log = settings.logs / f"{plan.name}-{plan.version}-{plan.release}-{_stamp()}.log"
+        if len(uses) > 1:
+            labelled.note(
+                plan.name, f"builds on {host.name} ({host.engine}, make -j{plan.options.make_jobs})"
+            )
         ctx = BuildContext(
             plan=plan,
-            engine=engine,
+            engine=host.engine,
             out_dir=settings.out_dir,
             cache_dir=settings.cache_dir,
             log=outcome.log,
@@ -304,8 +369,6 @@ def run_builds(
         result = build_recipe(ctx, labelled)
         if result.compile and result.compile.startswith("compile reused"):  # said where it happened
             outcome.reason += f"; {result.compile}"
-        if not inputs.image:  # made by this build: record what it was made on
-            inputs = replace(inputs, image=identities.image(plan.target, refresh=True))
         twin = _published_twin(result, settings) if mode is Mode.IF_CHANGED else None
         if twin is not None:  # nothing new for servers: keep the published one, record why
             outcome.status, outcome.result = Status.IDENTICAL, result
@@ -326,9 +389,30 @@ def run_builds(
         outcome.lint = [str(f) for f in result.lint.findings] if result.lint else []
         outcome.lint_grouped = grouped(result.lint.findings) if result.lint else []
 
-    builds, _ = settings.split(len(nodes))
-    schedule(nodes, work, builds, expected_seconds(plans, settings.repo))
-    return RunResult(started, [outcomes[node] for node in nodes], time.monotonic() - clock)
+    slots = [Slots(h.name, h.builds, lambda node, h=h: h.takes(plans[node])) for h in hosts]  # type: ignore[misc]
+    schedule(nodes, work, slots, expected_seconds(plans, settings.repo), stranded=stranded, lost=lost)
+    return RunResult(
+        started, [outcomes[node] for node in nodes], time.monotonic() - clock, list(uses.values())
+    )
+
+
+def _on_host(plan: BuildPlan, host: BuildHost, settings: Settings) -> BuildPlan:
+    """``plan`` with the host's make -j."""
+    if host.make_jobs is None or host.make_jobs == plan.options.make_jobs:
+        return plan
+    return _replanned(plan, settings, options=replace(plan.options, make_jobs=host.make_jobs))
+
+
+def _host_gone(host: BuildHost, exc: PkgrunError) -> str | None:
+    """Why ``host`` is gone, when the failure ``exc`` was its engine's and it no longer
+    answers; None when it answers (the build failed for its own reasons)."""
+    if not isinstance(exc, CommandFailed | EngineDown) and "could not start a container" not in exc.message:
+        return None
+    try:
+        engine_cpus(host.engine)
+    except EngineDown as down:
+        return down.said
+    return None
 
 
 def expected_seconds(plans: Mapping[Node, BuildPlan], repo: Path) -> dict[Node, float]:
@@ -405,13 +489,18 @@ def _with_free_release(plan: BuildPlan, settings: Settings) -> BuildPlan:
     iteration = buildcache.next_iteration(plan.iteration, iterations)
     if iteration == plan.iteration:
         return plan
+    return _replanned(plan, settings, iteration=iteration)
+
+
+def _replanned(plan: BuildPlan, settings: Settings, **changes: Any) -> BuildPlan:
+    """``plan`` made again with another iteration or options."""
     return make_plan(
         plan.loaded,
         plan.target,
         out_dir=settings.out_dir,
-        options=plan.options,
+        options=changes.get("options", plan.options),
         version=plan.version,
-        iteration=iteration,
+        iteration=changes.get("iteration", plan.iteration),
         packager=plan.packager,
     )
 

@@ -62,9 +62,11 @@ def run(
     check: bool = True,
     hint: str | None = None,
     stdin: Path | None = None,
+    timeout: float | None = None,
 ) -> Result:
     """Run ``argv`` (a list, never a shell string) and capture its output. ``stdin``: a file
-    whose bytes the process reads (an archive for `podman cp -`)."""
+    whose bytes the process reads (an archive for `podman cp -`); ``timeout``: seconds after
+    which the process is killed and the run fails (a question to a host that may hang)."""
     from plumbum import local
 
     argv = [str(a) for a in argv]
@@ -73,7 +75,11 @@ def run(
     with local.cwd(cwd or local.cwd), local.env(**(env or {})), _opened(stdin) as source:
         process = command.popen(stdin=source)
         try:
-            out, err = cast(tuple[bytes, bytes], process.communicate())
+            out, err = cast(tuple[bytes, bytes], process.communicate(timeout=timeout))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise CommandFailed(argv, -9, f"no answer within {timeout:g} s", hint=hint) from None
         except BaseException:
             process.kill()
             process.wait()

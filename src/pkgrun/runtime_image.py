@@ -97,7 +97,15 @@ def build_runtime_image(
     if target.runtime_deps is RuntimeDeps.PREINSTALLED:
         requirements = sorted({"rpm", *(r.split()[0] for plan in plans for r in plan.requires)})
         base = images.ensure_build_image(
-            engine, target, base, requirements, log=log, reporter=reporter, recipe="image", kind="runtime"
+            engine,
+            target,
+            target.runtime_containerfile,
+            base,
+            requirements,
+            log=log,
+            reporter=reporter,
+            recipe="image",
+            kind="runtime",
         )
     with tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp:
         context = Path(tmp)

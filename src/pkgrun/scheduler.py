@@ -2,10 +2,11 @@
 
 A recipe's edges are the recipes it needs: to build ([build] recipes, installed into its build
 container) and at run time ([requires] recipes, installed beside it in its install test). They
-are ordered with graphlib; a node starts once every node it needs is done, ``jobs`` at a time,
-in threads, the longest chain of expected work first (critical path). Ctrl-C reaches only the
-main thread: it takes the builds' containers away (so the workers' commands end) and starts
-nothing new.
+are ordered with graphlib; a node starts once every node it needs is done, in threads, the
+longest chain of expected work first (critical path), on a build host with a free slot (each
+host takes as many builds at once as it was given). A build whose host stops answering runs
+again on another host, once. Ctrl-C reaches only the main thread: it takes the builds'
+containers away (so the workers' commands end) and starts nothing new.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 
 from pkgrun.container import remove_active_containers
 from pkgrun.errors import UsageError
@@ -88,33 +90,102 @@ def critical_path(nodes: Mapping[Node, set[Node]], seconds: Mapping[Node, float]
     return rank
 
 
+@dataclass(frozen=True)
+class Slots:
+    """A build host as the scheduler sees it: its name, how many builds it takes at once, and
+    which nodes it may run."""
+
+    host: str
+    capacity: int
+    takes: Callable[[Node], bool] = lambda node: True
+
+
+class HostLost(Exception):
+    """Raised by ``work`` when the host it ran on stopped answering: the node runs again on
+    another host, once."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"{host}: {reason}")
+        self.host, self.reason = host, reason
+
+
+# a build whose host was lost runs at most this often in all
+ATTEMPTS = 2
+
+
 def schedule(
     nodes: Mapping[Node, set[Node]],
-    work: Callable[[Node], None],
-    jobs: int,
+    work: Callable[[Node, str], None],
+    hosts: Sequence[Slots],
     seconds: Mapping[Node, float] | None = None,
+    *,
+    stranded: Callable[[Node, str], None] = lambda node, why: None,
+    lost: Callable[[str, str], None] = lambda host, reason: None,
 ) -> None:
-    """Run ``work`` on every node once the nodes it needs are done, ``jobs`` at a time; of the
-    nodes ready, the one on the longest chain of expected work (``seconds``, as measured last
-    time) first, so that the long builds do not start last."""
+    """Run ``work(node, host)`` on every node once the nodes it needs are done. Each host runs
+    at most its capacity at once; of the nodes ready, the one on the longest chain of expected
+    work (``seconds``, as measured last time) starts first, on the host with the most free
+    slots, so that the long builds do not start last.
+
+    ``work`` raises HostLost when its host stopped answering: the host is down for the rest of
+    the run (``lost``), and the node runs again on another host that takes it, once. A node no
+    host that is up can run (any more) is done as ``stranded`` says why; the nodes that need it
+    still run, and see that it did not succeed."""
     rank = critical_path(nodes, seconds or {})
     sorter = graphlib.TopologicalSorter(nodes)
     sorter.prepare()
-    jobs = max(1, jobs)
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pkgrun-build")
+    up = {slot.host: slot for slot in hosts}
+    busy = dict.fromkeys(up, 0)
+    tried: dict[Node, list[str]] = {}
+    why_down: dict[str, str] = {}
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, sum(s.capacity for s in hosts)), thread_name_prefix="pkgrun-build"
+    )
+
+    def give_up(node: Node) -> None:
+        history = [f"{host} went down ({why_down[host]})" for host in tried.get(node, [])]
+        if len(tried.get(node, [])) >= ATTEMPTS:
+            why = "; ".join(history) + f": not tried again after {ATTEMPTS} hosts"
+        else:
+            why = "; ".join([*history, f"no {'other ' if history else ''}build host that takes it is up"])
+        stranded(node, why)
+        sorter.done(node)
+
     try:
-        running: dict[Future[None], Node] = {}
+        running: dict[Future[None], tuple[Node, str]] = {}
         ready: list[Node] = []
         while sorter.is_active():
             ready += sorter.get_ready()
             ready.sort(key=lambda n: (-rank.get(n, 0.0), n))
-            while ready and len(running) < jobs:
-                node = ready.pop(0)
-                running[pool.submit(work, node)] = node
+            for node in list(ready):
+                candidates = [s for s in up.values() if s.takes(node) and s.host not in tried.get(node, [])]
+                if not candidates or len(tried.get(node, [])) >= ATTEMPTS:
+                    ready.remove(node)
+                    give_up(node)
+                    continue
+                free = [s for s in candidates if busy[s.host] < s.capacity]
+                if free:
+                    slot = max(free, key=lambda s: s.capacity - busy[s.host])  # first of equals: config order
+                    busy[slot.host] += 1
+                    ready.remove(node)
+                    running[pool.submit(work, node, slot.host)] = (node, slot.host)
+            if not running:
+                continue  # what was given up freed the nodes waiting for it
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                future.result()  # a bug in pkgrun itself stops the run
-                sorter.done(running.pop(future))
+                node, host = running.pop(future)
+                busy[host] -= 1
+                try:
+                    future.result()  # a bug in pkgrun itself stops the run
+                except HostLost as exc:
+                    tried.setdefault(node, []).append(exc.host)
+                    if exc.host in up:
+                        why_down[exc.host] = exc.reason
+                        del up[exc.host]
+                        lost(exc.host, exc.reason)
+                    ready.append(node)
+                    continue
+                sorter.done(node)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         remove_active_containers()

@@ -15,6 +15,7 @@ or guesses a default of its own.
 | builds at once | --builds | | [nightly] builds | the cores split |
 | engine | --engine | PKGRUN_ENGINE | | podman, else docker |
 | engine service | | CONTAINER_HOST, DOCKER_HOST | | the local engine |
+| build hosts | --host NAME (repeated) | | [[hosts]] | every [[hosts]] entry; none: the local engine |
 | container limits | | PKGRUN_ULIMITS | | the host's own |
 | download limit | | PKGRUN_MAX_DOWNLOAD | | 2G |
 | keep containers | | PKGRUN_KEEP_CONTAINER=1 | | no |
@@ -72,6 +73,7 @@ class Settings:
     unsigned: bool = False  # publish without signing (explicit, and said on every run)
     verify_skipped: bool = False  # the nightly job rebuilds what it skips, to check it is identical
     recompile: bool = False  # compile even when the compile cache holds a compile of the same inputs
+    hosts: tuple[str, ...] = ()  # --host: the [[hosts]] to build on ("local": this machine's engine)
     # pip's index settings, for sources found through pip's configured index
     pip: Mapping[str, str] = field(default_factory=dict)
 
@@ -147,6 +149,7 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         unsigned=bool(option("unsigned")),
         verify_skipped=bool(option("verify_skipped") or config.nightly.verify_skipped),
         recompile=bool(option("recompile")),
+        hosts=tuple(option("host") or ()),
         pip={k: v for k, v in env.items() if k in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")},
     )
 

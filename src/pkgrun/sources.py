@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -73,7 +74,8 @@ def fetch_source(
             return target
         target.unlink()  # stale or damaged: fetch again
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + f".{os.getpid()}.part")
+    # a name of its own for each download: two builds of one run may fetch the same source
+    part = target.with_name(target.name + f".{os.getpid()}.{threading.get_ident()}.part")
     failures = []
     for origin in _origins(source, mirrors):
         try:

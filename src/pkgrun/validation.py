@@ -41,7 +41,7 @@ _TYPE_MESSAGES = {
     "model_type": "must be a table",
     "model_attributes_type": "must be a table",
     "too_short": "must not be empty",
-    "greater_than_equal": "must be a non-negative integer",
+    "greater_than_equal": "must be at least {ge}",
     "less_than_equal": "must be at most {le}",
 }
 

@@ -1,0 +1,134 @@
+"""Build hosts: where builds run. Each is a container engine, this machine's own or one reached
+through its remote API (`podman --url ssh://...`, `docker --host ssh://...`, a named connection
+or context). Nothing runs on a build host but its engine: files go in and out of containers as
+archives, its images are made there from the same Containerfiles, and what a build makes comes
+back here, where it is signed and published.
+
+With no [[hosts]] in pkgrun.toml and no --host, the one host is the local engine, sized by
+--builds and --jobs as before. Configured hosts are asked, all at once, how many processors they
+have: that answer checks they are reachable and sizes their builds and make -j. A host that
+does not answer is down for the run; the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pkgrun.config import Host
+from pkgrun.container import Engine, EngineDown, EngineName, detect_engine, engine_cpus
+from pkgrun.errors import PkgrunError, UsageError
+from pkgrun.plan import BuildPlan
+from pkgrun.settings import Settings
+
+LOCAL = "local"  # the name of this machine's own engine, as --host takes it
+
+
+@dataclass(frozen=True)
+class BuildHost:
+    name: str
+    engine: Engine
+    builds: int  # builds at once
+    make_jobs: int | None = None  # make -j of each; None: the run's split of this machine's cores
+    targets: frozenset[str] | None = None  # None: every target
+    arch: str | None = None  # None: any package
+
+    def takes(self, plan: BuildPlan) -> bool:
+        """Whether a build of ``plan`` may run here (its target and the package's arch)."""
+        if self.targets is not None and plan.target.name not in self.targets:
+            return False
+        arch = plan.loaded.recipe.package.arch
+        return self.arch is None or arch in ("noarch", "all") or arch == self.arch
+
+
+@dataclass(frozen=True)
+class Down:
+    host: str
+    reason: str
+
+
+def local_host(engine: Engine, settings: Settings, concurrent: int) -> BuildHost:
+    """This machine's engine as the run's one host: --builds and --jobs, or the cores split."""
+    builds, make_jobs = settings.split(concurrent)
+    return BuildHost(LOCAL, engine, builds, make_jobs)
+
+
+def configured(settings: Settings) -> list[Host]:
+    """The [[hosts]] that --host names (every one when it names none), in pkgrun.toml's order;
+    "local" stands for this machine's engine when it is not a configured name."""
+    hosts = settings.config.hosts
+    if not settings.hosts:
+        return list(hosts)
+    names = {host.name: host for host in hosts}
+    unknown = [n for n in settings.hosts if n not in names and n != LOCAL]
+    if unknown:
+        raise UsageError(
+            f"--host {unknown[0]}: no such host in {settings.config_file}",
+            hint=f"choose from: {', '.join([*names, LOCAL])}",
+        )
+    chosen = dict.fromkeys(settings.hosts)
+    return [names.get(n) or Host(name=LOCAL) for n in chosen]
+
+
+def reach(
+    settings: Settings, *, on_down: Callable[[Down], None] = lambda down: None
+) -> tuple[list[BuildHost], list[Down]]:
+    """The configured hosts that answer, sized by their answers, and those that do not. Every
+    host is asked at once (a host that hangs costs its timeout, not the others' time). None
+    answering is an error before any work."""
+    wanted = configured(settings)
+    engines = [_engine(host, settings) for host in wanted]
+    with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+        answers = list(pool.map(_ask, engines))
+    up, down = [], []
+    for host, engine, answer in zip(wanted, engines, answers, strict=True):
+        if isinstance(answer, EngineDown):
+            down.append(Down(host.name, answer.said))
+            on_down(down[-1])
+            continue
+        builds = host.builds or max(1, math.isqrt(answer))
+        up.append(
+            BuildHost(
+                host.name,
+                engine,
+                builds,
+                host.make_jobs or max(1, math.ceil(answer / builds)),
+                frozenset(host.targets) if host.targets else None,
+                host.arch,
+            )
+        )
+    if not up:
+        raise PkgrunError(
+            "no build host answers: " + "; ".join(f"{d.host}: {d.reason}" for d in down),
+            hint="start the hosts' engines (or their services) and check [[hosts]] in "
+            f"{settings.config_file}; --host local builds on this machine",
+        )
+    return up, down
+
+
+def _engine(host: Host, settings: Settings) -> Engine:
+    if host.name == LOCAL and host not in settings.config.hosts:  # --host local: as with no hosts
+        return detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
+    if host.url is None and host.connection is None:  # this machine's engine, named in pkgrun.toml
+        return detect_engine(host.engine, {}, settings.ulimits)
+    # a remote engine's limits are not this machine's: portable ones unless PKGRUN_ULIMITS says
+    base = Engine(EngineName(host.engine), url=host.url, connection=host.connection)
+    return Engine(base.name, base.url, base.connection, settings.ulimits or base.ulimits)
+
+
+def _ask(engine: Engine) -> int | EngineDown:
+    try:
+        return engine_cpus(engine)
+    except EngineDown as exc:
+        return exc
+
+
+def unplaceable(plans: Sequence[BuildPlan], hosts: Sequence[BuildHost]) -> list[str]:
+    """The builds no host may run (its target or arch is nobody's), in words."""
+    return [
+        f"{plan.name} for {plan.target.name} ({plan.loaded.recipe.package.arch})"
+        for plan in plans
+        if not any(host.takes(plan) for host in hosts)
+    ]

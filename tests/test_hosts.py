@@ -1,0 +1,193 @@
+"""Build hosts: pkgrun.toml's [[hosts]], reaching them, and a run spread over them with the fake
+engines of fake_engine.FakeFleet (one per service URL): each host takes its share, a host that
+goes down mid-build has that build tried once more elsewhere, and a build that fails for its
+own reasons is not tried again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fake_engine import FakeFleet
+from helpers import session_key
+from pkgrun.config import load_config
+from pkgrun.container import Engine, EngineName
+from pkgrun.errors import ConfigError, PkgrunError, UsageError
+from pkgrun.hosts import reach
+from pkgrun.nightly import nightly_requests
+from pkgrun.pipeline import Status, run_builds
+from pkgrun.recipe_dir import load_recipes
+from pkgrun.report import NullReporter
+from pkgrun.settings import Settings
+from pkgrun.targets import TARGETS
+from test_pipeline import SOURCES, TESTS, host_tools  # noqa: F401 (a fixture)
+
+A, B = "unix:///run/a.sock", "unix:///run/b.sock"
+TWO_HOSTS = f"""
+[[hosts]]
+name = "a"
+url = "{A}"
+[[hosts]]
+name = "b"
+url = "{B}"
+builds = 2
+make-jobs = 3
+"""
+
+
+def settings_with(tmp_path: Path, config: str, **changes: object) -> Settings:
+    (tmp_path / "pkgrun.toml").write_text(config)
+    recipes = tmp_path / "recipes"
+    if not recipes.exists():  # alpha and gamma (beta runs alpha's program, which a fake cannot)
+        shutil.copytree(TESTS / "recipes" / "nightly", recipes, ignore=shutil.ignore_patterns("beta"))
+    return Settings(
+        recipes=recipes,
+        config_file=tmp_path / "pkgrun.toml",
+        config=load_config(tmp_path / "pkgrun.toml"),
+        repo=tmp_path / "repo",
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        state_dir=tmp_path / "state",
+        mirrors=(str(SOURCES),),
+        cores=2,
+        engine="podman",
+        sign_key=session_key().fingerprint,
+        gnupg_home=session_key().gnupg_home,
+    ).but(**changes)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeFleet:
+    return FakeFleet(tmp_path / "engines", ["", A, B]).install(monkeypatch)
+
+
+def test_engines_are_reached_by_url_or_by_name() -> None:
+    assert Engine(EngineName.PODMAN, url=A).argv("ps") == ["podman", "--url", A, "ps"]
+    assert Engine(EngineName.DOCKER, url="ssh://ci@b1").argv("ps") == [
+        "docker",
+        "--host",
+        "ssh://ci@b1",
+        "ps",
+    ]
+    assert Engine(EngineName.PODMAN, connection="b1").argv("ps") == ["podman", "--connection", "b1", "ps"]
+    assert Engine(EngineName.DOCKER, connection="b1").argv("ps") == ["docker", "--context", "b1", "ps"]
+    assert str(Engine(EngineName.DOCKER, connection="b1")) == "docker (context b1)"
+    assert Engine(EngineName.PODMAN, connection="b1").remote
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ('[[hosts]]\nname = "a"\nurl = "unix:///a"\nconnection = "c"\n', "hosts[0]", "not both"),
+        ('[[hosts]]\nname = "a"\nurl = "http://a"\n', "hosts[0].url", "pattern"),
+        ('[[hosts]]\nname = "a"\ntargets = ["el6"]\n', "hosts[0].targets[0]", "unknown target"),
+        ('[[hosts]]\nname = "a"\n[[hosts]]\nname = "a"\n', "hosts[1].name", "a second host"),
+        ('[[hosts]]\nname = "a"\nbuilds = 0\n', "hosts[0].builds", "must be at least 1"),
+        ('[[hosts]]\nname = "-a"\n', "hosts[0].name", "pattern"),
+        ('[[hosts]]\nname = "a"\nengine = "lxc"\n', "hosts[0].engine", "podman"),
+        ('[[hosts]]\nname = "a"\nspeed = 3\n', "hosts[0].speed", ""),
+    ],
+)
+def test_a_bad_host_is_named_with_its_field(tmp_path: Path, text: str, field: str, words: str) -> None:
+    (tmp_path / "pkgrun.toml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "pkgrun.toml")
+    problems = [(p.field, p.message) for p in caught.value.problems]
+    assert any(f.startswith(field) and words in m for f, m in problems), problems
+
+
+def test_hosts_are_asked_at_once_and_those_not_answering_are_down(tmp_path: Path, fleet: FakeFleet) -> None:
+    fleet.engines[A].gone = True
+    up, down = reach(settings_with(tmp_path, TWO_HOSTS))
+    assert [(h.name, h.builds, h.make_jobs, h.engine.url) for h in up] == [("b", 2, 3, B)]
+    assert [d.host for d in down] == ["a"] and "connection refused" in down[0].reason
+    # a host without builds or make-jobs is sized by its processors (the fake says 2)
+    fleet.engines[A].gone = False
+    up, _ = reach(settings_with(tmp_path, TWO_HOSTS, hosts=("a",)))
+    assert [(h.name, h.builds, h.make_jobs) for h in up] == [("a", 1, 2)]
+    fleet.engines[B].gone = fleet.engines[A].gone = True
+    with pytest.raises(PkgrunError, match=r"no build host answers: a: .*; b: "):
+        reach(settings_with(tmp_path, TWO_HOSTS))
+    with pytest.raises(UsageError, match=r"--host c: no such host"):
+        reach(settings_with(tmp_path, TWO_HOSTS, hosts=("c",)))
+
+
+def run_nightly(settings: Settings):  # type: ignore[no-untyped-def]
+    hosts, down = reach(settings)
+    requests = nightly_requests(load_recipes(settings.recipes), [TARGETS["local"]], settings)
+    return run_builds(requests, settings, hosts, NullReporter(), session_key(), down=down)
+
+
+def test_a_run_spreads_over_the_hosts_and_publishes_here(tmp_path: Path, fleet: FakeFleet) -> None:
+    run = run_nightly(settings_with(tmp_path, TWO_HOSTS))
+    assert {o.recipe: o.status for o in run.outcomes} == dict.fromkeys(["alpha", "gamma"], Status.BUILT), [
+        (o.error, o.log_tail) for o in run.outcomes
+    ]
+    on = {o.recipe: o.host for o in run.outcomes}
+    assert set(on.values()) == {"a", "b"}  # both hosts used
+    for outcome in run.outcomes:  # each build's containers on its own host, none on this machine
+        started = fleet.engines[A if outcome.host == "a" else B].started()
+        assert any(f"pkgrun-{outcome.recipe}-" in name for name in started)
+    assert fleet.engines[""].calls == []
+    uses = {u.name: (u.builds, u.busy > 0, u.down) for u in run.hosts}
+    assert uses == {
+        "a": (list(on.values()).count("a"), True, None),
+        "b": (list(on.values()).count("b"), True, None),
+    }
+    assert sorted(p.name for p in (tmp_path / "repo" / "local" / "x86_64").glob("*.rpm")) == [
+        "alpha-1.0-1.local.noarch.rpm",
+        "gamma-1.0-1.local.noarch.rpm",
+    ]
+    # make -j as each host was given: b's 3, a's its processors over its builds (2 / 1)
+    for outcome in run.outcomes:
+        log = outcome.log.read_text()  # type: ignore[union-attr]
+        assert f"PKGRUN_JOBS={3 if outcome.host == 'b' else 2}" in log
+
+
+def test_a_host_lost_mid_build_has_its_build_tried_once_more_elsewhere(
+    tmp_path: Path, fleet: FakeFleet
+) -> None:
+    settings = settings_with(tmp_path, TWO_HOSTS.replace("builds = 2", "builds = 1"))
+
+    def die_in_the_build_script(argv: list[str]) -> int | None:
+        if "bash" in argv:  # the service stops while the build script runs
+            fleet.engines[A].gone = True
+            return 125
+        return None
+
+    fleet.engines[A].fail = die_in_the_build_script
+    run = run_nightly(settings)
+    assert [o.status for o in run.outcomes] == [Status.BUILT] * 2
+    (moved,) = [o for o in run.outcomes if o.retried]
+    assert moved.host == "b"
+    assert (
+        moved.retried[0].startswith("a went down during the build (")
+        and "connection refused" in moved.retried[0]
+    )
+    assert moved.to_json()["retried"] == moved.retried and moved.to_json()["host"] == "b"
+    assert {u.name: u.down is not None for u in run.hosts} == {"a": True, "b": False}
+    assert len(list((tmp_path / "repo" / "local" / "x86_64").glob("*.rpm"))) == 2
+
+
+def test_a_build_that_fails_for_its_own_reasons_is_not_tried_again(tmp_path: Path, fleet: FakeFleet) -> None:
+    settings = settings_with(tmp_path, TWO_HOSTS)
+    for engine in fleet.engines.values():
+        engine.fail = lambda argv: 3 if "bash" in argv and any("gamma" in a for a in argv) else None
+    run = run_nightly(settings)
+    status = {o.recipe: (o.status, o.retried) for o in run.outcomes}
+    assert status["gamma"] == (Status.FAILED, [])
+    assert status["alpha"] == (Status.BUILT, [])
+    gamma_on = [name for url, e in fleet.engines.items() for name in e.started() if "gamma" in name]
+    assert len(gamma_on) == 1  # one container: it ran once
+    assert all(u.down is None for u in run.hosts)
+
+
+def test_a_build_no_host_takes_fails_with_the_reason(tmp_path: Path, fleet: FakeFleet) -> None:
+    only_el9 = f'[[hosts]]\nname = "a"\nurl = "{A}"\ntargets = ["el9"]\n'
+    run = run_nightly(settings_with(tmp_path, only_el9))
+    assert {o.status for o in run.outcomes} == {Status.FAILED}
+    alpha = next(o for o in run.outcomes if o.recipe == "alpha")
+    assert alpha.error == "no build host could run it: no build host that takes it is up"
+    assert run.exit_code == 1
