@@ -5,6 +5,7 @@ own reasons is not tried again."""
 
 from __future__ import annotations
 
+import html
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from pkgrun.nightly import nightly_requests
 from pkgrun.pipeline import Status, run_builds
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.report import NullReporter
+from pkgrun.run_report import report_html, report_json
 from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS
 from test_pipeline import SOURCES, TESTS, host_tools  # noqa: F401 (a fixture)
@@ -169,6 +171,13 @@ def test_a_host_lost_mid_build_has_its_build_tried_once_more_elsewhere(
     assert moved.to_json()["retried"] == moved.retried and moved.to_json()["host"] == "b"
     assert {u.name: u.down is not None for u in run.hosts} == {"a": True, "b": False}
     assert len(list((tmp_path / "repo" / "local" / "x86_64").glob("*.rpm"))) == 2
+    # the report names the host of each build, the retry, and each host's share
+    data = report_json(run)
+    assert {b["recipe"]: b["host"] for b in data["builds"]} == {o.recipe: o.host for o in run.outcomes}
+    assert [(h["name"], h["down"] is not None) for h in data["hosts"]] == [("a", True), ("b", False)]  # type: ignore[index]
+    page = report_html(run)
+    assert f"{html.escape(moved.retried[0])}: tried again on another host" in page
+    assert "<h2>build hosts</h2>" in page and "down: " in page
 
 
 def test_a_build_that_fails_for_its_own_reasons_is_not_tried_again(tmp_path: Path, fleet: FakeFleet) -> None:

@@ -31,7 +31,7 @@ from pkgrun.compiles import (
     compile_inputs,
     packaging_only,
 )
-from pkgrun.container import Container, Engine, start_container
+from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.describe import sbom_facts
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
@@ -91,6 +91,8 @@ class BuildContext:
     siblings: Sequence[Path] = ()  # RPMs of [requires] recipes, installed beside it in its install test
     key: SigningKey | None = None  # signs the RPM on this host, before its install test
     compile_cache_max: int = DEFAULT_MAX_BYTES  # the compile cache's size limit
+    # what the build's containers took in and gave back (filled in as it runs)
+    transfers: Transfers = field(default_factory=Transfers)
 
     @property
     def compiles(self) -> CompileCache:
@@ -110,6 +112,7 @@ class BuildResult:
     source_date_epoch: int = 0
     compile: str | None = None  # "compile reused (key ...)" or "compiled (key ...)"; None: no cache
     reused_seconds: float = 0.0  # how long the reused compile took when it was made
+    transfers: Transfers | None = None  # what went into its containers and came out
 
     @property
     def full_seconds(self) -> float:
@@ -136,6 +139,7 @@ class BuildResult:
             "sbom": str(self.sbom),
             "source_date_epoch": self.source_date_epoch,
             "compile": self.compile,
+            "copied": self.transfers.to_json() if self.transfers else None,
             "rpmlint": [str(f) for f in self.lint.findings] if self.lint else None,
             "install_test": None
             if self.install_test is None
@@ -223,7 +227,14 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             with steps(Step.CONTAINER, f"start a container and copy in the recipe and {what}"):
                 volumes = [(plan.ccache_volume, CONTAINER_CCACHE_DIR)] if plan.ccache_volume else []
                 container = stack.enter_context(
-                    start_container(ctx.engine, name, image, keep=ctx.keep_container, volumes=volumes)
+                    start_container(
+                        ctx.engine,
+                        name,
+                        image,
+                        keep=ctx.keep_container,
+                        volumes=volumes,
+                        transfers=ctx.transfers,
+                    )
                 )
                 reporter.note(name, f"container {container.name} from {image}, no network")
                 # what only packaging reads goes in after the compile: the build cannot read it
@@ -265,6 +276,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                     reporter=reporter,
                     keep_container=ctx.keep_container,
                     cache_dir=ctx.cache_dir,
+                    transfers=ctx.transfers,
                 )
         with steps(Step.SBOM, "describe the package (SBOM)"):
             sbom_tmp = rpm_tmp.with_name(sbom.file_name(rpm_tmp.name))
@@ -285,6 +297,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
         epoch_time,
         compiled.summary if compiled else None,
         float(compiled.kept.facts.get("seconds") or 0) if compiled and compiled.kept else 0.0,
+        ctx.transfers,
     )
 
 

@@ -119,7 +119,11 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
     if args.json:
         console.json(
             {
-                "built": [r.to_json() for r in run.built],
+                "built": [
+                    {**o.result.to_json(), "host": o.host, "retried": o.retried}
+                    for o in run.outcomes
+                    if o.result is not None
+                ],
                 "published": [
                     {"nevra": p.nevra, "path": str(p.path), "action": p.action}
                     for o in run.outcomes

@@ -242,19 +242,27 @@ class Console:
         from rich.text import Text
 
         table = Table(title=f"nightly: {run.seconds:.1f} s")
-        for column in ("status", "recipe", "target", "package", "time"):
+        several = len(run.hosts) > 1
+        for column in ("status", "recipe", "target", *(["host"] if several else []), "package", "time"):
             table.add_column(column, no_wrap=True)
         table.add_column("why", ratio=1, min_width=20)
         for o in run.outcomes:
+            why = (o.error or o.reason) + (f"; rebuilt to check: {o.verified}" if o.verified else "")
+            why += "".join(f"; {retry}: tried again" for retry in o.retried)
             table.add_row(
                 Text(o.status.value, style=COLOURS[o.status.value]),
                 o.recipe,
                 o.target,
+                *([o.host or ""] if several else []),
                 o.nevra or "",
                 f"{o.seconds:.1f}s",
-                (o.error or o.reason) + (f"; rebuilt to check: {o.verified}" if o.verified else ""),
+                why,
             )
         self.out.print(table)
+        if several:
+            for h in run.hosts:
+                state = f"down ({h.down})" if h.down else f"{h.builds} builds, busy {h.busy:.1f} s"
+                self.out.print(f"host {h.name} ({h.engine or 'not reached'}): {state}")
         self.out.print(f"report: {report}")
 
     def rebuilt(self, verdicts: Sequence[Verdict]) -> None:

@@ -19,9 +19,10 @@ import secrets
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -326,12 +327,40 @@ def import_image(engine: Engine, tarball: Path, tag: str, *, log: Path) -> None:
     run_logged(import_argv(engine, tarball, tag), log)
 
 
+@dataclass
+class Transfers:
+    """What a build copied into its containers and out of them, and how long that took: the
+    cost of reaching an engine through its API instead of sharing a disk with it."""
+
+    in_bytes: int = 0
+    in_seconds: float = 0.0
+    out_bytes: int = 0
+    out_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, inward: bool, size: int, seconds: float) -> None:
+        with self._lock:
+            if inward:
+                self.in_bytes, self.in_seconds = self.in_bytes + size, self.in_seconds + seconds
+            else:
+                self.out_bytes, self.out_seconds = self.out_bytes + size, self.out_seconds + seconds
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "in_bytes": self.in_bytes,
+            "in_seconds": round(self.in_seconds, 2),
+            "out_bytes": self.out_bytes,
+            "out_seconds": round(self.out_seconds, 2),
+        }
+
+
 class Container:
     """A started container named ``pkgrun-<recipe>-<random>``; see ``start_container``."""
 
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(self, engine: Engine, name: str, transfers: Transfers | None = None) -> None:
         self.engine = engine
         self.name = name
+        self.transfers = transfers or Transfers()
 
     def exec(
         self,
@@ -366,13 +395,17 @@ class Container:
         with tempfile.TemporaryDirectory(prefix="pkgrun-put-") as tmp:
             archive = Path(tmp) / "in.tar"
             write_archive(archive, items, trees, leave_out)
+            began = time.monotonic()
             run(copy_in_argv(self.engine, self.name), stdin=archive)
+            self.transfers.add(True, archive.stat().st_size, time.monotonic() - began)
 
     def get(self, path: str, dest: Path) -> None:
         """Copy the regular file ``path`` out of the container to ``dest``."""
         with tempfile.TemporaryDirectory(prefix="pkgrun-get-", dir=dest.parent) as tmp:
             archive = Path(tmp) / "out.tar"
+            began = time.monotonic()
             run_to_file(copy_out_argv(self.engine, self.name, path), archive)
+            self.transfers.add(False, archive.stat().st_size, time.monotonic() - began)
             extract_file(archive, path.rsplit("/", 1)[-1], dest)
 
 
@@ -386,6 +419,7 @@ def start_container(
     labels: Mapping[str, str] | None = None,
     network: str = "none",
     volumes: Sequence[tuple[str, str]] = (),
+    transfers: Transfers | None = None,
 ) -> Iterator[Container]:
     """Start a container and remove it whatever happens: success, failure, Ctrl-C, or an error
     half-way through starting it. ``keep`` (PKGRUN_KEEP_CONTAINER=1) leaves it for debugging."""
@@ -406,7 +440,7 @@ def start_container(
             )
         except CommandFailed as exc:
             raise ContainerStartFailed(engine, image, exc.output) from None
-        yield Container(engine, name)
+        yield Container(engine, name, transfers)
     finally:
         if not keep:
             _remove(engine, name)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pkgrun import images
 from pkgrun.archive import Item
-from pkgrun.container import Container, Engine, start_container
+from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.plan import BuildPlan
@@ -162,6 +162,7 @@ def run_install_test(
     keep_container: bool = False,
     key: SigningKey | None = None,
     cache_dir: Path | None = None,
+    transfers: Transfers | None = None,
 ) -> InstallTestReport:
     """``siblings``: the packages of the recipes the new one requires, installed with it.
     ``key``: the packages must carry its valid signature; rpm checks each, and on el targets
@@ -197,7 +198,12 @@ def run_install_test(
         items.append(Item(KEY_IN_CONTAINER, data=public_key(key).encode()))
     report = InstallTestReport(upgraded_from=previous.name if previous else None)
     with start_container(
-        engine, f"{name}-test", image, keep=keep_container, network=target.install_test_network
+        engine,
+        f"{name}-test",
+        image,
+        keep=keep_container,
+        network=target.install_test_network,
+        transfers=transfers,
     ) as container:
         container.put(items)
         test = _Steps(container, name, log, reporter, report)

@@ -118,6 +118,8 @@ class Outcome:
             "verify_error": self.verify_error,
             "host": self.host,
             "retried": self.retried,
+            # seconds and bytes copied into its containers and out of them
+            "copied": self.result.transfers.to_json() if self.result and self.result.transfers else None,
         }
 
 

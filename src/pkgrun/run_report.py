@@ -132,6 +132,7 @@ def report_json(run: RunResult) -> dict[str, object]:
             {**o.to_json(), "log": f"logs/{_log_name(o)}" if o.log is not None else None}
             for o in run.outcomes
         ],
+        "hosts": [h.to_json() for h in run.hosts],
     }
 
 
@@ -194,6 +195,8 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
             detail += f'<div class="verified">rebuilt to check: {e(o.verified)}</div>'
         if o.error:
             detail += f'<div class="error">{e(o.error)}</div>'
+        for retry in o.retried:
+            detail += f'<div class="retried">{e(retry)}: tried again on another host</div>'
         if o.log_tail:
             shown = " open" if o.status is Status.FAILED else ""
             tail = e(o.log_tail)
@@ -206,7 +209,7 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
                 f"the build)</summary><pre>{findings}</pre></details>"
             )
         badge = f'<span class="badge" style="background:{_COLOURS[o.status]}">{o.status.value}</span>'
-        cells = [badge, e(o.recipe), e(o.target), e(o.version), e(o.nevra or "")]
+        cells = [badge, e(o.recipe), e(o.target), e(o.host or ""), e(o.version), e(o.nevra or "")]
         measured = o.status.value in _MEASURED
         node = (o.target, o.recipe)
         now = o.seconds if _compiled(o.status.value, o.reason) else None
@@ -218,7 +221,7 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
         rows.append(
             "<tr>"
             + "".join(
-                f'<td class="num">{c}</td>' if i in (5, 6, 7) else f"<td>{c}</td>"
+                f'<td class="num">{c}</td>' if i in (6, 7, 8) else f"<td>{c}</td>"
                 for i, c in enumerate(cells)
             )
             + "</tr>"
@@ -237,7 +240,9 @@ td.num {{ text-align: right; white-space: nowrap; }}
 .badge {{ color: white; border-radius: 1em; padding: .1em .7em; font-weight: 600; }}
 .error {{ color: #cf222e; margin-top: .3em; }}
 pre {{ background: #f6f8fa; padding: .6em; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }}
-td:nth-child(9) {{ max-width: 48em; }}
+td:nth-child(10) {{ max-width: 48em; }}
+.retried {{ color: #9a6700; margin-top: .3em; }}
+h2 {{ font-size: 1.15em; margin-top: 1.5em; }}
 svg.spark {{ display: block; margin: 2px 0; }}
 .previous {{ margin-top: 1em; color: #57606a; }}
 </style></head><body>
@@ -245,14 +250,36 @@ svg.spark {{ display: block; margin: 2px 0; }}
 <div class="summary">{summary} — started {e(run.started.strftime("%Y-%m-%d %H:%M:%S"))} UTC,
 took {run.seconds:.1f} s, pkgrun {e(__version__)}</div>
 <table>
-<tr><th>status</th><th>recipe</th><th>target</th><th>version</th><th>package</th><th>time</th><th>size</th>
-<th title="build time and RPM size over the kept runs, oldest first">trend</th><th>why</th><th></th></tr>
+<tr><th>status</th><th>recipe</th><th>target</th><th>host</th><th>version</th><th>package</th>
+<th>time</th><th>size</th><th title="build time and RPM size over the kept runs, oldest first">trend</th>
+<th>why</th><th></th></tr>
 {chr(10).join(rows)}
 </table>
+{_hosts_table(run)}
 <p><a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a></p>
 {_previous(history)}
 </body></html>
 """
+
+
+def _hosts_table(run: RunResult) -> str:
+    """Per build host: its builds, how long its slots were busy, and whether it went down."""
+    e = html.escape
+    rows = []
+    for h in run.hosts:
+        share = h.busy / (h.slots * run.seconds) if h.slots and run.seconds else 0.0
+        state = f'<span class="error">down: {e(h.down)}</span>' if h.down else "up"
+        rows.append(
+            f'<tr><td>{e(h.name)}</td><td>{e(h.engine)}</td><td class="num">{h.slots}</td>'
+            f'<td class="num">{h.builds}</td><td class="num">{h.busy:.1f} s</td>'
+            f'<td class="num">{share:.0%}</td><td>{state}</td></tr>'
+        )
+    return f"""<h2>build hosts</h2>
+<table>
+<tr><th>host</th><th>engine</th><th>builds at once</th><th>builds</th><th>busy</th>
+<th title="busy time over (builds at once x the run's time)">use</th><th></th></tr>
+{chr(10).join(rows)}
+</table>"""
 
 
 def _previous(history: list[Run]) -> str:
