@@ -13,10 +13,16 @@
            packager steps run by hand (the same commands, one after the other);
 - reproducible (only with --only): php, nginx and supervisor compiled twice, unsigned, ccache
            off: the digests of both builds, and whether they are the same bytes.
+- hosts (only with --only; root, podman): build hosts stood in for by two `podman system service`
+           processes with storages of their own. nginx compiled on the local engine, then on a
+           fresh host (its images made there first), then again there: wall times and what each
+           build copied in and out. Then a cold nightly of the three seed recipes over the two
+           hosts: how the builds and busy time split between them.
 
 Signing uses a throwaway key made for the run; every cache and ccache volume is the run's own.
 
-Usage: python scripts/bench.py --mirror DIR [--only start|noop|ccache|nightly|sign|publish|build|reproducible]
+Usage: python scripts/bench.py --mirror DIR
+       [--only start|noop|ccache|nightly|sign|publish|build|reproducible|hosts]
 """
 
 from __future__ import annotations
@@ -353,6 +359,49 @@ def bench_nightly(mirror: Path) -> dict[str, float]:
     }
 
 
+def bench_hosts(mirror: Path) -> None:
+    """nginx on the local engine and on a build host (twice), and a cold nightly of the seed
+    recipes over two build hosts (see the module's docstring)."""
+    sys.path.insert(0, str(PROJECT / "tests"))
+    from helpers import podman_service
+
+    argv = ["build", "nginx", "--version", "1.22.1", "--target", "local", "--mirror", str(mirror),
+            "--no-publish", "--unsigned", "--recompile", "--json"]  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, podman_service() as (a, _), podman_service() as (b, _):
+        project, env, prefix = _fresh_project(Path(tmp), ["nginx", "supervisor", "php"])
+        config = project / "pkgrun.toml"
+        local_config = config.read_text()
+        hosts = "".join(
+            f'[[hosts]]\nname = "{n}"\nurl = "{u}"\nbuilds = 1\n' for n, u in (("a", a), ("b", b))
+        )
+        try:
+            _pkgrun(["fetch", "--target", "local", "--mirror", str(mirror)], env, project)
+            for label, extra in (("local engine", []), ("host a, images made first", ["--host", "a"]),
+                                 ("host a, images made", ["--host", "a"])):  # fmt: skip
+                config.write_text(local_config + (hosts if extra else ""))
+                took, out = _pkgrun([*argv, *extra], env, project)
+                built = json.loads(out[: out.rindex("}") + 1])["built"][0]
+                rows.append((label, took, built["copied"]))
+            config.write_text(local_config + hosts)
+            cold, _ = _pkgrun(["nightly", "--mirror", str(mirror)], env, project)
+            report = json.loads((project / "reports" / "latest" / "report.json").read_text())
+        finally:
+            _drop_volumes(prefix)
+    print("nginx 1.22.1, local target, compiled (--recompile), install-tested, not published")
+    for label, took, copied in rows:
+        print(
+            f"  {label:28s} {took:6.1f} s; copied in {copied['in_bytes'] / 2**20:5.1f} MiB in "
+            f"{copied['in_seconds']:.2f} s, out {copied['out_bytes'] / 2**20:5.1f} MiB "
+            f"in {copied['out_seconds']:.2f} s"
+        )
+    print(f"cold nightly of the seed recipes over two hosts: {cold:.1f} s")
+    for build in report["builds"]:
+        print(f"  {build['recipe']:11s} on {build['host']}: {build['seconds']:6.1f} s  {build['reason']}")
+    for host in report["hosts"]:
+        print(f"  host {host['name']}: {host['builds']} builds, busy {host['busy_seconds']} s")
+
+
 def bench_ccache(mirror: Path) -> dict[str, float]:
     """nginx compiled with its ccache volume empty, then compiled again (--recompile) with it warm."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -526,7 +575,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--only",
-        choices=["build", "publish", "nightly", "sign", "reproducible", "start", "ccache", "noop"],
+        choices=["build", "publish", "nightly", "sign", "reproducible", "start", "ccache", "noop", "hosts"],
     )
     args = parser.parse_args()
     NO_CCACHE.write_text('[cache]\nccache = "0"\n')
@@ -546,6 +595,8 @@ def main() -> None:
         bench_publish(100, size=8 << 20)  # where not re-reading the packages pays
     if args.only == "reproducible":  # two clean builds of all three: about 20 minutes
         bench_reproducible(args.mirror)
+    if args.only == "hosts":  # needs root; about 15 minutes
+        bench_hosts(args.mirror)
     if args.only in (None, "build"):
         bench_build(args)
     print_table(figures)

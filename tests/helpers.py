@@ -8,7 +8,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pkgrun.recipe import Recipe, parse_recipe
@@ -196,3 +199,36 @@ def key_env() -> dict[str, str]:
     """The environment that makes pkgrun sign with the test key."""
     key = session_key()
     return {"GNUPGHOME": str(key.gnupg_home), "PKGRUN_SIGN_KEY": key.fingerprint}
+
+
+@contextmanager
+def podman_service() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A build host on this machine: `podman system service` on a socket of its own, with a
+    storage of its own (so it shares no image, container or volume with any other engine).
+    Yields its URL and its process (a test may kill it); afterwards its containers, mounts and
+    storage are removed."""
+    where = Path(tempfile.mkdtemp(prefix="pkgrun-host-"))  # podman: a run root under 50 characters
+    root, runroot, socket = where / "root", where / "run", where / "podman.sock"
+    store = ["podman", "--root", str(root), "--runroot", str(runroot)]
+    with (where / "service.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*store, "system", "service", "--time=0", f"unix://{socket}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"unix://{socket}"
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["podman", "--url", url, "info"], capture_output=True).returncode != 0:
+            if process.poll() is not None or time.monotonic() > deadline:
+                said = (where / "service.log").read_text()[-2000:]
+                raise RuntimeError(f"podman system service did not start: {said}")
+            time.sleep(0.3)
+        yield url, process
+    finally:
+        process.kill()
+        process.wait()
+        # a killed service leaves its containers running (conmon keeps them): remove them directly
+        subprocess.run([*store, "rm", "--all", "--force"], capture_output=True)
+        subprocess.run(["umount", "--recursive", "--lazy", str(root / "overlay")], capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)

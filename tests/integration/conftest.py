@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -174,43 +173,6 @@ def no_leftover_containers(podman: str) -> Iterator[None]:
     """The in-process builds of a test remove every container they started."""
     yield
     assert pkgrun_containers(podman, owner=os.getpid()) == []
-
-
-@contextmanager
-def podman_service() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A build host on this machine: `podman system service` on a socket of its own, with a
-    storage of its own (so it shares no image, container or volume with any other engine).
-    Yields its URL and its process (a test may kill it); afterwards its containers, mounts and
-    storage are removed."""
-    import tempfile
-
-    where = Path(tempfile.mkdtemp(prefix="pkgrun-host-"))  # podman: a run root under 50 characters
-    root, runroot, socket = where / "root", where / "run", where / "podman.sock"
-    store = ["podman", "--root", str(root), "--runroot", str(runroot)]
-    with (where / "service.log").open("wb") as log:
-        process = subprocess.Popen(
-            [*store, "system", "service", "--time=0", f"unix://{socket}"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"unix://{socket}"
-    try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["podman", "--url", url, "info"], capture_output=True).returncode != 0:
-            if process.poll() is not None or time.monotonic() > deadline:
-                need(
-                    False,
-                    "podman system service did not start: " + (where / "service.log").read_text()[-2000:],
-                )
-            time.sleep(0.3)
-        yield url, process
-    finally:
-        process.kill()
-        process.wait()
-        # a killed service leaves its containers running (conmon keeps them): remove them directly
-        subprocess.run([*store, "rm", "--all", "--force"], capture_output=True)
-        subprocess.run(["umount", "--recursive", "--lazy", str(root / "overlay")], capture_output=True)
-        shutil.rmtree(where, ignore_errors=True)
 
 
 def runtime_image(engine: str, apt_requires: list[str]) -> str:

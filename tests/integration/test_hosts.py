@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import TEST_RECIPES, TEST_SOURCES, TESTS, podman_service
-from helpers import key_env
+from conftest import TEST_RECIPES, TEST_SOURCES, TESTS
+from helpers import key_env, podman_service
 from pkgrun.repodata import read_index
 from pkgrun.rpmheader import content_digest
 
