@@ -213,3 +213,34 @@ def test_the_source_date_is_the_newest_file_and_belongs_to_that_source(tmp_path:
     # a date past what an RPM header holds is held at its largest
     third = tarball(archive, 2**33)
     assert source_date_epoch(archive, third) == 2**32 - 1
+
+
+def test_a_pypi_source_comes_through_pip_s_index(tmp_path: Path) -> None:
+    """A simple-API index (pip's index-url) served over HTTP."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    project = tmp_path / "index" / "hello"
+    project.mkdir(parents=True)
+    (project / "hello-1.0.tar.gz").write_bytes(HELLO.read_bytes())
+    (project / "index.html").write_text(
+        f'<a href="hello-1.0.tar.gz#sha256={HELLO_SHA}">hello-1.0.tar.gz</a>\n'
+    )
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "index"))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            path = fetch_source(
+                ResolvedSource("hello-1.0.tar.gz", HELLO_SHA, None, "hello"),
+                recipe="hello",
+                cache_dir=tmp_path / "cache",
+                mirrors=[],
+                reporter=Notes(),
+                pip={"PIP_INDEX_URL": f"http://127.0.0.1:{server.server_port}/"},
+            )
+        finally:
+            server.shutdown()
+    assert path.read_bytes() == HELLO.read_bytes()
+    assert [p.name for p in path.parent.iterdir()] == ["hello-1.0.tar.gz"]  # no part file left

@@ -131,8 +131,8 @@ def _copy(
     progress: Callable[[int | None], Advance],
     limit: int,
 ) -> None:
-    if origin.startswith("pypi:"):
-        filename = part.name.removesuffix(f".{os.getpid()}.part")
+    if origin.startswith("pypi:"):  # the file's name is the part file's, up to its pid
+        filename = part.name[: part.name.rindex(f".{os.getpid()}.")]
         origin = pypi.find_file(origin.removeprefix("pypi:"), filename, pip).url
     if "://" not in origin:
         with open(origin, "rb") as src, part.open("wb") as dst:
