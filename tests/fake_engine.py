@@ -102,7 +102,7 @@ class FakeEngine:
             if failure:
                 return failure, "the fake engine was told to fail here\n"
         args = argv[1:]
-        if args[:1] in (["--url"], ["--host"]):
+        if args[:1] in (["--url"], ["--host"], ["--connection"], ["--context"]):
             args = args[2:]
         verb = args[0]
         if verb == "version":
@@ -280,7 +280,8 @@ class FakeEngine:
 
 
 class FakeFleet:
-    """Several fake engines, one per service URL (``podman --url URL ...``): build hosts."""
+    """Several fake engines, one per service URL or connection name (``podman --url URL ...``,
+    ``docker --context NAME ...``; "" is the local engine): build hosts."""
 
     def __init__(self, root: Path, urls: Sequence[str]) -> None:
         self.engines = {url: FakeEngine(root / str(i)) for i, url in enumerate(urls)}
@@ -293,7 +294,8 @@ class FakeFleet:
 
     def _routed(self, verb: str) -> Callable[..., object]:
         def call(argv: Sequence[str], *args: object, **kwargs: object) -> object:
-            url = str(argv[2]) if str(argv[1]) in ("--url", "--host") else ""
+            # the service: a URL, or a named connection or context
+            url = str(argv[2]) if str(argv[1]) in ("--url", "--host", "--connection", "--context") else ""
             return getattr(self.engines[url], verb)(argv, *args, **kwargs)
 
         return call

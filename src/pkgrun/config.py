@@ -32,12 +32,22 @@ arch = "x86_64"            # its machine: packages of another arch are not built
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from pkgrun.errors import ConfigError, Problem
+from pkgrun.recipe_types import Arch
 from pkgrun.targets import TARGETS
 from pkgrun.tomlfile import read_toml
 from pkgrun.validation import problems_from, scan
@@ -93,6 +103,15 @@ class Cache(BaseModel):
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 
 
+def _engine_url(value: str) -> str:
+    if not re.fullmatch(r"(ssh|unix|tcp)://[^\s]{1,1024}", value):
+        raise ValueError(
+            f"{value!r} is not an engine's URL: write ssh://user@host/run/user/1000/podman/podman.sock "
+            "(podman over ssh), ssh://user@host (docker over ssh), unix:///path/to.sock or tcp://host:port"
+        )
+    return value
+
+
 class Host(BaseModel):
     """A build host: an engine reached through its remote API (or this machine's own engine,
     with neither url nor connection)."""
@@ -103,16 +122,14 @@ class Host(BaseModel):
     engine: Literal["podman", "docker"] = "podman"
     # the engine's service: podman --url / docker --host (a socket path on that machine, reached
     # over ssh; or a unix socket here, or tcp)
-    url: Annotated[str, StringConstraints(pattern=r"^(ssh|unix|tcp)://[^\s]+$", max_length=1024)] | None = (
-        None
-    )
+    url: Annotated[str, AfterValidator(_engine_url)] | None = None
     # or a service set up by name: podman --connection (podman system connection add) /
     # docker --context (docker context create)
     connection: Name | None = None
     builds: int | None = Field(None, ge=1, le=256)
     make_jobs: int | None = Field(None, ge=1, le=1024, alias="make-jobs")
     targets: list[str] | None = Field(None, min_length=1)
-    arch: Name | None = None
+    arch: Arch | None = None  # the machine's, as RPM names it (x86_64, aarch64)
 
     @model_validator(mode="after")
     def _one_way_to_reach_it(self) -> Host:

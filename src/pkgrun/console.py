@@ -248,7 +248,7 @@ class Console:
         table.add_column("why", ratio=1, min_width=20)
         for o in run.outcomes:
             why = (o.error or o.reason) + (f"; rebuilt to check: {o.verified}" if o.verified else "")
-            why += "".join(f"; {retry}: tried again" for retry in o.retried)
+            why += "".join(f"; {retry}" for retry in o.retried)
             table.add_row(
                 Text(o.status.value, style=COLOURS[o.status.value]),
                 o.recipe,

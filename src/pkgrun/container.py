@@ -149,11 +149,15 @@ class EngineDown(PkgrunError):
 
     def __init__(self, engine: Engine, said: str) -> None:
         self.engine, self.said = engine, said
-        super().__init__(
-            f"{engine} does not answer: {said}",
-            hint="start the engine (or its service), check DOCKER_HOST / CONTAINER_HOST and pkgrun.toml's "
-            "[[hosts]], or choose the other engine with --engine",
-        )
+        if engine.remote:
+            hint = (
+                "start the engine's service there (podman.socket, dockerd), check the URL or connection "
+                "(CONTAINER_HOST, DOCKER_HOST, pkgrun.toml's [[hosts]]) and that ssh reaches it without "
+                "a prompt"
+            )
+        else:
+            hint = "start the engine, or choose the other engine with --engine"
+        super().__init__(f"{engine} does not answer: {said}", hint=hint)
 
 
 # seconds a build host has to answer a question about itself before it counts as down
@@ -174,27 +178,11 @@ def engine_cpus(engine: Engine, timeout: float = ANSWER_TIMEOUT) -> int:
     return int(said) if said.isdigit() and int(said) > 0 else 1
 
 
-# how the engines say an image is not there (podman, podman remote, docker)
-_MISSING_IMAGE = ("image not known", "no such image", "failed to find image", "unable to find")
-
-
-def probe_image(engine: Engine, image: str) -> str | None:
-    """``image``'s ID, or None when the engine answers that it has no such image; an engine that
-    does not answer is an error, as with check_engine. One engine call, which is both the check
-    and the answer (a no-op nightly makes one call per target and no other)."""
-    result = run(image_id_argv(engine, image), check=False)
-    if result.returncode == 0:
-        return result.stdout.strip() or None
-    said = (result.stdout + result.stderr).strip()
-    if any(words in said.lower() for words in _MISSING_IMAGE):
-        return None
-    raise EngineDown(engine, said.splitlines()[-1] if said else f"exit status {result.returncode}")
-
-
 class ContainerStartFailed(PkgrunError):
     """The engine refused to start a container: says why, in the engine's words, and what to do."""
 
     def __init__(self, engine: Engine, image: str, output: str) -> None:
+        self.engine = engine
         lines = [line.strip() for line in output.splitlines() if line.strip()]
         reason = lines[-1] if lines else "no reason given"
         self.output = output
@@ -458,17 +446,22 @@ def remove_active_containers() -> None:
     with _ACTIVE_LOCK:
         active = dict(_ACTIVE)
     for name, engine in active.items():
-        run(remove_argv(engine, name), check=False)
+        _remove_now(engine, name)
 
 
 def _remove(engine: Engine, name: str) -> None:
     # A second Ctrl-C must not leave the container behind: ignore SIGINT while removing (only
     # the main thread receives signals, and only it may change their handlers).
     if threading.current_thread() is not threading.main_thread():
-        run(remove_argv(engine, name), check=False)
+        _remove_now(engine, name)
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        run(remove_argv(engine, name), check=False)
+        _remove_now(engine, name)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _remove_now(engine: Engine, name: str) -> None:
+    # a remote engine may have gone: its container stays there (its labels name this run)
+    run(remove_argv(engine, name), check=False, timeout=ANSWER_TIMEOUT if engine.remote else None)

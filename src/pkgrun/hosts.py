@@ -13,14 +13,25 @@ does not answer is down for the run; the run goes on with the others.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pkgrun.config import Host
-from pkgrun.container import Engine, EngineDown, EngineName, detect_engine, engine_cpus
-from pkgrun.errors import PkgrunError, UsageError
+from pkgrun.container import (
+    ContainerStartFailed,
+    Engine,
+    EngineDown,
+    EngineName,
+    detect_engine,
+    engine_cpus,
+)
+from pkgrun.errors import CommandFailed, PkgrunError, UsageError
+from pkgrun.install_test import InstallTestFailed
 from pkgrun.plan import BuildPlan
+from pkgrun.run import stop_processes
 from pkgrun.settings import Settings
 
 LOCAL = "local"  # the name of this machine's own engine, as --host takes it
@@ -88,6 +99,9 @@ def reach(
             down.append(Down(host.name, answer.said))
             on_down(down[-1])
             continue
+        if host.name == LOCAL and host not in settings.config.hosts:  # sized as with no hosts
+            up.append(BuildHost(LOCAL, engine, settings.builds or max(1, math.isqrt(settings.cores))))
+            continue
         builds = host.builds or max(1, math.isqrt(answer))
         up.append(
             BuildHost(
@@ -123,6 +137,79 @@ def _ask(engine: Engine) -> int | EngineDown:
         return engine_cpus(engine)
     except EngineDown as exc:
         return exc
+
+
+def engine_failed(host: BuildHost, exc: PkgrunError) -> bool:
+    """Whether ``exc`` is the failure of a command sent to ``host``'s engine (which a host that
+    went away explains), rather than of something on this machine (rpm, rpmlint, publishing)."""
+    if isinstance(exc, ContainerStartFailed):
+        return exc.engine == host.engine
+    failed = exc.failed if isinstance(exc, InstallTestFailed) else exc
+    prefix = host.engine.argv()
+    return isinstance(failed, CommandFailed) and failed.argv[: len(prefix)] == prefix
+
+
+def answers(host: BuildHost) -> str | None:
+    """None when ``host`` answers; else what its engine said."""
+    try:
+        engine_cpus(host.engine)
+    except EngineDown as down:
+        return down.said
+    return None
+
+
+# seconds between the questions that check remote hosts answer while they build
+WATCH_INTERVAL = 20.0
+
+
+class Watch:
+    """Asks every remote host with a build running whether it answers, every ``interval``
+    seconds, while a run lasts. A host that does not (it hangs, say, behind an ssh connection
+    that nothing closes) has the engine commands sent to it killed: its builds then fail, find
+    it gone, and run again elsewhere. Without this, such a build would wait for ever."""
+
+    def __init__(self, hosts: Sequence[BuildHost], interval: float = WATCH_INTERVAL) -> None:
+        self.hosts = [h for h in hosts if h.engine.remote]
+        self.interval = interval
+        self.busy: dict[str, int] = {h.name: 0 for h in hosts}
+        self.gone: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @contextmanager
+    def building(self, host: BuildHost) -> Iterator[None]:
+        with self._lock:
+            self.busy[host.name] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.busy[host.name] -= 1
+
+    @contextmanager
+    def running(self) -> Iterator[Watch]:
+        thread = threading.Thread(target=self._loop, name="pkgrun-watch", daemon=True)
+        if self.hosts:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            if thread.is_alive():
+                thread.join(timeout=1)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            for host in self.hosts:
+                with self._lock:
+                    idle = self.busy[host.name] == 0 or host.name in self.gone
+                if idle:
+                    continue
+                said = answers(host)
+                if said is not None:
+                    with self._lock:
+                        self.gone[host.name] = said
+                    stop_processes(host.engine.argv())
 
 
 def unplaceable(plans: Sequence[BuildPlan], hosts: Sequence[BuildHost]) -> list[str]:

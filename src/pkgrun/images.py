@@ -93,11 +93,12 @@ def debootstrap_argv(rootfs: Path, suite: str = DEBOOTSTRAP_SUITE) -> list[str]:
 
 
 # Two builds on one engine that need the same missing image make it once: the second waits.
-_MAKING: dict[tuple[Engine, str], threading.Lock] = {}
+_MAKING: dict[tuple[Engine | None, str], threading.Lock] = {}
 _MAKING_LOCK = threading.Lock()
 
 
-def _making(engine: Engine, tag: str) -> threading.Lock:
+def _making(engine: Engine | None, tag: str) -> threading.Lock:
+    """The lock for making ``tag`` on ``engine`` (None: a file on this machine)."""
     with _MAKING_LOCK:
         return _MAKING.setdefault((engine, tag), threading.Lock())
 
@@ -162,7 +163,7 @@ def make_local_image(engine: Engine, tag: str, log: Path, cache_dir: Path | None
         return
     images = cache_dir / "images"
     tarball = images / f"rootfs-{DEBOOTSTRAP_SUITE}-{BUILD_IMAGE_SCHEME}.tar"
-    with _making(Engine(engine.name), str(tarball)):  # one debootstrap, whichever engine asks
+    with _making(None, str(tarball)):  # one debootstrap, whichever engine asks
         if not tarball.is_file():
             images.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=".rootfs-", dir=images) as tmp:

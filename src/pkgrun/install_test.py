@@ -96,9 +96,15 @@ _LEFT_BEHIND = (
 
 class InstallTestFailed(PkgrunError):
     def __init__(
-        self, name: str, step: str, command: Sequence[str], output: str, hint: str | None = None
+        self,
+        name: str,
+        step: str,
+        command: Sequence[str],
+        output: str,
+        hint: str | None = None,
+        failed: CommandFailed | None = None,  # the engine command that failed, if one did
     ) -> None:
-        self.step = step
+        self.step, self.failed = step, failed
         self.command = list(command)
         self.output = output
         super().__init__(
@@ -267,7 +273,7 @@ class _Steps:
                 result = self.container.capture(command)
                 output = result.stdout + result.stderr
             except CommandFailed as exc:
-                raise InstallTestFailed(self.name, label, command, exc.output, hint) from None
+                raise InstallTestFailed(self.name, label, command, exc.output, hint, failed=exc) from None
             if "scriptlet failed" in output:
                 raise InstallTestFailed(self.name, label, command, output, hint)
             with self.log.open("a") as fh:

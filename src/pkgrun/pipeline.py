@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,9 +27,9 @@ from typing import Any
 
 from pkgrun import buildcache
 from pkgrun.build import BuildContext, BuildResult, Steps, build_recipe
-from pkgrun.container import Engine, EngineDown, engine_cpus
+from pkgrun.container import Engine
 from pkgrun.errors import CommandFailed, PkgrunError
-from pkgrun.hosts import BuildHost, Down, local_host
+from pkgrun.hosts import BuildHost, Down, Watch, answers, engine_failed, local_host
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import grouped
 from pkgrun.plan import BuildPlan, Options, Step, make_plan
@@ -39,7 +39,7 @@ from pkgrun.repo import Published, publish_rpms, record_builds, repo_arch
 from pkgrun.repodata import listed_in_dist, newest_release, published_releases, read_index
 from pkgrun.report import Advance, Reporter
 from pkgrun.rpmheader import content_digest, read_header, release_free_digest
-from pkgrun.scheduler import HostLost, Node, Slots, graph, schedule
+from pkgrun.scheduler import ATTEMPTS, HostLost, Node, Slots, graph, schedule
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
 from pkgrun.targets import Packager, Target
@@ -232,40 +232,82 @@ def run_builds(
                 views[dist] = (read_index(settings.repo / dist), listed_in_dist(settings.repo / dist))
             return views[dist]
 
-    def work(node: Node, host_name: str) -> None:
+    # what each node that builds builds: its plan, its inputs and the packages it needs
+    pending: dict[Node, tuple[BuildPlan, buildcache.Inputs, dict[str, Path | None]]] = {}
+    to_verify: set[Node] = set()  # skipped, and rebuilt to check it (--verify-skipped)
+    attempts: dict[Node, list[str]] = {}  # the hosts each node ran on
+    # a host's failure is told from a build's own only where another host can take the build:
+    # a run on this machine's engine alone fails as it always did
+    several = len(hosts) > 1 or any(h.engine.remote for h in hosts)
+    watch = Watch(hosts)
+
+    def needs_host(node: Node) -> bool:
+        """Decide, before any host is given to it, whether ``node`` builds: what is skipped,
+        blocked or used as published takes no host's time."""
         outcome = outcomes[node]
-        failed = [dep for dep in nodes[node] if outcomes[dep].status in (Status.FAILED, Status.BLOCKED)]
-        if failed:
-            outcome.status = Status.BLOCKED
-            outcome.reason = f"needs {', '.join(d[1] for d in failed)}, which failed"
-            return
-        host = by_name[host_name]
         began = time.monotonic()
-        outcome.host, outcome.status, outcome.error = host.name, Status.BLOCKED, None
         try:
-            _run_node(node, _on_host(plans[node], host, settings), modes[node], outcome, host)
+            return _decide(node, outcome)
+        except PkgrunError as exc:
+            outcome.status, outcome.error, outcome.exception = Status.FAILED, exc.message, exc
+            return False
+        finally:
+            outcome.seconds += time.monotonic() - began
+
+    def work(node: Node, host_name: str) -> None:
+        outcome, host = outcomes[node], by_name[host_name]
+        if outcome.retried:
+            outcome.retried[-1] += f"; tried again on {host.name}"
+        attempts.setdefault(node, []).append(host.name)
+        outcome.host = host.name
+        began = time.monotonic()
+        try:
+            with watch.building(host):
+                if node in to_verify:
+                    _verify(plans[node], made[node], outcome, _labels(plans[node]), host)
+                else:
+                    _build(node, outcome, host)
         except PkgrunError as exc:  # one recipe's failure is reported, the others go on
-            if (gone := _host_gone(host, exc)) is not None:
+            gone = watch.gone.get(host.name)
+            if gone is None and several and engine_failed(host, exc):
+                gone = answers(host)
+            if gone is not None and _retry_possible(node, host):
                 outcome.retried.append(f"{host.name} went down during the build ({gone})")
                 reporter.note(node[1], f"build host {host.name} does not answer ({gone}): trying another")
                 raise HostLost(host.name, gone) from None
             outcome.status, outcome.error, outcome.exception = Status.FAILED, exc.message, exc
             outcome.log_tail = _tail_of(exc, outcome.log)
+            if gone is not None:
+                outcome.error += f" ({host.name} does not answer: {gone})"
+                raise HostLost(host.name, gone, retry=False) from None
         finally:
-            outcome.seconds = time.monotonic() - began
-            if outcome.log is not None or outcome.retried:  # it ran there (a skip asks no host)
-                with uses_lock:
-                    uses[host.name].builds += 1
-                    uses[host.name].busy += outcome.seconds
+            took = time.monotonic() - began
+            outcome.seconds += took
+            with uses_lock:
+                uses[host.name].builds += 1
+                uses[host.name].busy += took
+
+    def _retry_possible(node: Node, host: BuildHost) -> bool:
+        tried = attempts.get(node, [])
+        return len(tried) < ATTEMPTS and any(
+            h.name not in tried and uses[h.name].down is None and h.takes(plans[node])
+            for h in hosts
+            if h.name != host.name
+        )
 
     def stranded(node: Node, why: str) -> None:
         outcome = outcomes[node]
+        if outcome.status is Status.FAILED:  # its own failure, said already
+            return
         outcome.status, outcome.error = Status.FAILED, f"no build host could run it: {why}"
-        outcome.exception = PkgrunError(outcome.error)
+        outcome.exception = PkgrunError(
+            outcome.error,
+            hint=f"check the build hosts and [[hosts]] targets and arch in {settings.config_file}",
+        )
 
     def lost(host: str, reason: str) -> None:
         uses[host].down = reason
-        reporter.note("hosts", f"{host} is down for the rest of the run: {reason}")
+        reporter.note(f"host {host}", f"down for the rest of the run: {reason}")
 
     def package_of(target: Target, name: str) -> Path | None:
         """A recipe's package for this run: built in it, else the newest published."""
@@ -309,8 +351,16 @@ def run_builds(
             outcome.verify_error = exc.message
         labelled.note(plan.name, f"rebuilt to check {published.name}: {outcome.verified}")
 
-    def _run_node(node: Node, plan: BuildPlan, mode: Mode, outcome: Outcome, host: BuildHost) -> None:
-        labelled = _Labelled(reporter, plan.target.name) if len({n[0] for n in nodes}) > 1 else reporter
+    def _labels(plan: BuildPlan) -> Reporter:
+        return _Labelled(reporter, plan.target.name) if len({n[0] for n in nodes}) > 1 else reporter
+
+    def _decide(node: Node, outcome: Outcome) -> bool:
+        failed = [dep for dep in nodes[node] if outcomes[dep].status in (Status.FAILED, Status.BLOCKED)]
+        if failed:
+            outcome.status = Status.BLOCKED
+            outcome.reason = f"needs {', '.join(d[1] for d in failed)}, which failed"
+            return False
+        plan, mode, labelled = plans[node], modes[node], _labels(plans[node])
         deps = {name: package_of(plan.target, name) for name in plan.loaded.recipe.build.recipes}
         inputs = buildcache.inputs_of(
             plan,
@@ -328,7 +378,7 @@ def run_builds(
             )
             outcome.nevra, made[node] = published.name.removesuffix(".rpm"), published
             labelled.note(plan.name, f"using the published {published.name}")
-            return
+            return False
         if mode is Mode.IF_CHANGED:
             index, listed = view(plan.target.dist)
             decision = buildcache.decide(plan, inputs, dist_dir, listed, index)
@@ -339,15 +389,22 @@ def run_builds(
                 if entry.get("file"):
                     made[node] = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / entry["file"]
                 if settings.verify_skipped and node in made:
-                    _verify(plan, made[node], outcome, labelled, host)
-                return
+                    to_verify.add(node)
+                    return True
+                return False
             plan = _with_free_release(plan, settings)
         else:
             outcome.reason = (
                 "named on the command line" if mode is Mode.ALWAYS else "needed, and not published"
             )
+        pending[node] = (plan, inputs, deps)
+        return True
+
+    def _build(node: Node, outcome: Outcome, host: BuildHost) -> None:
+        plan, inputs, deps = pending[node]
+        plan, mode, labelled = _on_host(plan, host, settings), modes[node], _labels(plan)
         outcome.log = settings.logs / f"{plan.name}-{plan.version}-{plan.release}-{_stamp()}.log"
-        if len(uses) > 1:
+        if several:
             labelled.note(
                 plan.name, f"builds on {host.name} ({host.engine}, make -j{plan.options.make_jobs})"
             )
@@ -391,8 +448,17 @@ def run_builds(
         outcome.lint = [str(f) for f in result.lint.findings] if result.lint else []
         outcome.lint_grouped = grouped(result.lint.findings) if result.lint else []
 
-    slots = [Slots(h.name, h.builds, lambda node, h=h: h.takes(plans[node])) for h in hosts]  # type: ignore[misc]
-    schedule(nodes, work, slots, expected_seconds(plans, settings.repo), stranded=stranded, lost=lost)
+    slots = [Slots(h.name, h.builds, _taker(h, plans)) for h in hosts]
+    with watch.running():
+        schedule(
+            nodes,
+            work,
+            slots,
+            expected_seconds(plans, settings.repo),
+            needs_host=needs_host,
+            stranded=stranded,
+            lost=lost,
+        )
     return RunResult(
         started, [outcomes[node] for node in nodes], time.monotonic() - clock, list(uses.values())
     )
@@ -405,16 +471,8 @@ def _on_host(plan: BuildPlan, host: BuildHost, settings: Settings) -> BuildPlan:
     return _replanned(plan, settings, options=replace(plan.options, make_jobs=host.make_jobs))
 
 
-def _host_gone(host: BuildHost, exc: PkgrunError) -> str | None:
-    """Why ``host`` is gone, when the failure ``exc`` was its engine's and it no longer
-    answers; None when it answers (the build failed for its own reasons)."""
-    if not isinstance(exc, CommandFailed | EngineDown) and "could not start a container" not in exc.message:
-        return None
-    try:
-        engine_cpus(host.engine)
-    except EngineDown as down:
-        return down.said
-    return None
+def _taker(host: BuildHost, plans: Mapping[Node, BuildPlan]) -> Callable[[Node], bool]:
+    return lambda node: host.takes(plans[node])
 
 
 def expected_seconds(plans: Mapping[Node, BuildPlan], repo: Path) -> dict[Node, float]:

@@ -15,7 +15,9 @@ import shlex
 import shutil
 import subprocess
 import sysconfig
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -54,6 +56,35 @@ def _command(argv: Sequence[str], hint: str | None) -> Any:
     return local[find_tool(argv[0], hint)][list(argv[1:])]
 
 
+# The processes running now, by their argv: a build host that stops answering leaves its
+# client processes waiting for ever; stop_processes ends them, so that their builds fail.
+_LIVE: dict[int, tuple[list[str], Any]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _live(argv: list[str], process: Any) -> Iterator[None]:
+    with _LIVE_LOCK:
+        _LIVE[id(process)] = (argv, process)
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.pop(id(process), None)
+
+
+def stop_processes(prefix: Sequence[str]) -> int:
+    """Kill the running processes whose argv starts with ``prefix`` (an engine's, with the
+    service it talks to); how many there were."""
+    prefix = list(prefix)
+    with _LIVE_LOCK:
+        matching = [p for argv, p in _LIVE.values() if argv[: len(prefix)] == prefix]
+    for process in matching:
+        with suppress(OSError):  # it ended meanwhile
+            process.kill()
+    return len(matching)
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -75,11 +106,14 @@ def run(
     with local.cwd(cwd or local.cwd), local.env(**(env or {})), _opened(stdin) as source:
         process = command.popen(stdin=source)
         try:
-            out, err = cast(tuple[bytes, bytes], process.communicate(timeout=timeout))
+            with _live(argv, process):
+                out, err = cast(tuple[bytes, bytes], process.communicate(timeout=timeout))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-            raise CommandFailed(argv, -9, f"no answer within {timeout:g} s", hint=hint) from None
+            if check:
+                raise CommandFailed(argv, -9, f"no answer within {timeout:g} s", hint=hint) from None
+            return Result(argv, -9, "", f"no answer within {timeout:g} s")
         except BaseException:
             process.kill()
             process.wait()
@@ -101,7 +135,8 @@ def run_to_file(argv: Sequence[str], out: Path, *, hint: str | None = None) -> N
     with out.open("wb") as sink:
         process = command.popen(stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.PIPE)
         try:
-            _, err = cast(tuple[bytes, bytes], process.communicate())
+            with _live(argv, process):
+                _, err = cast(tuple[bytes, bytes], process.communicate())
         except BaseException:
             process.kill()
             process.wait()
@@ -123,7 +158,8 @@ def run_logged(argv: Sequence[str], log: Path, *, hint: str | None = None) -> No
         log_debug(argv)
         process = command.popen(stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            returncode = process.wait()
+            with _live(argv, process):
+                returncode = process.wait()
         except BaseException:
             process.kill()
             process.wait()

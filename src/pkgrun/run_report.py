@@ -180,6 +180,7 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
     counts = {status: sum(o.status is status for o in run.outcomes) for status in Status}
     verdict = "all good" if run.exit_code == 0 else "some builds failed"
     summary = " · ".join(f'<span style="color:{_COLOURS[s]}">{counts[s]} {s.value}</span>' for s in Status)
+    several = len(run.hosts) > 1  # the host column and table: only where builds had a choice
     rows = []
     order = [
         Status.FAILED,
@@ -196,7 +197,7 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
         if o.error:
             detail += f'<div class="error">{e(o.error)}</div>'
         for retry in o.retried:
-            detail += f'<div class="retried">{e(retry)}: tried again on another host</div>'
+            detail += f'<div class="retried">{e(retry)}</div>'
         if o.log_tail:
             shown = " open" if o.status is Status.FAILED else ""
             tail = e(o.log_tail)
@@ -209,7 +210,8 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
                 f"the build)</summary><pre>{findings}</pre></details>"
             )
         badge = f'<span class="badge" style="background:{_COLOURS[o.status]}">{o.status.value}</span>'
-        cells = [badge, e(o.recipe), e(o.target), e(o.host or ""), e(o.version), e(o.nevra or "")]
+        cells = [badge, e(o.recipe), e(o.target), *([e(o.host or "")] if several else [])]
+        cells += [e(o.version), e(o.nevra or "")]
         measured = o.status.value in _MEASURED
         node = (o.target, o.recipe)
         now = o.seconds if _compiled(o.status.value, o.reason) else None
@@ -221,7 +223,7 @@ def report_html(run: RunResult, history: list[Run] | None = None) -> str:
         rows.append(
             "<tr>"
             + "".join(
-                f'<td class="num">{c}</td>' if i in (6, 7, 8) else f"<td>{c}</td>"
+                f'<td class="num">{c}</td>' if i - several in (5, 6, 7) else f"<td>{c}</td>"
                 for i, c in enumerate(cells)
             )
             + "</tr>"
@@ -240,7 +242,7 @@ td.num {{ text-align: right; white-space: nowrap; }}
 .badge {{ color: white; border-radius: 1em; padding: .1em .7em; font-weight: 600; }}
 .error {{ color: #cf222e; margin-top: .3em; }}
 pre {{ background: #f6f8fa; padding: .6em; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }}
-td:nth-child(10) {{ max-width: 48em; }}
+td:nth-child({9 + several}) {{ max-width: 48em; }}
 .retried {{ color: #9a6700; margin-top: .3em; }}
 h2 {{ font-size: 1.15em; margin-top: 1.5em; }}
 svg.spark {{ display: block; margin: 2px 0; }}
@@ -250,12 +252,13 @@ svg.spark {{ display: block; margin: 2px 0; }}
 <div class="summary">{summary} — started {e(run.started.strftime("%Y-%m-%d %H:%M:%S"))} UTC,
 took {run.seconds:.1f} s, pkgrun {e(__version__)}</div>
 <table>
-<tr><th>status</th><th>recipe</th><th>target</th><th>host</th><th>version</th><th>package</th>
+<tr><th>status</th><th>recipe</th><th>target</th>{"<th>host</th>" if several else ""}
+<th>version</th><th>package</th>
 <th>time</th><th>size</th><th title="build time and RPM size over the kept runs, oldest first">trend</th>
 <th>why</th><th></th></tr>
 {chr(10).join(rows)}
 </table>
-{_hosts_table(run)}
+{_hosts_table(run) if several else ""}
 <p><a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a></p>
 {_previous(history)}
 </body></html>

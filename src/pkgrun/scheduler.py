@@ -101,12 +101,13 @@ class Slots:
 
 
 class HostLost(Exception):
-    """Raised by ``work`` when the host it ran on stopped answering: the node runs again on
-    another host, once."""
+    """Raised by ``work`` when the host it ran on stopped answering: the host is down for the
+    rest of the run, and the node runs again on another host (``retry``), or is done (its
+    failure said by ``work``)."""
 
-    def __init__(self, host: str, reason: str) -> None:
+    def __init__(self, host: str, reason: str, retry: bool = True) -> None:
         super().__init__(f"{host}: {reason}")
-        self.host, self.reason = host, reason
+        self.host, self.reason, self.retry = host, reason, retry
 
 
 # a build whose host was lost runs at most this often in all
@@ -119,6 +120,7 @@ def schedule(
     hosts: Sequence[Slots],
     seconds: Mapping[Node, float] | None = None,
     *,
+    needs_host: Callable[[Node], bool] = lambda node: True,
     stranded: Callable[[Node, str], None] = lambda node, why: None,
     lost: Callable[[str, str], None] = lambda host, reason: None,
 ) -> None:
@@ -130,7 +132,8 @@ def schedule(
     ``work`` raises HostLost when its host stopped answering: the host is down for the rest of
     the run (``lost``), and the node runs again on another host that takes it, once. A node no
     host that is up can run (any more) is done as ``stranded`` says why; the nodes that need it
-    still run, and see that it did not succeed."""
+    still run, and see that it did not succeed. ``needs_host`` is asked once per node, when it
+    is ready, in this thread: a node it says needs none (skipped, blocked) is done without one."""
     rank = critical_path(nodes, seconds or {})
     sorter = graphlib.TopologicalSorter(nodes)
     sorter.prepare()
@@ -138,6 +141,7 @@ def schedule(
     busy = dict.fromkeys(up, 0)
     tried: dict[Node, list[str]] = {}
     why_down: dict[str, str] = {}
+    asked: set[Node] = set()
     pool = ThreadPoolExecutor(
         max_workers=max(1, sum(s.capacity for s in hosts)), thread_name_prefix="pkgrun-build"
     )
@@ -158,6 +162,12 @@ def schedule(
             ready += sorter.get_ready()
             ready.sort(key=lambda n: (-rank.get(n, 0.0), n))
             for node in list(ready):
+                if node not in asked:
+                    asked.add(node)
+                    if not needs_host(node):
+                        ready.remove(node)
+                        sorter.done(node)
+                        continue
                 candidates = [s for s in up.values() if s.takes(node) and s.host not in tried.get(node, [])]
                 if not candidates or len(tried.get(node, [])) >= ATTEMPTS:
                     ready.remove(node)
@@ -183,8 +193,9 @@ def schedule(
                         why_down[exc.host] = exc.reason
                         del up[exc.host]
                         lost(exc.host, exc.reason)
-                    ready.append(node)
-                    continue
+                    if exc.retry:
+                        ready.append(node)
+                        continue
                 sorter.done(node)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -149,10 +149,11 @@ def test_a_host_that_dies_mid_run_has_its_build_retried_on_another(
     for build in retried:
         assert build["host"] == "d"
         assert build["retried"][0].startswith("a went down during the build (")
+        assert build["retried"][0].endswith("; tried again on d")
     hosts = {h["name"]: h for h in report["hosts"]}
     assert hosts["a"]["down"] and hosts["d"]["down"] is None
     published = sorted(p.name for p in (project / "repo" / "local" / "x86_64").glob("*.rpm"))
     assert published == [f"{name}-1.0-1.local.noarch.rpm" for name in ("alpha", "beta", "gamma")]
     page = (project / "reports" / "latest" / "report.html").read_text()
-    assert "a went down during the build (" in page and "tried again on another host" in page
+    assert "a went down during the build (" in page and "; tried again on d" in page
     assert "trying another" in err  # said as it happened
