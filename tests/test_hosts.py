@@ -308,3 +308,46 @@ def test_a_hung_host_s_commands_are_stopped_and_it_is_down(monkeypatch: pytest.M
     assert hung.returncode == -9  # killed, so the build fails and finds its host gone
     assert watch.gone == {"far": "no answer within 30 s"}
     assert not any(t.name == "pkgrun-watch" for t in threading.enumerate())
+
+
+def test_commands_to_a_stopped_engine_are_stopped_until_it_is_allowed_again() -> None:
+    import subprocess
+    import sys
+
+    from pkgrun import run
+
+    prefix = ["podman", "--url", A]
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with run._live([*prefix, "exec", "x", "make"], first):
+        assert run.stop_processes(prefix) == 1
+        assert first.wait(timeout=30) == -9
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with run._live([*prefix, "cp", "-", "x:/"], later):  # sent to the hung host after the kill
+        assert later.wait(timeout=30) == -9
+    other = subprocess.Popen([sys.executable, "-c", "pass"])
+    with run._live(["podman", "--url", B, "ps"], other):  # another host's: untouched
+        assert other.wait(timeout=30) == 0
+    run.allow_processes(prefix)
+    again = subprocess.Popen([sys.executable, "-c", "pass"])
+    with run._live([*prefix, "ps"], again):
+        assert again.wait(timeout=30) == 0
+
+
+def test_a_build_stranded_after_its_host_went_keeps_its_own_error(tmp_path: Path, fleet: FakeFleet) -> None:
+    """Both hosts go down under builds: the build that could have moved finds no host left, and
+    says both what failed and why it could not move."""
+    settings = settings_with(tmp_path, TWO_HOSTS.replace("builds = 2", "builds = 1"))
+    for url in (A, B):
+
+        def die(argv: list[str], url: str = url) -> int | None:
+            if "bash" in argv:
+                fleet.engines[url].gone = True
+                return 125
+            return None
+
+        fleet.engines[url].fail = die
+    run = run_nightly(settings)
+    assert {o.status for o in run.outcomes} == {Status.FAILED}
+    for outcome in run.outcomes:
+        assert outcome.error is not None and outcome.error.startswith("build.sh failed (exit status 125)")
+    assert all(h.down for h in run.hosts)

@@ -409,6 +409,8 @@ def _build_in_container(
                 container.exec(reuse_argv(), log=ctx.log)
             build_packages = kept.build_packages
         except CommandFailed as exc:  # a damaged archive: forget it, and compile
+            if exc.returncode in (-9, 125):  # killed, or the engine's own failure: not the archive
+                raise
             ctx.compiles.evict(kept.digest)
             reporter.note(plan.name, f"the kept compile {kept.short} is unusable ({exc.message}): compiling")
             container.exec(["rm", "-rf", CONTAINER_DESTDIR], log=ctx.log)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from pkgrun.config import Host
 from pkgrun.container import (
+    ANSWER_TIMEOUT,
     ContainerStartFailed,
     Engine,
     EngineDown,
@@ -31,7 +32,7 @@ from pkgrun.container import (
 from pkgrun.errors import CommandFailed, PkgrunError, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.plan import BuildPlan
-from pkgrun.run import stop_processes
+from pkgrun.run import allow_processes, stop_processes
 from pkgrun.settings import Settings
 
 LOCAL = "local"  # the name of this machine's own engine, as --host takes it
@@ -196,7 +197,9 @@ class Watch:
         finally:
             self._stop.set()
             if thread.is_alive():
-                thread.join(timeout=1)
+                thread.join(timeout=2 * ANSWER_TIMEOUT + 1)  # a question in flight ends by then
+            for host in self.hosts:
+                allow_processes(host.engine.argv())
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -205,8 +208,11 @@ class Watch:
                     idle = self.busy[host.name] == 0 or host.name in self.gone
                 if idle:
                     continue
+                # asked twice: one slow answer (a loaded host, a busy sshd) is not a dead host
                 said = answers(host)
                 if said is not None:
+                    said = answers(host)
+                if said is not None and not self._stop.is_set():
                     with self._lock:
                         self.gone[host.name] = said
                     stop_processes(host.engine.argv())

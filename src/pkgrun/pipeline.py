@@ -16,6 +16,7 @@ beside the repository and the RPM is published, under the repository's lock.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 
 from pkgrun import buildcache
 from pkgrun.build import BuildContext, BuildResult, Steps, build_recipe
-from pkgrun.container import Engine
+from pkgrun.container import Engine, EngineDown
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.hosts import BuildHost, Down, Watch, answers, engine_failed, local_host
 from pkgrun.install_test import InstallTestFailed
@@ -43,6 +44,8 @@ from pkgrun.scheduler import ATTEMPTS, HostLost, Node, Slots, graph, schedule
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
 from pkgrun.targets import Packager, Target
+
+log = logging.getLogger("pkgrun.pipeline")
 
 
 class Mode(StrEnum):
@@ -251,6 +254,11 @@ def run_builds(
         except PkgrunError as exc:
             outcome.status, outcome.error, outcome.exception = Status.FAILED, exc.message, exc
             return False
+        except Exception as exc:  # a bug of pkgrun's: this recipe fails, the run goes on
+            log.exception("deciding %s for %s", node[1], node[0])
+            outcome.status, outcome.error = Status.FAILED, f"pkgrun could not decide: {exc!r}"
+            outcome.exception = PkgrunError(outcome.error, hint="run with --debug, and report it")
+            return False
         finally:
             outcome.seconds += time.monotonic() - began
 
@@ -258,10 +266,18 @@ def run_builds(
         outcome, host = outcomes[node], by_name[host_name]
         if outcome.retried:
             outcome.retried[-1] += f"; tried again on {host.name}"
+            outcome.status, outcome.error, outcome.exception, outcome.log_tail = (
+                Status.BLOCKED,
+                None,
+                None,
+                None,
+            )
         attempts.setdefault(node, []).append(host.name)
         outcome.host = host.name
         began = time.monotonic()
         try:
+            if host.name in watch.gone:  # found hanging while this build waited for it
+                raise EngineDown(host.engine, watch.gone[host.name])
             with watch.building(host):
                 if node in to_verify:
                     _verify(plans[node], made[node], outcome, _labels(plans[node]), host)
@@ -271,12 +287,13 @@ def run_builds(
             gone = watch.gone.get(host.name)
             if gone is None and several and engine_failed(host, exc):
                 gone = answers(host)
+            # its own error is kept whatever comes next: a retry clears it, a stranding adds to it
+            outcome.status, outcome.error, outcome.exception = Status.FAILED, exc.message, exc
+            outcome.log_tail = _tail_of(exc, outcome.log)
             if gone is not None and _retry_possible(node, host):
                 outcome.retried.append(f"{host.name} went down during the build ({gone})")
                 reporter.note(node[1], f"build host {host.name} does not answer ({gone}): trying another")
                 raise HostLost(host.name, gone) from None
-            outcome.status, outcome.error, outcome.exception = Status.FAILED, exc.message, exc
-            outcome.log_tail = _tail_of(exc, outcome.log)
             if gone is not None:
                 outcome.error += f" ({host.name} does not answer: {gone})"
                 raise HostLost(host.name, gone, retry=False) from None
@@ -290,16 +307,21 @@ def run_builds(
     def _retry_possible(node: Node, host: BuildHost) -> bool:
         tried = attempts.get(node, [])
         return len(tried) < ATTEMPTS and any(
-            h.name not in tried and uses[h.name].down is None and h.takes(plans[node])
+            h.name not in tried
+            and uses[h.name].down is None
+            and h.name not in watch.gone
+            and h.takes(plans[node])
             for h in hosts
             if h.name != host.name
         )
 
     def stranded(node: Node, why: str) -> None:
         outcome = outcomes[node]
-        if outcome.status is Status.FAILED:  # its own failure, said already
+        if node in to_verify:  # skipped, and could not be rebuilt to check it
+            outcome.verify_error = f"no build host could rebuild it: {why}"
             return
-        outcome.status, outcome.error = Status.FAILED, f"no build host could run it: {why}"
+        said = f"no build host could run it: {why}"
+        outcome.status, outcome.error = Status.FAILED, f"{outcome.error}; {said}" if outcome.error else said
         outcome.exception = PkgrunError(
             outcome.error,
             hint=f"check the build hosts and [[hosts]] targets and arch in {settings.config_file}",
@@ -386,8 +408,9 @@ def run_builds(
             if not decision.build:
                 outcome.status, outcome.nevra = Status.SKIPPED, decision.published
                 entry = index.get(buildcache.key(plan), {})
-                if entry.get("file"):
-                    made[node] = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / entry["file"]
+                published = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / str(entry.get("file"))
+                if entry.get("file") and published.is_file():
+                    made[node] = published
                 if settings.verify_skipped and node in made:
                     to_verify.add(node)
                     return True

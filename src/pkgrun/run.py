@@ -57,8 +57,10 @@ def _command(argv: Sequence[str], hint: str | None) -> Any:
 
 
 # The processes running now, by their argv: a build host that stops answering leaves its
-# client processes waiting for ever; stop_processes ends them, so that their builds fail.
+# client processes waiting for ever; stop_processes ends them, and those started later with
+# the same prefix (until allow_processes), so that their builds fail instead of hanging.
 _LIVE: dict[int, tuple[list[str], Any]] = {}
+_STOPPED: list[list[str]] = []
 _LIVE_LOCK = threading.Lock()
 
 
@@ -66,6 +68,10 @@ _LIVE_LOCK = threading.Lock()
 def _live(argv: list[str], process: Any) -> Iterator[None]:
     with _LIVE_LOCK:
         _LIVE[id(process)] = (argv, process)
+        stopped = any(argv[: len(prefix)] == prefix for prefix in _STOPPED)
+    if stopped:
+        with suppress(OSError):
+            process.kill()
     try:
         yield
     finally:
@@ -78,11 +84,20 @@ def stop_processes(prefix: Sequence[str]) -> int:
     service it talks to); how many there were."""
     prefix = list(prefix)
     with _LIVE_LOCK:
+        if prefix not in _STOPPED:
+            _STOPPED.append(prefix)
         matching = [p for argv, p in _LIVE.values() if argv[: len(prefix)] == prefix]
     for process in matching:
         with suppress(OSError):  # it ended meanwhile
             process.kill()
     return len(matching)
+
+
+def allow_processes(prefix: Sequence[str]) -> None:
+    """Let processes with this prefix run again (after stop_processes)."""
+    with _LIVE_LOCK:
+        if list(prefix) in _STOPPED:
+            _STOPPED.remove(list(prefix))
 
 
 def run(
