@@ -7,7 +7,9 @@ back here, where it is signed and published.
 With no [[hosts]] in pkgrun.toml and no --host, the one host is the local engine, sized by
 --builds and --jobs as before. Configured hosts are asked, all at once, how many processors they
 have: that answer checks they are reachable and sizes their builds and make -j. A host that
-does not answer is down for the run; the run goes on with the others.
+does not answer is down for the run; the run goes on with the others. While remote hosts build,
+``Watch`` keeps asking them, and stops the commands sent to one that hangs; ``engine_failed``
+tells a failure of a host's engine from a build's own.
 """
 
 from __future__ import annotations
