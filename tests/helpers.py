@@ -228,7 +228,10 @@ def podman_service() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     finally:
         process.kill()
         process.wait()
-        # a killed service leaves its containers running (conmon keeps them): remove them directly
+        # a killed service leaves its containers running (conmon keeps them): remove them directly,
+        # then whatever the store still has mounted (its overlay, containers' shm), deepest first
         subprocess.run([*store, "rm", "--all", "--force"], capture_output=True)
-        subprocess.run(["umount", "--recursive", "--lazy", str(root / "overlay")], capture_output=True)
+        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(str(where) + "/")), reverse=True):
+            subprocess.run(["umount", "--lazy", mount], capture_output=True)
         shutil.rmtree(where, ignore_errors=True)
