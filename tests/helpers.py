@@ -6,12 +6,13 @@ import atexit
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from pkgrun.recipe import Recipe, parse_recipe
@@ -231,7 +232,25 @@ def podman_service() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         # a killed service leaves its containers running (conmon keeps them): remove them directly,
         # then whatever the store still has mounted (its overlay, containers' shm), deepest first
         subprocess.run([*store, "rm", "--all", "--force"], capture_output=True)
+        # conmon stays 5 minutes after each exec the service ran, then runs a cleanup command that
+        # mounts the store again: end every process of this store's first
+        deadline = time.monotonic() + 60
+        while (pids := _processes_naming(where)) and time.monotonic() < deadline:
+            for pid in pids:
+                with suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
         mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
         for mount in sorted((m for m in mounts if m.startswith(str(where) + "/")), reverse=True):
             subprocess.run(["umount", "--lazy", mount], capture_output=True)
         shutil.rmtree(where, ignore_errors=True)
+
+
+def _processes_naming(path: Path) -> list[int]:
+    """The processes with ``path`` in their command lines."""
+    needle, found = str(path).encode(), []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with suppress(OSError):
+            if needle in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+    return found
