@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from pkgrun.report import NullReporter
 from pkgrun.run_report import report_html, report_json
 from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS
-from test_pipeline import SOURCES, TESTS, host_tools  # noqa: F401 (a fixture)
+from test_pipeline import TESTS, host_tools, settings_for  # noqa: F401 (a fixture)
 
 A, B = "unix:///run/a.sock", "unix:///run/b.sock"
 TWO_HOSTS = f"""
@@ -44,20 +45,23 @@ def settings_with(tmp_path: Path, config: str, **changes: object) -> Settings:
     recipes = tmp_path / "recipes"
     if not recipes.exists():  # alpha and gamma (beta runs alpha's program, which a fake cannot)
         shutil.copytree(TESTS / "recipes" / "nightly", recipes, ignore=shutil.ignore_patterns("beta"))
-    return Settings(
-        recipes=recipes,
-        config_file=tmp_path / "pkgrun.toml",
-        config=load_config(tmp_path / "pkgrun.toml"),
-        repo=tmp_path / "repo",
-        out_dir=tmp_path / "out",
-        cache_dir=tmp_path / "cache",
-        state_dir=tmp_path / "state",
-        mirrors=(str(SOURCES),),
-        cores=2,
-        engine="podman",
-        sign_key=session_key().fingerprint,
-        gnupg_home=session_key().gnupg_home,
+    config_file = tmp_path / "pkgrun.toml"
+    return settings_for(
+        tmp_path, config_file=config_file, config=load_config(config_file), engine="podman"
     ).but(**changes)
+
+
+def goes_down_at(fleet: FakeFleet, url: str, when: Callable[[list[str]], bool]) -> None:
+    """``url``'s service stops at the first command that ``when`` picks: that command fails as
+    podman's client says it then, and so does every one after it."""
+
+    def fail(argv: list[str]) -> int | None:
+        if when(argv):
+            fleet.engines[url].gone = True
+            return 125
+        return None
+
+    fleet.engines[url].fail = fail
 
 
 @pytest.fixture
@@ -154,13 +158,7 @@ def test_a_host_lost_mid_build_has_its_build_tried_once_more_elsewhere(
 ) -> None:
     settings = settings_with(tmp_path, TWO_HOSTS.replace("builds = 2", "builds = 1"))
 
-    def die_in_the_build_script(argv: list[str]) -> int | None:
-        if "bash" in argv:  # the service stops while the build script runs
-            fleet.engines[A].gone = True
-            return 125
-        return None
-
-    fleet.engines[A].fail = die_in_the_build_script
+    goes_down_at(fleet, A, lambda argv: "bash" in argv)  # while the build script runs
     run = run_nightly(settings)
     assert [o.status for o in run.outcomes] == [Status.BUILT] * 2
     (moved,) = [o for o in run.outcomes if o.retried]
@@ -252,13 +250,7 @@ def test_a_host_lost_in_the_install_test_has_the_build_tried_elsewhere(
 ) -> None:
     settings = settings_with(tmp_path, TWO_HOSTS.replace("builds = 2", "builds = 1"))
 
-    def die_in_the_install_test(argv: list[str]) -> int | None:
-        if "-test-" in " ".join(argv) and "exec" in argv:
-            fleet.engines[A].gone = True
-            return 125
-        return None
-
-    fleet.engines[A].fail = die_in_the_install_test
+    goes_down_at(fleet, A, lambda argv: "-test-" in " ".join(argv) and "exec" in argv)
     run = run_nightly(settings)
     assert [o.status for o in run.outcomes] == [Status.BUILT] * 2
     (moved,) = [o for o in run.outcomes if o.retried]
@@ -271,13 +263,7 @@ def test_the_last_host_lost_fails_the_build_with_its_own_error_and_the_reason(
     settings = settings_with(tmp_path, TWO_HOSTS)
     fleet.engines[B].gone = True  # down from the start
 
-    def die(argv: list[str]) -> int | None:
-        if "bash" in argv:
-            fleet.engines[A].gone = True
-            return 125
-        return None
-
-    fleet.engines[A].fail = die
+    goes_down_at(fleet, A, lambda argv: "bash" in argv)
     run = run_nightly(settings)
     first = next(o for o in run.outcomes if o.retried == [] and o.status is Status.FAILED and o.host == "a")
     assert first.error is not None and first.error.startswith(
@@ -338,14 +324,7 @@ def test_a_build_stranded_after_its_host_went_keeps_its_own_error(tmp_path: Path
     says both what failed and why it could not move."""
     settings = settings_with(tmp_path, TWO_HOSTS.replace("builds = 2", "builds = 1"))
     for url in (A, B):
-
-        def die(argv: list[str], url: str = url) -> int | None:
-            if "bash" in argv:
-                fleet.engines[url].gone = True
-                return 125
-            return None
-
-        fleet.engines[url].fail = die
+        goes_down_at(fleet, url, lambda argv: "bash" in argv)
     run = run_nightly(settings)
     assert {o.status for o in run.outcomes} == {Status.FAILED}
     for outcome in run.outcomes:

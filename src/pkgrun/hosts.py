@@ -219,11 +219,3 @@ class Watch:
                         self.gone[host.name] = said
                     stop_processes(host.engine.argv())
 
-
-def unplaceable(plans: Sequence[BuildPlan], hosts: Sequence[BuildHost]) -> list[str]:
-    """The builds no host may run (its target or arch is nobody's), in words."""
-    return [
-        f"{plan.name} for {plan.target.name} ({plan.loaded.recipe.package.arch})"
-        for plan in plans
-        if not any(host.takes(plan) for host in hosts)
-    ]
