@@ -89,6 +89,12 @@ def test_engines_are_reached_by_url_or_by_name() -> None:
         ('[[hosts]]\nname = "a"\nurl = "unix:///a"\nconnection = "c"\n', "hosts[0]", "not both"),
         ('[[hosts]]\nname = "a"\nurl = "http://a"\n', "hosts[0].url", "is not an engine's URL: write ssh://"),
         ('[[hosts]]\nname = "a"\narch = "amd64"\n', "hosts[0].arch", "not an RPM architecture"),
+        (
+            '[[hosts]]\nname = "a"\nurl = "ssh://-oProxyCommand=x"\n',
+            "hosts[0].url",
+            "would reach ssh as an option",
+        ),
+        ('[[hosts]]\nname = "a"\nurl = "ssh://-l@host"\n', "hosts[0].url", "would reach ssh as an option"),
         ('[[hosts]]\nname = "a"\ntargets = ["el6"]\n', "hosts[0].targets[0]", "unknown target"),
         ('[[hosts]]\nname = "a"\n[[hosts]]\nname = "a"\n', "hosts[1].name", "a second host"),
         ('[[hosts]]\nname = "a"\nbuilds = 0\n', "hosts[0].builds", "must be at least 1"),

@@ -109,6 +109,10 @@ def _engine_url(value: str) -> str:
             f"{value!r} is not an engine's URL: write ssh://user@host/run/user/1000/podman/podman.sock "
             "(podman over ssh), ssh://user@host (docker over ssh), unix:///path/to.sock or tcp://host:port"
         )
+    # docker over ssh runs the ssh client with the URL's user and host: neither may be an option
+    where = value.split("://", 1)[1].split("/", 1)[0]
+    if any(part.startswith("-") for part in where.replace("@", ":").split(":")):
+        raise ValueError(f"{value!r}: a user or host name that starts with '-' would reach ssh as an option")
     return value
 
 

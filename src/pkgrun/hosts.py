@@ -218,4 +218,3 @@ class Watch:
                     with self._lock:
                         self.gone[host.name] = said
                     stop_processes(host.engine.argv())
-
