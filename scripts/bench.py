@@ -38,7 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pkgrun.build import hook_texts, stage_argv, unpack_argv
+from pkgrun.build import hook_texts, stage_argv
+from pkgrun.compiling import unpack_argv
 from pkgrun.container import detect_engine, host_ulimits
 from pkgrun.images import build_image_tag
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from helpers import RECIPES, seed_recipe
-from pkgrun import build, install_test
-from pkgrun.build import dependencies_argv, fpm_command, nfpm_argv
+from pkgrun import build, compiling, install_test
+from pkgrun.build import fpm_command, nfpm_argv
+from pkgrun.compiling import dependencies_argv
 from pkgrun.lint import parse_findings, rpmlint_argv
 from pkgrun.plan import Options, make_plan
 from pkgrun.recipe import LoadedRecipe
@@ -107,7 +108,7 @@ def test_script_checks_argv_and_output() -> None:
 # (as POSIX sh, which every image has) finds nothing in them.
 SNIPPETS = {
     "stage": build._STAGE_SCRIPT,
-    "ccache links": build._CCACHE_LINKS,
+    "ccache links": compiling._CCACHE_LINKS,
     "snapshot": install_test._SNAPSHOT,
     "left behind": install_test._LEFT_BEHIND,
     "existing": install_test._EXISTING,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,34 +22,20 @@ from pathlib import Path
 
 from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
-from pkgrun.compiles import (
-    DEFAULT_MAX_BYTES,
-    CompileCache,
-    CompileInputs,
-    Kept,
-    compile_inputs,
-    packaging_only,
-)
+from pkgrun.compiles import DEFAULT_MAX_BYTES, CompileCache, packaging_only
+from pkgrun.compiling import Compiled, compile_items, compile_or_reuse, look_up
 from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.describe import sbom_facts
-from pkgrun.errors import CommandFailed, PkgrunError
-from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
+from pkgrun.errors import PkgrunError
+from pkgrun.fpm import fpm_argv
 from pkgrun.install_test import InstallTestReport, run_install_test
 from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
-    CONTAINER_CCACHE_BIN,
     CONTAINER_CCACHE_DIR,
-    CONTAINER_CHANGELOG,
-    CONTAINER_COMPILED,
-    CONTAINER_DEPENDENCIES_DIR,
     CONTAINER_DESTDIR,
-    CONTAINER_HOOKS_DIR,
     CONTAINER_NFPM,
-    CONTAINER_OUT_DIR,
     CONTAINER_RECIPE_DIR,
-    CONTAINER_SOURCE_DIR,
-    CONTAINER_SRCDIR,
     CONTAINER_TOOLS_DIR,
     CONTAINER_WORKDIR,
     BuildPlan,
@@ -218,7 +203,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
     with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
         if plan.options.compile_cache:
             with steps(Step.COMPILE_CACHE, "look up the compile cache"):
-                compiled = _look_up(ctx, epoch_time, held)
+                compiled = look_up(ctx, epoch_time, held)
                 reporter.note(name, compiled.why)
         rpm_tmp = Path(private) / plan.rpm.name
         with ExitStack() as stack:
@@ -239,7 +224,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                 reporter.note(name, f"container {container.name} from {image}, no network")
                 # what only packaging reads goes in after the compile: the build cannot read it
                 container.put(
-                    _inputs(ctx, source, epoch_time, reused),
+                    compile_items(ctx, source, epoch_time, reused),
                     trees=[(plan.loaded.directory, CONTAINER_RECIPE_DIR)],
                     leave_out=packaging_only(plan),
                 )
@@ -301,75 +286,6 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
     )
 
 
-@dataclass(frozen=True)
-class Compiled:
-    """What the compile cache said of a build: its compile's inputs, the kept compile it reuses
-    (None: it compiles), and why, in words."""
-
-    inputs: CompileInputs
-    kept: Kept | None
-    why: str
-
-    @property
-    def summary(self) -> str:
-        if self.kept is not None:
-            return f"compile reused (key {self.kept.short})"
-        return f"compiled (key {self.inputs.digest()[:12]})"
-
-
-def _look_up(ctx: BuildContext, epoch_time: int, held: ExitStack) -> Compiled:
-    """The compile's inputs and the kept compile of them, held for this build (``held`` lets
-    it go), or why there is none. The build image counts by its identity, which is the same
-    on every host: a compile made on one is reused on another."""
-    plan = ctx.plan
-    inputs = compile_inputs(
-        plan,
-        image=images.image_identity(plan.target, plan.target.containerfile, plan.build_requires),
-        source_date_epoch=epoch_time,
-        packages=[content_digest(rpm) for rpm in ctx.dependencies],
-    )
-    cache = ctx.compiles
-    if plan.options.recompile:
-        return Compiled(inputs, None, f"compile: from source (--recompile; key {inputs.digest()[:12]})")
-    kept = cache.find(inputs.digest())
-    if kept is not None:
-        return Compiled(
-            inputs, kept, f"compile reused ({kept.describe()}): the compile's inputs are unchanged"
-        )
-    return Compiled(inputs, None, "compile: from source, " + cache.why_not(inputs))
-
-
-def _inputs(ctx: BuildContext, source: Path, epoch_time: int, reused: Kept | None = None) -> list[Item]:
-    """What goes into the container besides the recipe directory: the source, or the kept
-    compile's staging directory."""
-    plan = ctx.plan
-    if reused is not None:
-        items = [Item(CONTAINER_COMPILED, source=reused.tree, mode=0o444)]
-    else:
-        items = [Item(f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}", source=source, mode=0o444)]
-    if plan.packager is Packager.FPM:
-        text = changelog_text(plan.loaded.recipe, plan.version, plan.release, epoch_time)
-        items.append(Item(CONTAINER_CHANGELOG, data=text.encode()))
-    if plan.packager is Packager.NFPM:
-        if ctx.nfpm is None:
-            raise PkgrunError(
-                "nfpm was not found", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun"
-            )
-        items.append(Item(CONTAINER_NFPM, source=ctx.nfpm, mode=0o755))
-    else:
-        # the hooks as fpm must read them: rpmbuild expands macros in its spec file
-        items += [
-            Item(
-                f"{CONTAINER_HOOKS_DIR}/{path}",
-                data=spec_escape((plan.loaded.directory / path).read_text()).encode(),
-            )
-            for _, path in plan.loaded.recipe.hooks.items()
-        ]
-    if reused is None:
-        items += [Item(f"{CONTAINER_DEPENDENCIES_DIR}/{rpm.name}", source=rpm) for rpm in ctx.dependencies]
-    return items
-
-
 def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
     """rpmlint's findings; the checks the recipe lists in [lint] fail fail the build."""
     result = lint_rpm(rpm, ctx.plan.loaded.recipe.lint.fail)
@@ -399,30 +315,7 @@ def _build_in_container(
     plan = ctx.plan
     recipe = plan.loaded.recipe
     reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
-    directories = ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR, CONTAINER_OUT_DIR]
-    build_packages = None
-    if compiled is not None and compiled.kept is not None:
-        kept = compiled.kept
-        try:
-            with steps(Step.UNPACK, f"unpack the kept compile {kept.short}"):
-                container.exec(directories, log=ctx.log)
-                container.exec(reuse_argv(), log=ctx.log)
-            build_packages = kept.build_packages
-        except CommandFailed as exc:  # a damaged archive: forget it, and compile
-            if exc.returncode in (-9, 125):  # killed, or the engine's own failure: not the archive
-                raise
-            ctx.compiles.evict(kept.digest)
-            reporter.note(plan.name, f"the kept compile {kept.short} is unusable ({exc.message}): compiling")
-            container.exec(["rm", "-rf", CONTAINER_DESTDIR], log=ctx.log)
-            container.put(_inputs(ctx, source, epoch_time))
-            if Step.UNPACK in steps.done:
-                steps.done.remove(Step.UNPACK)
-    if build_packages is None:
-        began = time.monotonic()
-        build_packages = _compile(ctx, steps, container, directories, reproducible)
-        if compiled is not None:
-            with steps(Step.KEEP, "keep the compile in the compile cache"):
-                _keep(ctx, container, compiled.inputs, build_packages, time.monotonic() - began, reporter)
+    build_packages = compile_or_reuse(ctx, steps, container, epoch_time, compiled, reporter, source)
     container.put(_packaging_files(plan))
     with steps(Step.STAGE, "stage the recipe's files"):
         container.exec(stage_argv(plan), log=ctx.log)
@@ -480,84 +373,6 @@ def _build_in_container(
     return entries, build_packages
 
 
-def _compile(
-    ctx: BuildContext,
-    steps: Steps,
-    container: Container,
-    directories: list[str],
-    reproducible: dict[str, str],
-) -> list[tuple[str, str]]:
-    """Unpack the source, install the [build] recipes' packages, run the build script; returns
-    the build image's packages (name, exact version)."""
-    plan = ctx.plan
-    recipe = plan.loaded.recipe
-    with steps(Step.UNPACK, f"unpack {plan.source.filename}"):
-        container.exec(directories, log=ctx.log)
-        container.exec(unpack_argv(plan), log=ctx.log)
-    if recipe.build.recipes:
-        with steps(Step.DEPENDENCIES, f"install {', '.join(r.name for r in ctx.dependencies) or 'nothing'}"):
-            if len(ctx.dependencies) != len(recipe.build.recipes):
-                raise PkgrunError(
-                    f"{plan.name} needs the packages of {', '.join(recipe.build.recipes)}, "
-                    f"and only {len(ctx.dependencies)} were found",
-                    hint="build them first (pkgrun build builds what a named recipe needs)",
-                )
-            # rpm, not yum: the build container has no network, and needs the files
-            container.exec(dependencies_argv(ctx.dependencies), log=ctx.log)
-    with steps(Step.BUILD, f"run {recipe.build.script}"):
-        if plan.options.ccache:
-            container.exec(ccache_links_argv(), log=ctx.log)
-            container.exec(["ccache", "--zero-stats"], env=plan.build_env, log=ctx.log)
-        container.exec(
-            ["bash", "-euo", "pipefail", f"{CONTAINER_RECIPE_DIR}/{recipe.build.script}"],
-            env={**plan.build_env, **reproducible},
-            workdir=CONTAINER_SRCDIR,
-            log=ctx.log,
-            hint=f"the build script failed; the whole output is in {ctx.log}",
-            what=recipe.build.script,
-        )
-        if plan.options.ccache:
-            container.exec(["ccache", "--show-stats"], env=plan.build_env, log=ctx.log)
-    listed = container.capture(list(plan.target.package_query)).stdout
-    return [(n, v) for n, v in (line.split("\t", 1) for line in listed.splitlines() if "\t" in line)]
-
-
-def _keep(
-    ctx: BuildContext,
-    container: Container,
-    inputs: CompileInputs,
-    build_packages: list[tuple[str, str]],
-    seconds: float,
-    reporter: Reporter,
-) -> None:
-    """Keep the staging directory as the build script left it in the compile cache; a compile
-    that cannot be kept (a full disk) is said, and the build goes on."""
-    cache = ctx.compiles
-    incoming = cache.staging()
-    try:
-        container.exec(keep_argv(), log=ctx.log)
-        archive = incoming / "compiled.tar"
-        container.get(f"{CONTAINER_OUT_DIR}/compiled.tar", archive)
-        container.exec(["rm", "-f", f"{CONTAINER_OUT_DIR}/compiled.tar"], log=ctx.log)
-        kept = cache.store(inputs, archive, build_packages, seconds)
-        reporter.note(ctx.plan.name, f"compile kept: key {kept.short}, {kept.facts['size'] / 2**20:.1f} MiB")
-    except (OSError, PkgrunError) as exc:
-        message = exc.message if isinstance(exc, PkgrunError) else str(exc)
-        reporter.note(ctx.plan.name, f"compile not kept: {message}")
-    finally:
-        shutil.rmtree(incoming, ignore_errors=True)
-
-
-# The compilers' names, linked to ccache: ccache, called by a link's name, runs the compiler of
-# that name found next in PATH. Debian's and EPEL's own link directories lack cc (nginx's
-# default compiler), so pkgrun makes its own.
-_CCACHE_LINKS = """set -eu
-ccache=$(command -v ccache)
-mkdir -p "$1"
-for compiler in cc gcc c++ g++; do ln -sf "$ccache" "$1/$compiler"; done
-"""
-
-
 def _packaging_files(plan: BuildPlan) -> list[Item]:
     """recipe.toml, the hooks and the [files.add] sources, for the steps after the compile."""
     directory = plan.loaded.directory
@@ -566,20 +381,6 @@ def _packaging_files(plan: BuildPlan) -> list[Item]:
         for relative in sorted(packaging_only(plan))
         if (directory / relative).is_file()
     ]
-
-
-def ccache_links_argv() -> list[str]:
-    return ["sh", "-c", _CCACHE_LINKS, "sh", CONTAINER_CCACHE_BIN]
-
-
-def keep_argv() -> list[str]:
-    """The staging directory as the build script left it, as an archive (run in the container)."""
-    return ["tar", "-cf", f"{CONTAINER_OUT_DIR}/compiled.tar", "-C", CONTAINER_DESTDIR, "."]
-
-
-def reuse_argv() -> list[str]:
-    """A kept compile's archive unpacked into the staging directory, owners and modes as built."""
-    return ["tar", "-xf", CONTAINER_COMPILED, "-C", CONTAINER_DESTDIR, "--same-owner"]
 
 
 def buildroot_argv(plan: BuildPlan) -> list[str]:
@@ -623,29 +424,6 @@ def nfpm_argv(plan: BuildPlan) -> list[str]:
         CONTAINER_NFPM, "package", "--config", f"{CONTAINER_TOOLS_DIR}/nfpm.yaml",
         "--packager", "rpm", "--target", plan.container_rpm,
     ]  # fmt: skip
-
-
-def dependencies_argv(rpms: Sequence[Path]) -> list[str]:
-    return [
-        "rpm",
-        "-U",
-        "--nodeps",
-        "--replacepkgs",
-        *(f"{CONTAINER_DEPENDENCIES_DIR}/{rpm.name}" for rpm in rpms),
-    ]
-
-
-def unpack_argv(plan: BuildPlan) -> list[str]:
-    """The archive's top directory is stripped: the build script runs in the source tree."""
-    return [
-        "tar",
-        "-xf",
-        f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}",
-        "-C",
-        CONTAINER_SRCDIR,
-        "--strip-components=1",
-        "--no-same-owner",
-    ]
 
 
 # Copies the recipe's [files.add] into the staging directory and creates [files.directories].
