@@ -9,7 +9,9 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -253,3 +255,113 @@ def test_a_damaged_kept_compile_is_forgotten_and_the_source_compiled(
     meta.write_text(json.dumps({"size": 1, "build_packages": [["a", "b", "c"]]}))
     (again,) = build(settings).outcomes
     assert again.status is Status.BUILT and ran_build_script(engine) == 3
+
+
+def prune_elsewhere(compiles: Path) -> list[str]:
+    """The compile cache pruned to nothing by another pkgrun process; what it removed."""
+    script = "import sys; from pathlib import Path; from pkgrun.compiles import CompileCache; "
+    script += "print(*CompileCache(Path(sys.argv[1]), 0).prune())"
+    out = subprocess.run([sys.executable, "-c", script, str(compiles)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+class OnReuse(Notes):
+    """Does ``then`` as soon as the build says it reuses a kept compile: after the look-up,
+    before the kept compile is copied into the container."""
+
+    def __init__(self, then: object) -> None:
+        super().__init__()
+        self.then, self.did = then, None
+
+    def note(self, recipe: str, message: str) -> None:
+        super().note(recipe, message)
+        if message.startswith("compile reused"):
+            self.did = self.then()  # type: ignore[operator]
+
+
+def test_a_kept_compile_in_use_is_held_while_another_process_prunes(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, publish=False)
+    build(settings)
+    compiles = settings.cache_dir / "compiles"
+    (tree,) = compiles.glob("*.tar")
+    reporter = OnReuse(lambda: prune_elsewhere(compiles))
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    request = Request(hello, TARGETS["local"], Mode.ALWAYS)
+    (outcome,) = run_builds([request], settings, Engine(EngineName.PODMAN), reporter, session_key()).outcomes
+    assert reporter.did == [tree.stem]  # the other process pruned it out of the cache
+    assert outcome.status is Status.BUILT, outcome.error
+    assert outcome.result is not None and outcome.result.compile == f"compile reused (key {tree.stem[:12]})"
+    assert ran_build_script(engine) == 1  # packaged from the held compile
+    assert list(compiles.glob("*.tar")) == [] and list(compiles.glob(".held-*")) == []  # let go at the end
+
+
+def test_a_kept_compile_that_goes_all_the_same_is_compiled_from_source(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, publish=False)
+    build(settings)
+    compiles = settings.cache_dir / "compiles"
+
+    def take_it_away() -> int:
+        gone = [*compiles.glob(".held-*/*.tar"), *compiles.glob("*.tar"), *compiles.glob("*.json")]
+        for path in gone:
+            path.unlink()
+        return len(gone)
+
+    reporter = OnReuse(take_it_away)
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    request = Request(hello, TARGETS["local"], Mode.ALWAYS)
+    (outcome,) = run_builds([request], settings, Engine(EngineName.PODMAN), reporter, session_key()).outcomes
+    assert reporter.did == 3  # its hold, its archive, its facts
+    assert outcome.status is Status.BUILT, outcome.error
+    assert ran_build_script(engine) == 2
+    assert any("went before it was copied in" in n for n in reporter.notes), reporter.notes
+    assert outcome.result is not None and outcome.result.compile.startswith("compiled (key ")  # type: ignore[union-attr]
+    assert len(list(compiles.glob("*.tar"))) == 1  # and kept again
+
+
+def test_a_hold_outlives_pruning_in_another_thread(tmp_path: Path) -> None:
+    cache = CompileCache(tmp_path / "compiles", max_bytes=0)
+    holds = cache.holds()
+    payload = os.urandom(1 << 20)
+
+    def store(n: int) -> str:
+        archive = cache.staging() / "compiled.tar"
+        archive.write_bytes(payload)
+        return cache.store(CompileInputs("s", n, {}, "build.sh", [], "image", {}), archive, [], 1.0).digest
+
+    kept = cache.find(store(0))
+    assert kept is not None
+    held = cache.hold(kept, holds)
+    pruner = threading.Thread(target=cache.prune)
+    pruner.start()
+    pruner.join()
+    assert held is not None and held.tree.read_bytes() == payload  # pruned from the cache, still held
+    assert cache.find(kept.digest) is None and cache.hold(kept, holds) is None  # gone: no error
+    # holding while another thread prunes: held whole, or gone; never an exception
+    for n in range(1, 30):
+        found = cache.find(store(n))
+        assert found is not None
+        pruner = threading.Thread(target=cache.prune)
+        pruner.start()
+        taken = cache.hold(found, holds)
+        pruner.join()
+        assert taken is None or taken.tree.read_bytes() == payload
+
+
+def test_prune_sweeps_the_holds_of_a_process_that_ended_and_no_other(tmp_path: Path) -> None:
+    cache = CompileCache(tmp_path / "compiles")
+    mine = cache.holds()
+    (mine / f"{'a' * 64}.tar").write_bytes(b"held")
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    theirs = cache.directory / f".held-{ended.stdout.strip()}-x"
+    theirs.mkdir()
+    (theirs / f"{'b' * 64}.tar").write_bytes(b"left behind")
+    prune_elsewhere(cache.directory)
+    assert (mine / f"{'a' * 64}.tar").read_bytes() == b"held"
+    assert not theirs.exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,7 +24,7 @@ from pathlib import Path
 from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
 from pkgrun.compiles import DEFAULT_MAX_BYTES, CompileCache, packaging_only
-from pkgrun.compiling import Compiled, compile_items, compile_or_reuse, look_up
+from pkgrun.compiling import Compiled, compile_or_reuse, copy_in, look_up
 from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.describe import sbom_facts
 from pkgrun.errors import PkgrunError
@@ -201,14 +202,15 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
     # whole and verified, or not at all.
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
+        holds = ctx.compiles.holds()  # what this build uses of the compile cache, till it ends
+        held.callback(shutil.rmtree, holds, ignore_errors=True)
         if plan.options.compile_cache:
             with steps(Step.COMPILE_CACHE, "look up the compile cache"):
-                compiled = look_up(ctx, epoch_time, held)
+                compiled = look_up(ctx, epoch_time, holds)
                 reporter.note(name, compiled.why)
         rpm_tmp = Path(private) / plan.rpm.name
         with ExitStack() as stack:
-            reused = compiled.kept if compiled else None
-            what = "the kept compile" if reused else "the source"
+            what = "the kept compile" if compiled and compiled.kept else "the source"
             with steps(Step.CONTAINER, f"start a container and copy in the recipe and {what}"):
                 volumes = [(plan.ccache_volume, CONTAINER_CCACHE_DIR)] if plan.ccache_volume else []
                 container = stack.enter_context(
@@ -223,11 +225,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                 )
                 reporter.note(name, f"container {container.name} from {image}, no network")
                 # what only packaging reads goes in after the compile: the build cannot read it
-                container.put(
-                    compile_items(ctx, source, epoch_time, reused),
-                    trees=[(plan.loaded.directory, CONTAINER_RECIPE_DIR)],
-                    leave_out=packaging_only(plan),
-                )
+                compiled = copy_in(ctx, container, source, epoch_time, compiled, reporter)
             entries, build_packages = _build_in_container(
                 ctx, steps, container, epoch_time, compiled, reporter, source
             )

@@ -22,7 +22,9 @@ Hooks, [files], metadata, [requires], the iteration and the packager are packagi
 them reuses the kept tree. Each compile is ``<cache>/compiles/<digest>.tar`` (the staging
 directory as the build script left it) beside ``<digest>.json`` (its inputs, the build image's
 packages, when it was made). A use touches both, and storing a compile prunes the least recently
-used ones down to the size limit (pkgrun.toml's [cache] compiles, 4 GiB by default).
+used ones down to the size limit (pkgrun.toml's [cache] compiles, 4 GiB by default). A build
+holds the compile it uses, from the look-up to its end: a hard link in ``.held-<pid>-*``, which
+no prune (of this process or another) removes while that process runs.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ COMPILE_SCHEME = 1
 _NOT_INPUTS = ("PKGRUN_JOBS", "CCACHE_MAXSIZE")
 # what an interrupted store leaves, swept once it is this old
 _STALE_SECONDS = 3600
+# a process's holds: .held-<pid>-<random>, swept once that process is gone
+_HELD = ".held-"
 
 
 @dataclass(frozen=True)
@@ -176,14 +180,35 @@ class CompileCache:
                     os.utime(path, (now, now))
         return Kept(digest, tree, facts)
 
-    def hold(self, kept: Kept, directory: Path) -> Kept:
-        """``kept`` with its archive linked into ``directory`` (on the cache's file system), so
-        that pruning by another build cannot take it away while it is copied into a container."""
+    def holds(self) -> Path:
+        """A private directory for this process's holds, on the cache's file system: pruning
+        leaves it alone while this process runs, whatever process prunes."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{_HELD}{os.getpid()}-", dir=self.directory))
+
+    def take(self, digest: str, directory: Path) -> Kept | None:
+        """The kept compile of ``digest``, held in ``directory`` (see hold), or None."""
+        kept = self.find(digest)
+        return None if kept is None else self.hold(kept, directory)
+
+    def hold(self, kept: Kept, directory: Path) -> Kept | None:
+        """``kept`` with its archive linked into ``directory`` (a directory of holds()), so that
+        pruning by another build or process cannot take it away while a build uses it; None when
+        it went before it could be held."""
         held = directory / f"{kept.digest}.tar"
         try:
             os.link(kept.tree, held)
-        except OSError:
-            shutil.copyfile(kept.tree, held)
+        except FileNotFoundError:  # pruned since it was found
+            return None
+        except OSError:  # a file system without hard links: a copy (an unlinked file reads on)
+            try:
+                shutil.copyfile(kept.tree, held)
+            except FileNotFoundError:
+                held.unlink(missing_ok=True)
+                return None
+        if held.stat().st_size != kept.facts["size"]:  # replaced meanwhile by something else
+            held.unlink()
+            return None
         return Kept(kept.digest, held, kept.facts)
 
     def evict(self, digest: str) -> None:
@@ -242,11 +267,12 @@ class CompileCache:
 
     def prune(self, keep: str | None = None) -> list[str]:
         """Remove the least recently used compiles until the rest fit in max_bytes, and what an
-        interrupted store left; returns the digests removed (never ``keep``)."""
+        interrupted store left or a process that ended held; returns the digests removed (never ``keep``)."""
         stale = time.time() - _STALE_SECONDS
-        for leftover in [*self.directory.glob(".incoming-*"), *self.directory.glob("*.tmp")]:
+        leftovers = [*self.directory.glob(".incoming-*"), *self.directory.glob("*.tmp")]
+        for leftover in leftovers + [p for p in self.directory.glob(f"{_HELD}*") if _abandoned(p)]:
             with contextlib.suppress(OSError):
-                if leftover.lstat().st_mtime < stale:
+                if leftover.name.startswith(_HELD) or leftover.lstat().st_mtime < stale:
                     if leftover.is_dir() and not leftover.is_symlink():
                         shutil.rmtree(leftover)
                     else:
@@ -278,6 +304,20 @@ class CompileCache:
 
 def _subject(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(env.get(k, "") for k in ("PKGRUN_NAME", "PKGRUN_VERSION", "PKGRUN_TARGET"))
+
+
+def _abandoned(holds: Path) -> bool:
+    """Whether the process that made the directory of holds ``holds`` is gone."""
+    pid = holds.name.removeprefix(_HELD).split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process
+        return False
+    return False
 
 
 def _is_digest(text: str) -> bool:

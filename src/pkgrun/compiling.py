@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pkgrun import images
 from pkgrun.archive import Item
-from pkgrun.compiles import CompileInputs, Kept, compile_inputs
+from pkgrun.compiles import CompileInputs, Kept, compile_inputs, packaging_only
 from pkgrun.container import Container
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.fpm import changelog_text, spec_escape
@@ -63,10 +62,11 @@ class Compiled:
         return f"compiled (key {self.inputs.digest()[:12]})"
 
 
-def look_up(ctx: BuildContext, epoch_time: int, held: ExitStack) -> Compiled:
-    """The compile's inputs and the kept compile of them, held for this build (``held`` lets
-    it go), or why there is none. The build image counts by its identity, which is the same
-    on every host: a compile made on one is reused on another."""
+def look_up(ctx: BuildContext, epoch_time: int, holds: Path) -> Compiled:
+    """The compile's inputs and the kept compile of them, held for this build in ``holds``
+    (CompileCache.holds: no prune removes it while the build runs), or why there is none. The
+    build image counts by its identity, which is the same on every host: a compile made on one
+    is reused on another."""
     plan = ctx.plan
     inputs = compile_inputs(
         plan,
@@ -77,12 +77,38 @@ def look_up(ctx: BuildContext, epoch_time: int, held: ExitStack) -> Compiled:
     cache = ctx.compiles
     if plan.options.recompile:
         return Compiled(inputs, None, f"compile: from source (--recompile; key {inputs.digest()[:12]})")
-    kept = cache.find(inputs.digest())
+    kept = cache.take(inputs.digest(), holds)
     if kept is not None:
         return Compiled(
             inputs, kept, f"compile reused ({kept.describe()}): the compile's inputs are unchanged"
         )
     return Compiled(inputs, None, "compile: from source, " + cache.why_not(inputs))
+
+
+def copy_in(
+    ctx: BuildContext,
+    container: Container,
+    source: Path,
+    epoch_time: int,
+    compiled: Compiled | None,
+    reporter: Reporter,
+) -> Compiled | None:
+    """The recipe directory but what only packaging reads, and the kept compile or the source,
+    into the container. A kept compile whose hold went all the same (removed by hand) is not
+    an error: the source is compiled instead, and the build says so."""
+    plan = ctx.plan
+    reused = compiled.kept if compiled else None
+    trees = [(plan.loaded.directory, CONTAINER_RECIPE_DIR)]
+    try:
+        container.put(compile_items(ctx, source, epoch_time, reused), trees, packaging_only(plan))
+        return compiled
+    except FileNotFoundError:
+        if compiled is None or reused is None or reused.tree.exists():
+            raise
+    why = f"compile: from source, the kept compile {reused.short} went before it was copied in"
+    reporter.note(plan.name, why)
+    container.put(compile_items(ctx, source, epoch_time), trees, packaging_only(plan))
+    return Compiled(compiled.inputs, None, why)
 
 
 def compile_items(ctx: BuildContext, source: Path, epoch_time: int, reused: Kept | None = None) -> list[Item]:
