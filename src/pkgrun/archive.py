@@ -2,7 +2,10 @@
 write tar streams). Building a container's inputs as an archive works the same on a local and a
 remote engine: nothing depends on a path the engine's host shares with this one.
 
-Entries are owned by root, keep their modes, and symlinks stay symlinks (never followed).
+Entries are owned by root and symlinks stay symlinks (never followed). A file keeps its mode; a
+directory tree's entries get the modes version control knows (``tree_mode``: 0755 for a
+directory or a file with an executable bit, 0644 for any other file), so that what a container
+sees of a recipe is the same from every checkout and umask, and all of it is in the inputs.
 Extracting takes exactly the member asked for, as a regular file, whatever else the archive
 holds: an archive coming out of a container is data from the build.
 """
@@ -81,15 +84,21 @@ def write_archive(
                     info.linkname = os.readlink(path)
                     tar.addfile(info)
                 elif stat.S_ISDIR(st.st_mode):
-                    tar.addfile(_info(name, tarfile.DIRTYPE, stat.S_IMODE(st.st_mode)))
+                    tar.addfile(_info(name, tarfile.DIRTYPE, tree_mode(st.st_mode)))
                 elif stat.S_ISREG(st.st_mode):
                     with path.open("rb") as fh:
-                        tar.addfile(_info(name, tarfile.REGTYPE, stat.S_IMODE(st.st_mode), st.st_size), fh)
+                        tar.addfile(_info(name, tarfile.REGTYPE, tree_mode(st.st_mode), st.st_size), fh)
 
     # End the archive at its two end-of-archive blocks, without tarfile's padding to a 10 KiB
     # record: an engine's reader stops at those blocks, and bytes after them made `podman cp -`
     # fail ("io: read/write on closed pipe") when they were still being written to it.
     os.truncate(out, tar.offset)
+
+
+def tree_mode(st_mode: int) -> int:
+    """The mode a directory tree's entry has in an archive: 0755 for a directory or a file with
+    any executable bit, 0644 for another file (what git records of a file's mode)."""
+    return 0o755 if stat.S_ISDIR(st_mode) or st_mode & 0o111 else 0o644
 
 
 def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:

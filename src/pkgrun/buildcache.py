@@ -2,12 +2,13 @@
 what went into a package the repository already publishes.
 
 The inputs of a build are the recipe directory's files (recipe, hooks, build script, config
-files), the source's checksum, the version, the target and the identity of its base image (a
-hash of what it is made from, the same on every build host: images.image_identity), the
-packager and its version, pkgrun's version, and the packages of the recipes it needs. Their
-digest is recorded beside the repository (``<repo>/<dist>/pkgrun-builds.json``) when a build is
-published; comparing the inputs, not only the digest, lets pkgrun say what changed. No engine
-is asked: the nightly job decides what to build before it reaches any build host.
+files) with their modes and link targets as the container sees them, the source's checksum,
+the version, the target and the identity of its base image (a hash of what it is made from,
+the same on every build host: images.image_identity), the packager and its version, pkgrun's
+version and inputs scheme, and the packages of the recipes it needs. Their digest is recorded
+beside the repository (``<repo>/<dist>/pkgrun-builds.json``) when a build is published;
+comparing the inputs, not only the digest, lets pkgrun say what changed. No engine is asked:
+the nightly job decides what to build before it reaches any build host.
 ``Identities`` looks up the packagers' versions once per run.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgrun import __version__
-from pkgrun.archive import walk
+from pkgrun.archive import tree_mode, walk
 from pkgrun.images import image_identity
 from pkgrun.plan import BuildPlan
 from pkgrun.repodata import read_index
@@ -33,10 +34,14 @@ from pkgrun.run import find_tool
 from pkgrun.sources import sha256_file
 from pkgrun.targets import Packager, Target
 
+# how the inputs are recorded: raised when what they hold changes, so that a record made
+# before can never match (1: before the modes were inputs)
+INPUTS_SCHEME = 2
+
 
 @dataclass(frozen=True)
 class Inputs:
-    files: dict[str, str]  # path in the recipe directory -> sha256
+    files: dict[str, str]  # path in the recipe directory -> sha256 (a link: "-> target")
     source: str
     version: str
     iteration: str
@@ -46,6 +51,9 @@ class Inputs:
     pkgrun: str = __version__
     # needed recipe -> its package's content digest: signing it again changes nothing here
     recipes: dict[str, str] = field(default_factory=dict)
+    # path in the recipe directory -> its mode as the container sees it (recipe_modes)
+    modes: dict[str, str] = field(default_factory=dict)
+    scheme: int = INPUTS_SCHEME
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
@@ -53,6 +61,7 @@ class Inputs:
     def changes_from(self, recorded: Mapping[str, Any]) -> list[str]:
         """What differs from ``recorded`` (an earlier build's inputs), in words."""
         out = file_changes(self.files, recorded.get("files", {}))
+        out += mode_changes(self.modes, recorded.get("modes"), self.files)
         words = {
             "source": "source checksum",
             "version": "version",
@@ -62,6 +71,7 @@ class Inputs:
             "packager": "packager",
             "pkgrun": "pkgrun version",
             "recipes": "needed packages",
+            "scheme": "pkgrun's build inputs scheme",
         }
         out += [f"{label} changed" for key, label in words.items() if asdict(self)[key] != recorded.get(key)]
         return out
@@ -76,7 +86,36 @@ def file_changes(files: Mapping[str, str], recorded: Mapping[str, str]) -> list[
         elif path not in files:
             out.append(f"{path} removed")
         elif files[path] != recorded[path]:
-            out.append(f"{path} changed")
+            old, new = recorded[path], files[path]
+            if old.startswith("-> ") and new.startswith("-> "):
+                out.append(f"{path} links to {new[3:]} (was {old[3:]})")
+            else:
+                out.append(f"{path} changed")
+    return out
+
+
+DIRECTORY = "directory"
+_MODE_WORDS = {("0644", "0755"): "made executable", ("0755", "0644"): "no longer executable"}
+
+
+def mode_changes(
+    modes: Mapping[str, str], recorded: Mapping[str, str] | None, files: Mapping[str, str]
+) -> list[str]:
+    """What differs between two {path: mode} maps (recipe_modes), in words: a file made
+    executable or no longer, an empty directory added or removed (a file added or removed, and
+    the directories that hold it, file_changes says). None: a record from before modes were
+    recorded, which its scheme says."""
+    if recorded is None:
+        return []
+    out = []
+    for path in sorted(set(modes) | set(recorded)):
+        old, new = recorded.get(path), modes.get(path)
+        if old == new:
+            continue
+        if old is not None and new is not None:
+            out.append(f"{path} {_MODE_WORDS.get((old, new), f'mode {old} -> {new}')}")
+        elif DIRECTORY in (old, new) and not any(f.startswith(path + "/") for f in files):
+            out.append(f"directory {path} {'added' if old is None else 'removed'}")
     return out
 
 
@@ -94,6 +133,20 @@ def recipe_files(directory: Path) -> dict[str, str]:
     return files
 
 
+def recipe_modes(directory: Path) -> dict[str, str]:
+    """Every file and directory of a recipe directory, by relative path, with its mode as the
+    container sees it (archive.tree_mode: "0755" or "0644"; "directory"). Links are in
+    recipe_files by their targets; a link's own mode means nothing."""
+    modes = {}
+    for path in walk(directory):
+        st = path.lstat()
+        if stat.S_ISDIR(st.st_mode):
+            modes[path.relative_to(directory).as_posix()] = DIRECTORY
+        elif stat.S_ISREG(st.st_mode):
+            modes[path.relative_to(directory).as_posix()] = f"{tree_mode(st.st_mode):04o}"
+    return modes
+
+
 def inputs_of(
     plan: BuildPlan, *, image: str, packager: str, recipes: Mapping[str, str] | None = None
 ) -> Inputs:
@@ -106,6 +159,7 @@ def inputs_of(
         image=image,
         packager=packager,
         recipes=dict(recipes or {}),
+        modes=recipe_modes(plan.loaded.directory),
     )
 
 

@@ -11,8 +11,9 @@ package, verify, sign, lint, install-test, describe, publish). The compile depen
 - the build image's identity: what it is made from, requirements included, the same on every
   build host (images.image_identity), so a compile kept from one host is reused on another;
 - the content digests of the [build] recipes' packages;
-- every file of the recipe directory except recipe.toml, the hook scripts and the [files.add]
-  sources, which only packaging reads: the build never sees them (they go into the container
+- every file of the recipe directory, with its mode and link target as the container sees them
+  (and every directory), except recipe.toml, the hook scripts and the [files.add] sources,
+  which only packaging reads: the build never sees them (they go into the container
   after the compile), so what it cannot read cannot change what it makes; the build script is
   always an input, whatever else names it;
 - pkgrun's compile scheme (how it unpacks, runs the script and keeps the tree: COMPILE_SCHEME,
@@ -43,13 +44,14 @@ from pathlib import Path
 from typing import Any
 
 from pkgrun import __version__
-from pkgrun.buildcache import file_changes, recipe_files
+from pkgrun.buildcache import file_changes, mode_changes, recipe_files, recipe_modes
 from pkgrun.plan import BuildPlan
 
 DEFAULT_MAX_BYTES = 4 << 30
-# how a compile is made and kept (unpack_argv, the build's environment and ccache links,
-# keep_argv and reuse_argv in build.py): raise it when any of them changes
-COMPILE_SCHEME = 1
+# how a compile is made and kept and what its key holds (unpack_argv, the build's environment
+# and ccache links, keep_argv and reuse_argv in compiling.py; the modes of the recipe's files):
+# raise it when any of them changes (2: the modes became inputs, the container sees tree_mode)
+COMPILE_SCHEME = 2
 # build environment variables that do not change what the compile makes
 _NOT_INPUTS = ("PKGRUN_JOBS", "CCACHE_MAXSIZE")
 # what an interrupted store leaves, swept once it is this old
@@ -66,8 +68,9 @@ class CompileInputs:
     script: str
     build_requires: list[str]
     image: str  # the build image's identity (images.image_identity)
-    files: dict[str, str]  # recipe files the build may read -> sha256
+    files: dict[str, str]  # recipe files the build may read -> sha256 (a link: "-> target")
     packages: list[str] = field(default_factory=list)  # content digests of the [build] recipes' packages
+    modes: dict[str, str] = field(default_factory=dict)  # the same files' and directories' modes
     pkgrun: str = __version__
     scheme: int = COMPILE_SCHEME
 
@@ -77,11 +80,12 @@ class CompileInputs:
     def changes_from(self, recorded: Mapping[str, Any]) -> list[str]:
         """What differs from another compile's inputs, in words."""
         out = file_changes(self.files, recorded.get("files", {}))
+        out += mode_changes(self.modes, recorded.get("modes"), self.files)
         mine = asdict(self)
         out += [
             _WORDS.get(key, key) + " changed"
             for key in mine
-            if key != "files" and mine[key] != recorded.get(key)
+            if key not in ("files", "modes") and mine[key] != recorded.get(key)
         ]
         return out
 
@@ -130,6 +134,9 @@ def compile_inputs(
             if path not in leave_out
         },
         packages=sorted(packages),
+        modes={
+            path: mode for path, mode in recipe_modes(plan.loaded.directory).items() if path not in leave_out
+        },
     )
 
 

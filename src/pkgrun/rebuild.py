@@ -35,7 +35,13 @@ from pkgrun.settings import Settings
 from pkgrun.targets import Packager, Target
 
 # Inputs a rebuild takes as they are today; any other difference means the recorded inputs are gone.
-TODAYS = ("build image changed", "pkgrun version changed", "packager changed")
+# (A package recorded before modes were inputs has none to compare: its scheme differs.)
+TODAYS = (
+    "build image changed",
+    "pkgrun version changed",
+    "packager changed",
+    "pkgrun's build inputs scheme changed",
+)
 DIFFOSCOPE_HINT = "install diffoscope to see what differs (Debian/Ubuntu: apt-get install diffoscope-minimal)"
 
 
