@@ -161,13 +161,13 @@ def bench_publish(count: int = 2000, size: int = 0) -> None:
         made = time.monotonic() - started
         repo = Path(tmp) / "repo"
         started = time.monotonic()
-        publish_rpms(rpms, repo, TARGETS["local"], reporter=NullReporter())
+        publish_rpms(rpms, repo, TARGETS["local"], records=Path(tmp) / "state", reporter=NullReporter())
         first = time.monotonic() - started
         incremental = []
         for run in range(3):
             one = make_rpm(Path(tmp) / f"extra{run}", f"newcomer{run}")
             started = time.monotonic()
-            publish_rpms([one], repo, TARGETS["local"], reporter=NullReporter())
+            publish_rpms([one], repo, TARGETS["local"], records=Path(tmp) / "state", reporter=NullReporter())
             incremental.append(time.monotonic() - started)
         arch_dir = repo / "local" / "x86_64"
         full = []
@@ -225,6 +225,7 @@ def bench_sign(count: int = 50) -> None:
                     rpms,
                     Path(tmp) / f"repo-{kind}{run}",
                     TARGETS["local"],
+                    records=Path(tmp) / "state",
                     reporter=NullReporter(),
                     key=key if kind == "signed" else None,
                 )
@@ -478,7 +479,9 @@ def bench_noop(count: int = 300, runs: int = 5) -> dict[str, float]:
             entry = buildcache.entry(inputs, plan.nevra, plan.rpm.name, plan.iteration, 5.0)
             index[buildcache.key(plan)] = entry
             rpms.append(plan.rpm)
-        publish_rpms(rpms, settings.repo, target, reporter=NullReporter(), index=index)
+        publish_rpms(
+            rpms, settings.repo, target, records=settings.state_dir, reporter=NullReporter(), index=index
+        )
         shim = project / "bin"
         shim.mkdir()
         calls = project / "engine-calls"

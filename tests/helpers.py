@@ -199,7 +199,16 @@ def session_key() -> SigningKey:
 def key_env() -> dict[str, str]:
     """The environment that makes pkgrun sign with the test key."""
     key = session_key()
-    return {"GNUPGHOME": str(key.gnupg_home), "PKGRUN_SIGN_KEY": key.fingerprint}
+    return {"GNUPGHOME": str(key.gnupg_home), "PKGRUN_SIGN_KEY": key.fingerprint, **state_env()}
+
+
+@functools.cache
+def state_env() -> dict[str, str]:
+    """A state directory of the test session's own (pkgrun's record of what it published lives
+    there), never the home directory's."""
+    state = Path(tempfile.mkdtemp(prefix="pkgrun-test-state-"))
+    atexit.register(shutil.rmtree, state, ignore_errors=True)
+    return {"XDG_STATE_HOME": str(state)}
 
 
 @contextmanager

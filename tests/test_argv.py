@@ -13,9 +13,9 @@ from pkgrun import build, compiling, install_test
 from pkgrun.build import fpm_command, nfpm_argv
 from pkgrun.compiling import dependencies_argv
 from pkgrun.lint import parse_findings, rpmlint_argv
+from pkgrun.metadata import createrepo_argv
 from pkgrun.plan import Options, make_plan
 from pkgrun.recipe import LoadedRecipe
-from pkgrun.repo import createrepo_argv
 from pkgrun.run import find_tool
 from pkgrun.script_lint import parse_json1, shellcheck_argv, syntax_argv
 from pkgrun.targets import TARGETS
@@ -65,11 +65,10 @@ def test_createrepo_argv(tmp_path: Path) -> None:
         "createrepo_c", "--quiet", "--update", "--no-database", "--general-compress-type", "gz",
         "--pkglist", "/l", "--outputdir", "/o", str(tmp_path),
     ]  # fmt: skip
-    (tmp_path / "repodata").mkdir()
-    (tmp_path / "repodata" / "repomd.xml").write_text("<repomd/>")
-    assert createrepo_argv(tmp_path, Path("/o"), "zstd", Path("/l"))[-3:] == [
+    # what it reuses is pkgrun's own copy of the metadata it wrote, never the repository's
+    assert createrepo_argv(tmp_path, Path("/o"), "zstd", Path("/l"), Path("/state/x86_64"))[-3:] == [
         "--update-md-path",
-        str(tmp_path),
+        "/state/x86_64",
         str(tmp_path),
     ]
 

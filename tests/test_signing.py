@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import key_env, make_rpm, session_key
+from helpers import key_env, make_rpm, session_key, state_env
 from pkgrun.cli import main
 from pkgrun.repo import SIGNATURE, repo_file_text
 from pkgrun.rpmheader import content_digest
@@ -124,7 +124,7 @@ def test_a_publish_signs_packages_and_metadata_and_publishes_the_key(
 def test_unsigned_publishing_is_explicit_and_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rpm = make_rpm(tmp_path / "rpms", "alpha")
     repo = tmp_path / "repo"
-    env = {"HOME": str(tmp_path)}  # no key anywhere
+    env = {"HOME": str(tmp_path), **state_env()}  # no key anywhere
     assert main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env=env) == 2
     err = capsys.readouterr().err
     assert "no signing key" in err and "pkgrun key init" in err and "--unsigned" in err
@@ -189,7 +189,7 @@ def test_a_signed_publish_into_an_unsigned_repository_signs_what_is_there(
     """The .repo file then asks for the key's signature on every package: every package has it."""
     repo = tmp_path / "repo"
     old = make_rpm(tmp_path / "rpms", "alpha")
-    env = {"HOME": str(tmp_path)}
+    env = {"HOME": str(tmp_path), **state_env()}
     assert main(["publish", "--unsigned", "--repo", str(repo), "--target", "local", str(old)], env=env) == 0
     new = make_rpm(tmp_path / "rpms", "beta")
     capsys.readouterr()
@@ -300,11 +300,13 @@ def test_signed_unsigned_signed(tmp_path: Path, capsys: pytest.CaptureFixture[st
     alpha, beta, gamma = (make_rpm(tmp_path / "rpms", name) for name in ("alpha", "beta", "gamma"))
     publish = ["publish", "--repo", str(repo), "--target", "local"]
     assert main([*publish, str(alpha)], env=key_env()) == 0
-    assert main([*publish, "--unsigned", str(beta)], env={"HOME": str(tmp_path)}) == 2
+    assert main([*publish, "--unsigned", str(beta)], env={"HOME": str(tmp_path), **state_env()}) == 2
     assert "is signed: its servers check signatures" in capsys.readouterr().err
     assert not (dist / "x86_64" / beta.name).exists()
 
-    assert main([*publish, "--unsigned", "--force", str(beta)], env={"HOME": str(tmp_path)}) == 0
+    assert (
+        main([*publish, "--unsigned", "--force", str(beta)], env={"HOME": str(tmp_path), **state_env()}) == 0
+    )
     assert "gpgcheck=0" in (dist / "pkgrun.repo").read_text()
     assert not (dist / KEY_FILE).exists() and not list(dist.glob(f"*/repodata/{SIGNATURE}"))
 

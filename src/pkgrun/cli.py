@@ -114,7 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     _repo(repo_list)
     _json(repo_list)
     repo_sign = repo_commands.add_parser(
-        "sign", help="sign every package not signed with the key yet, and the metadata (idempotent)"
+        "sign",
+        help="sign every package not signed with the key yet, and the metadata (idempotent): only "
+        "packages pkgrun published, each named first",
+    )
+    repo_sign.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="name what would be signed, and what refuses it; change nothing",
     )
     _target(repo_sign)
     _repo(repo_sign)

@@ -55,7 +55,14 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) 
         reporter.step("publish", f"{len(args.rpm)} RPM(s) into {repo / target.dist}"),
     ):
         result = publish_rpms(
-            args.rpm, repo, target, reporter=reporter, force=settings.force, keep=settings.keep, key=key
+            args.rpm,
+            repo,
+            target,
+            records=settings.state_dir,
+            reporter=reporter,
+            force=settings.force,
+            keep=settings.keep,
+            key=key,
         )
     if args.json:
         console.json(
@@ -94,9 +101,13 @@ def cmd_repo_sign(args: argparse.Namespace, settings: Settings, console: Console
         console.reporter() as reporter,
         reporter.step("sign", f"{settings.repo / target.dist} with key {key.key_id}"),
     ):
-        signed = sign_repository(settings.repo, target, key, reporter=reporter)
+        signed = sign_repository(
+            settings.repo, target, key, records=settings.state_dir, reporter=reporter, dry_run=args.dry_run
+        )
     if args.json:
-        console.json({"key": key.fingerprint, "signed": [str(p) for p in signed]})
+        console.json({"key": key.fingerprint, "signed": [str(p) for p in signed], "dry_run": args.dry_run})
+    elif args.dry_run:
+        console.line(f"would sign {len(signed)} package(s) and the metadata of {settings.repo / target.dist}")
     else:
         console.line(f"signed {len(signed)} package(s) and the metadata of {settings.repo / target.dist}")
     return 0

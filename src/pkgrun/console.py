@@ -283,7 +283,7 @@ class Console:
         for path in result.pruned:
             self.out.print(f"pruned {path}")
         for path in result.signed:
-            self.out.print(f"signed {path} (in the repository before it was signed with this key)")
+            self.out.print(f"signed {path} (published by pkgrun before, its content unchanged)")
 
     def repository(self, rows: Sequence[PublishedPackage], repo: Path) -> None:
         from rich.table import Table

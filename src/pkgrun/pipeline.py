@@ -528,6 +528,7 @@ def deliver(
             [result.rpm],
             settings.repo,
             plan.target,
+            records=settings.state_dir,
             reporter=reporter,
             force=settings.force,
             keep=settings.keep,

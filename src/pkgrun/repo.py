@@ -5,48 +5,58 @@ is the .repo file for it. noarch packages go into the repository of the machines
 
 Every publish holds the distribution's lock (fcntl) and works so that a publish killed at any
 moment leaves the previous repository whole:
+0. the live metadata is held against pkgrun's record of what it published (ledger.py): anything
+   it lists that pkgrun cannot account for refuses the publish before anything changes, and so
+   does a package that a signing key change would re-sign without being accountable (resign.py);
 1. new RPMs are written to a temporary name and renamed into place (the old metadata does not
    list them, so readers do not see them yet);
-2. createrepo_c writes the new metadata aside, reusing the old for unchanged packages
-   (``--update --update-md-path``);
-3. the new data files, whose names carry their checksums, join ``repodata/`` beside the old;
-4. ``repomd.xml`` is replaced by a rename: readers see the old repository or the new one;
-5. what neither the new nor the previous ``repomd.xml`` references is removed (pruned RPMs,
+2. the record takes the new state; packages re-signed wait in ``resigned/`` for one switch first;
+3. createrepo_c writes the new metadata aside, reusing pkgrun's own copy of the metadata it wrote
+   last, and it is checked against the record (metadata.py);
+4. the new data files, whose names carry their checksums, join ``repodata/`` beside the old;
+5. ``repomd.xml`` is replaced by a rename: readers see the old repository or the new one;
+6. what neither the new nor the previous ``repomd.xml`` references is removed (pruned RPMs,
    old data files), so a reader holding the previous ``repomd.xml`` can still finish.
+A publish killed after 2 is finished by the next one, which reconciles to the record.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from xml.etree import ElementTree
+from typing import Any
 
 from pkgrun.describe import file_facts
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError, UsageError
 from pkgrun.evr import EVR
-from pkgrun.repodata import INDEX_FILE, packages_in, read_index
+from pkgrun.ledger import Ledger, Record, Refused, file_sha256, reconcile
+from pkgrun.metadata import SIGNATURE, update_metadata
+from pkgrun.repodata import INDEX_FILE, read_index
+from pkgrun.repofiles import (
+    clean_stale,
+    copy_aside,
+    copy_into_place,
+    open_nofollow,
+    rename_into_place,
+    write_atomically,
+)
 from pkgrun.report import Reporter
-from pkgrun.rpmheader import FILE_NAME, RpmHeader, UnsafeRpm, content_digest, read_header
-from pkgrun.run import find_tool, run
+from pkgrun.resign import ToSign, plan_signing, refusal, remove_waiting, settle, sign_aside
+from pkgrun.rpmheader import RpmHeader, UnsafeRpm, content_digest, read_header
+from pkgrun.run import find_tool
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
 from pkgrun.sbom import describes, make_sbom
-from pkgrun.signing import KEY_FILE, SigningKey, public_key, sign_file, sign_rpms, signed_by
+from pkgrun.signing import KEY_FILE, SigningKey, public_key, sign_rpms, signed_by
 from pkgrun.targets import Target
 
 NOARCH_REPO = "x86_64"
 REPO_FILE = "pkgrun.repo"
-SIGNATURE = "repomd.xml.asc"  # repomd.xml's detached, armored signature
-_REPOMD_NS = {"repo": "http://linux.duke.edu/metadata/repo"}
 
 
 class NevraClash(PkgrunError):
@@ -72,26 +82,6 @@ def repo_arch(arch: str) -> str:
     return NOARCH_REPO if arch == "noarch" else arch
 
 
-def createrepo_argv(packages: Path, outputdir: Path, compression: str, pkglist: Path) -> list[str]:
-    """New metadata for the RPMs of ``packages`` named in ``pkglist``, written under
-    ``outputdir``, reusing the current metadata for packages that did not change."""
-    argv = [
-        "createrepo_c",
-        "--quiet",
-        "--update",
-        "--no-database",  # yum and dnf build their own caches from the XML
-        "--general-compress-type",
-        compression,
-        "--pkglist",
-        str(pkglist),
-        "--outputdir",
-        str(outputdir),
-    ]
-    if (packages / "repodata" / "repomd.xml").is_file():
-        argv += ["--update-md-path", str(packages)]
-    return argv + [str(packages)]
-
-
 def repo_file_text(dist: str, baseurl: str, signed: bool) -> str:
     """The .repo file of a distribution's repository: signed packages and metadata checked
     against the key published beside it, or, for an unsigned repository, nothing checked."""
@@ -115,7 +105,7 @@ def repo_file_text(dist: str, baseurl: str, signed: bool) -> str:
 def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
     """One publisher per distribution at a time; a waiting one says so."""
     dist_dir.mkdir(parents=True, exist_ok=True)
-    with _open_nofollow(dist_dir / ".lock", os.O_RDWR | os.O_CREAT, "a+") as fh:
+    with open_nofollow(dist_dir / ".lock", os.O_RDWR | os.O_CREAT, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -151,6 +141,7 @@ def publish_rpms(
     repo_root: Path,
     target: Target,
     *,
+    records: Path,
     reporter: Reporter,
     force: bool = False,
     keep: int | None = None,
@@ -159,73 +150,154 @@ def publish_rpms(
     key: SigningKey | None = None,
 ) -> PublishResult:
     """Add ``rpms`` (and the SBOM beside each, when there is one) to the target's repository,
-    keep the newest ``keep`` releases of each package, and update the metadata. ``index``:
-    entries to record in the build index. ``key``: every package placed is signed with it (if it
-    is not yet), and so is repomd.xml; without one, the repository is unsigned."""
+    keep the newest ``keep`` releases of each package, and update the metadata. ``records``:
+    pkgrun's state directory, which holds the record of what it published (ledger.py).
+    ``index``: entries to record in the build index. ``key``: every package placed is signed with
+    it (if it is not yet), and so is repomd.xml; without one, the repository is unsigned."""
     started = time.monotonic()
     find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     dist_dir = repo_root / target.dist
     headers = [(rpm, read_header(rpm)) for rpm in rpms]  # before the lock: reading takes time
     for _, header in headers:
         destination(dist_dir, header)  # every header is safe before anything is written
-    published: list[Published] = []
-    pruned: list[Path] = []
     with repo_lock(dist_dir, reporter, "publish"):
-        if key is None and _is_signed(dist_dir) and not force:
+        ledger = Ledger.load(records, dist_dir)
+        if key is None and (ledger.signed_with or _is_signed(dist_dir)) and not force:
             raise UsageError(
                 f"{dist_dir} is signed: its servers check signatures and would refuse unsigned packages",
                 hint="nothing was written; publish signed packages (drop --unsigned), or pass --force to "
                 "make the whole repository unsigned (gpgcheck=0)",
             )
-        listed: dict[Path, dict[str, RpmHeader]] = {}  # arch dir -> file name -> header
-        placements = []
-        for rpm, header in headers:  # every clash is refused before anything changes
-            dest = destination(dist_dir, header)
-            arch_dir = dest.parent
-            if arch_dir not in listed:
-                arch_dir.mkdir(parents=True, exist_ok=True)
-                _clean_stale(arch_dir)
-                listed[arch_dir] = {
-                    str(p.location_href): RpmHeader.from_package(p)
-                    for p in packages_in(arch_dir)
-                    if FILE_NAME.fullmatch(str(p.location_href))  # never a path from metadata
-                }
-            old = listed[arch_dir].get(dest.name)
-            # the same package whatever its signature: the main header and the payload
-            same = old is not None and content_digest(dest) == content_digest(rpm)
-            if old is not None and not same and not force:
-                raise NevraClash(
-                    f"{header.nevra} is already published as a different file ({dest})",
-                    hint="a published version never changes: raise the iteration (--iteration) and "
-                    "build again, or pass --force to replace it",
-                )
-            placements.append((rpm, dest, header, old, same))
-        for rpm, dest, header, old, same in placements:
-            if same and (key is None or key.made(signed_by([dest])[dest])):
-                published.append(Published(header.nevra, dest, "unchanged"))
-                continue
-            _copy_into_place(rpm, dest, key)
-            _copy_sbom(rpm, dest, target.dist)
-            published.append(Published(header.nevra, dest, "replaced" if old else "added"))
-            listed[dest.parent][dest.name] = header
-        for arch_dir, packages in sorted(listed.items()):
+        state = _accounted(dist_dir, target, ledger, {h.sha256 for _, h in headers}, reporter)
+        placements = _placements(headers, dist_dir, state, force)
+        todo: list[ToSign] = []
+        if key is not None and ledger.signed_with != key.fingerprint:
+            # the .repo file will ask for this key's signature on everything: everything gets it
+            todo, refused = plan_signing(state, key, skip={dest for _, dest, *_ in placements})
+            if refused:
+                raise refusal(refused, dist_dir, target.dist)
+        published = [_place(p, ledger, state, key, target.dist) for p in placements]
+        pruned: list[Path] = []
+        for arch_dir, packages in sorted(state.items()):
             new = {p.path.name for p in published if p.path.parent == arch_dir}
-            # The repository's packages: what its metadata lists and what this publish adds.
-            # Anything else is the leftover of a killed publish, which no publish takes over.
-            doomed = _beyond_retention(packages, keep, new) if keep else set()
-            kept = sorted(set(packages) - doomed)
-            _update_metadata(arch_dir, dist_dir, target.metadata_compression, kept, key)
-            _prune(arch_dir, set(packages) - doomed)
-            pruned += [arch_dir / name for name in sorted(doomed)]
-        # a repository unsigned until now, or signed with another key: the .repo file will ask
-        # for this key's signature on everything, so everything gets it
-        signed = []
-        if key is not None and not _signed_with(dist_dir, key):
-            signed = _sign_everything(dist_dir, target, key, metadata=False)
+            for name in sorted(_beyond_retention(packages, keep, new) if keep else set()):
+                ledger.retire(arch_dir.name, name)
+                del packages[name]
+                pruned.append(arch_dir / name)
+        _switch(dist_dir, target, ledger, state, todo, key)
         _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
         if index:
             record_index(dist_dir, index)
-    return PublishResult(published, pruned, time.monotonic() - started, signed)
+    return PublishResult(published, pruned, time.monotonic() - started, [t.arch_dir / t.href for t in todo])
+
+
+Placement = tuple[Path, Path, RpmHeader, "Record | None", bool]  # rpm, dest, header, old, same
+State = dict[Path, dict[str, Record]]  # architecture directory -> path inside it -> record
+
+
+def _placements(
+    headers: Sequence[tuple[Path, RpmHeader]],
+    dist_dir: Path,
+    state: State,
+    force: bool,
+) -> list[Placement]:
+    """Where each package goes, and whether the repository holds it already; every clash is
+    refused before anything changes."""
+    placements: list[Placement] = []
+    for rpm, header in headers:
+        dest = destination(dist_dir, header)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(dest.parent)
+        old = state.setdefault(dest.parent, {}).get(dest.name)
+        content = content_digest(rpm)
+        # the same package whatever its signature: the main header and the payload
+        same = old is not None and (old.content or content_digest(dest)) == content
+        if old is not None and not same and not force:
+            raise NevraClash(
+                f"{header.nevra} is already published as a different file ({dest})",
+                hint="a published version never changes: raise the iteration (--iteration) and "
+                "build again, or pass --force to replace it",
+            )
+        placements.append((rpm, dest, header, old, same))
+    return placements
+
+
+def _place(
+    placement: Placement,
+    ledger: Ledger,
+    state: State,
+    key: SigningKey | None,
+    dist: str,
+) -> Published:
+    """One package into place (signed there with ``key``), with its SBOM, and in the record."""
+    rpm, dest, header, old, same = placement
+    if same and old is not None and not old.adopted and (key is None or key.made(signed_by([dest])[dest])):
+        return Published(header.nevra, dest, "unchanged")
+    tmp = copy_aside(rpm, dest)
+    if key is not None:
+        sign_rpms(key, [tmp])
+    record = Record.from_header(header, file_sha256(tmp), content_digest(tmp))
+    rename_into_place(tmp, dest)
+    _copy_sbom(rpm, dest, dist)
+    ledger.place(dest.parent.name, dest.name, record)
+    state[dest.parent][dest.name] = record
+    return Published(header.nevra, dest, "replaced" if old else "added")
+
+
+def _accounted(
+    dist_dir: Path, target: Target, ledger: Ledger, vouched: set[str], reporter: Reporter
+) -> State:
+    """The packages of every architecture's directory that pkgrun accounts for; refused, with
+    each path and why, when the live metadata lists anything else."""
+    arch_dirs = {p.parent.parent for p in dist_dir.glob("*/repodata/repomd.xml")}
+    arch_dirs |= {dist_dir / href.split("/", 1)[0] for href in ledger.files}
+    state: State = {}
+    refused: list[Refused] = []
+    adopting = not ledger.known
+    for arch_dir in sorted(arch_dirs):
+        state[arch_dir], refused_here = reconcile(ledger, arch_dir, vouched)
+        refused += refused_here
+    if refused:
+        raise refusal(refused, dist_dir, target.dist)
+    if adopting and ledger.files:
+        reporter.note(
+            "publish",
+            f"pkgrun had no record of publishing into {dist_dir}: it takes the {len(ledger.files)} "
+            f"package(s) its metadata lists as they are (kept in {ledger.path}); it signs none of "
+            "them that is not signed with its key until it is published again by name",
+        )
+    return state
+
+
+def _switch(
+    dist_dir: Path,
+    target: Target,
+    ledger: Ledger,
+    state: State,
+    todo: list[ToSign],
+    key: SigningKey | None,
+) -> None:
+    """The new state into the record, then into the live metadata. Packages re-signed (``todo``)
+    go through ``resigned/`` first: never a package rewritten under a name the live metadata
+    lists with other bytes."""
+    if todo and key is not None:
+        sign_aside(ledger, state, todo, key)
+        ledger.save()
+        for arch_dir in sorted({item.arch_dir for item in todo}):
+            update_metadata(arch_dir, dist_dir, ledger, state[arch_dir], target.metadata_compression, key)
+    for arch_dir, records in sorted(state.items()):
+        settle(ledger, arch_dir, records)
+    if key is None:
+        ledger.signed_with = None
+    elif todo or ledger.signed_with != key.fingerprint:
+        ledger.signed_with = key.fingerprint
+    ledger.save()  # what the metadata is about to say: a publish killed now is finished by the next
+    for arch_dir, records in sorted(state.items()):
+        update_metadata(arch_dir, dist_dir, ledger, records, target.metadata_compression, key)
+        remove_waiting(arch_dir, set(records))
+        _prune(arch_dir, set(records))
+    ledger.retired.clear()
+    ledger.save()
 
 
 def record_builds(
@@ -239,62 +311,55 @@ def record_builds(
 
 
 def sign_repository(
-    repo_root: Path, target: Target, key: SigningKey, *, reporter: Reporter, baseurl: str | None = None
+    repo_root: Path,
+    target: Target,
+    key: SigningKey,
+    *,
+    records: Path,
+    reporter: Reporter,
+    baseurl: str | None = None,
+    dry_run: bool = False,
 ) -> list[Path]:
     """Sign every package of the target's repository that is not signed with ``key`` yet, and
-    its metadata, under the lock and atomically like a publish (idempotent). The files signed."""
+    its metadata, under the lock and as a publish (idempotent): only packages pkgrun's record
+    accounts for, each named before anything is signed. The files signed (to be, ``dry_run``)."""
     dist_dir = repo_root / target.dist
     if not any(dist_dir.glob("*/repodata/repomd.xml")):
         raise UsageError(
             f"no repository at {dist_dir}", hint="check --repo and --target (the default target is el7)"
         )
     with repo_lock(dist_dir, reporter, "sign"):
-        signed = _sign_everything(dist_dir, target, key)
-        _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
-    return signed
-
-
-def _sign_everything(dist_dir: Path, target: Target, key: SigningKey, metadata: bool = True) -> list[Path]:
-    """Sign every package the metadata lists that is not signed with ``key``, and the metadata
-    (``metadata`` False: only where a package was signed or the metadata is unsigned); under the
-    lock. The packages signed."""
-    signed: list[Path] = []
-    for repomd in sorted(dist_dir.glob("*/repodata/repomd.xml")):
-        arch_dir = repomd.parent.parent
-        _clean_stale(arch_dir)
-        names = sorted(
-            str(p.location_href) for p in packages_in(arch_dir) if FILE_NAME.fullmatch(str(p.location_href))
-        )
-        before = len(signed)
-        for path, signer in signed_by([arch_dir / name for name in names]).items():
-            if not key.made(signer):
-                _copy_into_place(path, path, key)  # a signed copy, renamed over the package
-                signed.append(path)
-        if metadata or len(signed) > before or not (repomd.parent / SIGNATURE).is_file():
-            _update_metadata(arch_dir, dist_dir, target.metadata_compression, names, key)
-    return signed
+        ledger = Ledger.load(records, dist_dir)
+        state = _accounted(dist_dir, target, ledger, set(), reporter)
+        todo, refused = plan_signing(state, key, skip=set())
+        if refused:
+            raise refusal(refused, dist_dir, target.dist)
+        for item in todo:
+            reporter.note(
+                "sign",
+                f"{'would sign' if dry_run else 'signing'} {item.path}: its content is "
+                f"what pkgrun published (sha256 {str(item.record.content)[:16]}…)",
+            )
+        if not dry_run:
+            _switch(dist_dir, target, ledger, state, todo, key)
+            _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
+    return [item.path for item in todo]
 
 
 def _is_signed(dist_dir: Path) -> bool:
     return (dist_dir / KEY_FILE).exists() or any(dist_dir.glob(f"*/repodata/{SIGNATURE}"))
 
 
-def _signed_with(dist_dir: Path, key: SigningKey) -> bool:
-    """Whether the repository is signed with ``key``: its published key is that key's."""
-    published = dist_dir / KEY_FILE
-    return published.is_file() and not published.is_symlink() and published.read_text() == public_key(key)
-
-
 def _finish(dist_dir: Path, target: Target, baseurl: str, key: SigningKey | None) -> None:
     """The public key beside the repository and the .repo file that names it (or says that
     nothing is checked, for an unsigned repository)."""
     if key is not None:
-        _write_atomically(dist_dir / KEY_FILE, public_key(key))
+        write_atomically(dist_dir / KEY_FILE, public_key(key))
     else:  # an unsigned repository publishes no key or signature that would suggest otherwise
         (dist_dir / KEY_FILE).unlink(missing_ok=True)
         for signature in dist_dir.glob(f"*/repodata/{SIGNATURE}"):
             signature.unlink()
-    _write_atomically(dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl, signed=key is not None))
+    write_atomically(dist_dir / REPO_FILE, repo_file_text(target.dist, baseurl, signed=key is not None))
 
 
 def _prune(arch_dir: Path, kept: set[str]) -> None:
@@ -315,54 +380,16 @@ def _copy_sbom(rpm: Path, dest: Path, dist: str) -> None:
     published = dest.with_name(dest.name.removesuffix(".rpm") + SBOM_SUFFIX)
     beside = sbom.read_text() if sbom.is_file() and not sbom.is_symlink() else ""
     if describes(beside, content_digest(rpm)):
-        _copy_into_place(sbom, published)
+        copy_into_place(sbom, published)
     else:  # none, or one about another package: what the RPM says
-        _write_atomically(published, make_sbom(file_facts(rpm, dist)))
+        write_atomically(published, make_sbom(file_facts(rpm, dist)))
 
 
-def _open_nofollow(path: Path, flags: int, mode: str) -> IO[Any]:
-    """Open ``path`` without following a symlink there: in a shared repository, a link planted
-    at a lock or temporary file's name must not make pkgrun write through it."""
-    try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise PkgrunError(
-                f"{path} is a symlink; pkgrun does not write through links in the repository",
-                hint="remove the link; it was not made by pkgrun",
-            ) from None
-        raise
-    return os.fdopen(fd, mode)
-
-
-def write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file at ``path`` (a temporary name): never through a link or
-    into a file someone else made."""
-    path.unlink(missing_ok=True)
-    with _open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _copy_into_place(source: Path, dest: Path, key: SigningKey | None = None) -> None:
-    """Copy under a temporary name (signed there with ``key``), then rename: a reader never sees
-    half a file, nor an unsigned one."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    with source.open("rb") as src, _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-    if key is not None:
-        sign_rpms(key, [tmp])
-    _fsync(tmp)
-    os.replace(tmp, dest)
-
-
-def _beyond_retention(packages: Mapping[str, RpmHeader], keep: int, protect: set[str]) -> set[str]:
+def _beyond_retention(packages: Mapping[str, Record], keep: int, protect: set[str]) -> set[str]:
     """The files of the releases of each package name older than its newest ``keep``."""
     by_name: dict[str, list[tuple[EVR, str]]] = {}
-    for filename, header in packages.items():
-        by_name.setdefault(header.name, []).append((header.evr, filename))
+    for filename, record in packages.items():
+        by_name.setdefault(record.name, []).append((record.header.evr, filename))
     doomed: set[str] = set()
     for releases in by_name.values():
         releases.sort(key=lambda item: item[0], reverse=True)
@@ -370,77 +397,8 @@ def _beyond_retention(packages: Mapping[str, RpmHeader], keep: int, protect: set
     return doomed
 
 
-def _update_metadata(
-    arch_dir: Path, dist_dir: Path, compression: str, packages: Sequence[str], key: SigningKey | None
-) -> None:
-    """New metadata for ``packages``, written aside and switched in; with ``key``, repomd.xml's
-    detached signature is written aside too and renamed in just before it."""
-    repodata = arch_dir / "repodata"
-    with tempfile.TemporaryDirectory(prefix=".metadata-", dir=dist_dir) as tmp:
-        pkglist = Path(tmp) / "pkglist"  # exactly the packages to list, by file name
-        pkglist.write_text("".join(f"{name}\n" for name in packages))
-        output = Path(tmp) / "out"
-        output.mkdir()
-        run(
-            createrepo_argv(arch_dir, output, compression, pkglist),
-            hint="createrepo_c could not write the repository metadata",
-        )
-        new = output / "repodata"
-        repodata.mkdir(exist_ok=True)
-        previous = _referenced(repodata / "repomd.xml")
-        for item in new.iterdir():
-            if item.name != "repomd.xml":
-                _fsync(item)
-                os.replace(item, repodata / item.name)
-        _fsync(new / "repomd.xml")
-        if key is not None:
-            sign_file(key, new / "repomd.xml", new / SIGNATURE)
-            os.replace(new / SIGNATURE, repodata / SIGNATURE)
-        os.replace(new / "repomd.xml", repodata / "repomd.xml")  # the switch
-        if key is None:
-            (repodata / SIGNATURE).unlink(missing_ok=True)  # it would not match any more
-        _fsync_dir(repodata)
-    keep = previous | _referenced(repodata / "repomd.xml") | {"repomd.xml", SIGNATURE}
-    for item in repodata.iterdir():
-        if item.name not in keep:
-            item.unlink()
-
-
-def _referenced(repomd: Path) -> set[str]:
-    """The data file names a repomd.xml points at."""
-    if not repomd.is_file():
-        return set()
-    root = ElementTree.parse(repomd).getroot()
-    return {Path(str(loc.get("href"))).name for loc in root.iterfind("repo:data/repo:location", _REPOMD_NS)}
-
-
-def _clean_stale(arch_dir: Path) -> None:
-    """Leftovers of a publish that was killed: partial copies (never listed by any metadata)."""
-    for leftover in arch_dir.glob(".*.tmp"):
-        leftover.unlink(missing_ok=True)
-
-
 def record_index(dist_dir: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
     """Add ``entries`` to the index; called under the repository's lock, written atomically."""
     index = read_index(dist_dir)
     index.update(entries)
-    _write_atomically(dist_dir / INDEX_FILE, json.dumps(index, indent=1, sort_keys=True))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write_new(tmp, text.encode())
-    os.replace(tmp, path)
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomically(dist_dir / INDEX_FILE, json.dumps(index, indent=1, sort_keys=True))

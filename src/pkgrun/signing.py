@@ -196,6 +196,28 @@ def signed_by(rpms: Sequence[Path]) -> dict[Path, str | None]:
     return found
 
 
+def verify_argv(dbpath: Path, rpms: Sequence[Path]) -> list[str]:
+    """Check each package's digests and signature against the keys imported into ``dbpath``."""
+    return ["rpmkeys", "--dbpath", str(dbpath), "--checksig", "--", *map(str, rpms)]
+
+
+def verified(key: SigningKey, rpms: Sequence[Path]) -> set[Path]:
+    """The packages whose signature rpm verifies with ``key`` (digests included): a signature
+    header that only names the key is not enough."""
+    import tempfile
+
+    if not rpms:
+        return set()
+    with tempfile.TemporaryDirectory(prefix="pkgrun-verify-") as tmp:
+        (Path(tmp) / "key.asc").write_text(public_key(key))
+        db = Path(tmp) / "rpmdb"
+        db.mkdir()
+        run(["rpmkeys", "--dbpath", str(db), "--import", str(Path(tmp) / "key.asc")], hint=GPG_HINT)
+        out = run(verify_argv(db, rpms), check=False, hint=GPG_HINT).stdout.splitlines()
+    good = {line.rsplit(": ", 1)[0] for line in out if line.endswith(": digests signatures OK")}
+    return {rpm for rpm in rpms if str(rpm) in good}
+
+
 def sign_rpms(key: SigningKey, rpms: Sequence[Path]) -> list[Path]:
     """Sign, in place, the packages not signed with ``key`` yet (idempotent); the ones signed."""
     todo = [rpm for rpm, signer in signed_by(rpms).items() if not key.made(signer)]
