@@ -245,3 +245,12 @@ def test_killed_while_signing_the_repository_stays_readable(tmp_path: Path, comm
         assert verified(session_key(), listed) == set(listed)
         assert not (arch_dir / "resigned").exists()
     assert kills >= 4  # most kills landed while it was still working
+
+
+def test_a_repository_removed_and_made_anew_starts_unsigned(tmp_path: Path) -> None:
+    """pkgrun's record outlives the directory: a repository removed is no longer 'signed'."""
+    repo = tmp_path / "repo"
+    assert publish(repo, [make_rpm(tmp_path / "rpms", "alpha")], key_env()) == 0
+    shutil.rmtree(repo)
+    assert publish(repo, [make_rpm(tmp_path / "rpms", "beta")], unsigned_env(tmp_path), "--unsigned") == 0
+    assert [str(p.name) for p in packages_in(repo / "local" / "x86_64")] == ["beta"]

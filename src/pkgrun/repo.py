@@ -162,13 +162,13 @@ def publish_rpms(
         destination(dist_dir, header)  # every header is safe before anything is written
     with repo_lock(dist_dir, reporter, "publish"):
         ledger = Ledger.load(records, dist_dir)
+        state = _accounted(dist_dir, target, ledger, {h.sha256 for _, h in headers}, reporter)
         if key is None and (ledger.signed_with or _is_signed(dist_dir)) and not force:
             raise UsageError(
                 f"{dist_dir} is signed: its servers check signatures and would refuse unsigned packages",
                 hint="nothing was written; publish signed packages (drop --unsigned), or pass --force to "
                 "make the whole repository unsigned (gpgcheck=0)",
             )
-        state = _accounted(dist_dir, target, ledger, {h.sha256 for _, h in headers}, reporter)
         placements = _placements(headers, dist_dir, state, force)
         todo: list[ToSign] = []
         if key is not None and ledger.signed_with != key.fingerprint:
@@ -259,6 +259,8 @@ def _accounted(
         refused += refused_here
     if refused:
         raise refusal(refused, dist_dir, target.dist)
+    if not ledger.files:
+        ledger.signed_with = None  # nothing published (a repository removed and made anew, say)
     if adopting and ledger.files:
         reporter.note(
             "publish",
