@@ -187,16 +187,32 @@ def rpm_files(rpm: Path) -> list[str]:
     return out.splitlines()
 
 
-def test_the_build_never_sees_what_only_packaging_reads(engine: FakeEngine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["local", "el9"])
+def test_the_build_never_sees_what_only_packaging_reads(
+    engine: FakeEngine, tmp_path: Path, target: str
+) -> None:
+    """Neither the recipe's packaging files nor what pkgrun writes for the packager: fpm's
+    %changelog (it holds the iteration), the hooks escaped for rpmbuild, nfpm."""
     settings = settings_for(tmp_path, publish=False)
     script = settings.recipes / "hello" / "build.sh"
     script.write_text(
         script.read_text()
         + 'for f in recipe.toml after_install.sh README; do test ! -e "$PKGRUN_RECIPE_DIR/$f"; done\n'
+        + 'top=${PKGRUN_RECIPE_DIR%/recipe}; test ! -e "$top/tools"; test ! -e "$top/bin/nfpm"\n'
     )
-    (outcome,) = build(settings).outcomes
+    packager_had: list[str] = []
+
+    def look(argv: list[str]) -> None:
+        if "exec" in argv and any(a == "fpm" or a.endswith("/nfpm") for a in argv):
+            (root,) = engine.containers.values()
+            found = [root / "pkgrun/tools/changelog", root / "pkgrun/tools/hooks", root / "pkgrun/bin/nfpm"]
+            packager_had.extend(path.name for path in found if path.exists())
+
+    engine.fail = look  # type: ignore[assignment]
+    (outcome,) = build(settings, target).outcomes
     assert outcome.status is Status.BUILT, outcome.error  # and packaging had them all
     assert "hello: after install" in rpm_scripts(Path(outcome.rpm or ""))
+    assert packager_had == (["changelog", "hooks"] if target == "el9" else ["nfpm"])
 
 
 def test_the_build_script_is_an_input_whatever_else_names_it(tmp_path: Path) -> None:
@@ -365,3 +381,27 @@ def test_prune_sweeps_the_holds_of_a_process_that_ended_and_no_other(tmp_path: P
     prune_elsewhere(cache.directory)
     assert (mine / f"{'a' * 64}.tar").read_bytes() == b"held"
     assert not theirs.exists()
+
+
+def test_a_kept_compile_records_the_host_that_made_it(engine: FakeEngine, tmp_path: Path) -> None:
+    from pkgrun import nightly
+
+    settings = settings_for(tmp_path, publish=False)
+    (hello,) = load_recipes(settings.recipes, ["hello"])
+    host = Engine(EngineName.PODMAN, url="ssh://builder@build1.example.org/run/podman.sock")
+    request = Request(hello, TARGETS["local"], Mode.ALWAYS)
+    (outcome,) = run_builds([request], settings, host, Notes(), session_key()).outcomes
+    assert outcome.status is Status.BUILT, outcome.error
+    (meta,) = (settings.cache_dir / "compiles").glob("*.json")
+    assert (
+        json.loads(meta.read_text())["host"] == "podman at ssh://builder@build1.example.org/run/podman.sock"
+    )
+    plan = make_plan(hello, TARGETS["local"], out_dir=tmp_path, options=Options())
+    said = nightly.explain_compile(plan, settings)
+    assert said.startswith("reused (key "), said
+    assert ", compiled on podman at ssh://builder@build1.example.org/run/podman.sock " in said
+    reporter = Notes()  # reused here: the build says where it was made
+    run_builds([request], settings, Engine(EngineName.PODMAN), reporter, session_key())
+    assert any("compiled on podman at ssh://builder@build1" in n for n in reporter.notes), reporter.notes
+    build(settings.but(recompile=True))  # made again here, on this machine's engine
+    assert json.loads(meta.read_text())["host"] == "this machine's podman"

@@ -3,15 +3,19 @@ the single truth of what a build does."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import RECIPES, demo, seed_recipe
 from pkgrun.errors import UsageError
-from pkgrun.plan import Options, Step, make_plan
+from pkgrun.plan import Options, Step, make_plan, volume_name
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.targets import TARGETS, Packager
 
@@ -141,3 +145,39 @@ def test_builders_are_pure_by_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+VOLUME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@pytest.mark.parametrize(
+    ("target", "recipe", "volume"),
+    [
+        ("local", "nginx", "pkgrun-ccache-local-nginx"),  # a plain name stays as it was
+        ("el7", "php-fpm", "pkgrun-ccache-el7-php-fpm"),
+        ("el9", "py3.11", "pkgrun-ccache-el9-py3.11"),
+        ("el7", "libstdc++", "pkgrun-ccache-el7-libstdc_2b_2b"),
+        ("el7", "libstdc__-2b", "pkgrun-ccache-el7-libstdc_5f_5f-2b"),
+        ("el7", "lib_2b", "pkgrun-ccache-el7-lib_5f2b"),
+        ("el-7", "x", "pkgrun-ccache-el_2d7-x"),  # a target's '-' could not end it
+    ],
+)
+def test_ccache_volume_names(target: str, recipe: str, volume: str) -> None:
+    assert volume_name("pkgrun-ccache", target, recipe) == volume
+
+
+def test_two_recipes_never_share_a_ccache_volume() -> None:
+    # the name the old scheme gave libstdc++, which a recipe could be called and then shared
+    old = "libstdc__-" + hashlib.sha256(b"pkgrun-ccache-el7-libstdc++").hexdigest()[:8]
+    assert volume_name("pkgrun-ccache", "el7", "libstdc++") != volume_name("pkgrun-ccache", "el7", old)
+
+
+RECIPE_NAMES = st.from_regex(r"[A-Za-z0-9_+][A-Za-z0-9._+-]{0,12}", fullmatch=True)
+TARGET_NAMES = st.sampled_from([*TARGETS, "el-7", "el_7", "local-2"])
+
+
+@given(st.lists(st.tuples(TARGET_NAMES, RECIPE_NAMES), max_size=40))
+def test_ccache_volume_names_are_injective_and_valid(pairs: list[tuple[str, str]]) -> None:
+    names = {volume_name("pkgrun-ccache", target, recipe): (target, recipe) for target, recipe in pairs}
+    assert len(names) == len(set(pairs))
+    assert all(VOLUME.fullmatch(name) for name in names)

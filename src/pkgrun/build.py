@@ -23,18 +23,21 @@ from pathlib import Path
 
 from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
+from pkgrun.build_result import BuildResult as BuildResult  # callers take it from here too
 from pkgrun.compiles import DEFAULT_MAX_BYTES, CompileCache, packaging_only
 from pkgrun.compiling import Compiled, compile_or_reuse, copy_in, look_up
 from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.describe import sbom_facts
 from pkgrun.errors import PkgrunError
-from pkgrun.fpm import fpm_argv
-from pkgrun.install_test import InstallTestReport, run_install_test
+from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
+from pkgrun.install_test import run_install_test
 from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
     CONTAINER_CCACHE_DIR,
+    CONTAINER_CHANGELOG,
     CONTAINER_DESTDIR,
+    CONTAINER_HOOKS_DIR,
     CONTAINER_NFPM,
     CONTAINER_RECIPE_DIR,
     CONTAINER_TOOLS_DIR,
@@ -46,6 +49,7 @@ from pkgrun.report import Reporter
 from pkgrun.rpmheader import content_digest
 from pkgrun.signing import SigningKey, sign_rpms
 from pkgrun.sources import fetch_source, source_date_epoch
+from pkgrun.staged_tree import check_package
 from pkgrun.staging import (
     Entry,
     expand_directories,
@@ -55,7 +59,7 @@ from pkgrun.staging import (
     unsafe_names,
 )
 from pkgrun.targets import Packager
-from pkgrun.verify import RpmInfo, verify_rpm
+from pkgrun.verify import verify_rpm
 
 
 @dataclass(frozen=True)
@@ -80,60 +84,21 @@ class BuildContext:
     # what the build's containers took in and gave back (filled in as it runs)
     transfers: Transfers = field(default_factory=Transfers)
 
+    def __post_init__(self) -> None:
+        if self.plan.packager is Packager.NFPM and self.nfpm is None:  # before any work
+            raise PkgrunError(
+                "nfpm was not found", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun"
+            )
+
+    @property
+    def where(self) -> str:
+        """The host the build's containers run on, as its engine says: what a kept compile
+        records of where it was made, and a refused package of where it came from."""
+        return str(self.engine) if self.engine.remote else f"this machine's {self.engine.name}"
+
     @property
     def compiles(self) -> CompileCache:
         return CompileCache(self.cache_dir / "compiles", self.compile_cache_max)
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    plan: BuildPlan
-    rpm: Path
-    info: RpmInfo
-    seconds: float
-    log: Path
-    steps: tuple[str, ...]  # the plan's names of the steps that ran, in order
-    lint: LintResult | None = None
-    install_test: InstallTestReport | None = None
-    source_date_epoch: int = 0
-    compile: str | None = None  # "compile reused (key ...)" or "compiled (key ...)"; None: no cache
-    reused_seconds: float = 0.0  # how long the reused compile took when it was made
-    transfers: Transfers | None = None  # what went into its containers and came out
-
-    @property
-    def full_seconds(self) -> float:
-        """How long the build would take compiling: what the scheduler expects next time."""
-        return self.seconds + self.reused_seconds
-
-    @property
-    def sbom(self) -> Path:
-        return self.rpm.with_name(sbom.file_name(self.rpm.name))
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.plan.name,
-            "nevra": self.info.nevra,
-            "rpm": str(self.rpm),
-            "size": self.info.size,
-            "files": len(self.info.files),
-            "requires": self.info.requires,
-            "packager": self.plan.packager.value,
-            "target": self.plan.target.name,
-            "seconds": round(self.seconds, 1),
-            "log": str(self.log),
-            "steps": list(self.steps),
-            "sbom": str(self.sbom),
-            "source_date_epoch": self.source_date_epoch,
-            "compile": self.compile,
-            "copied": self.transfers.to_json() if self.transfers else None,
-            "rpmlint": [str(f) for f in self.lint.findings] if self.lint else None,
-            "install_test": None
-            if self.install_test is None
-            else {
-                "steps": [label for label, _ in self.install_test.steps],
-                "upgraded_from": self.install_test.upgraded_from,
-            },
-        }
 
 
 class Steps:
@@ -209,31 +174,14 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                 compiled = look_up(ctx, epoch_time, holds)
                 reporter.note(name, compiled.why)
         rpm_tmp = Path(private) / plan.rpm.name
-        with ExitStack() as stack:
-            what = "the kept compile" if compiled and compiled.kept else "the source"
-            with steps(Step.CONTAINER, f"start a container and copy in the recipe and {what}"):
-                volumes = [(plan.ccache_volume, CONTAINER_CCACHE_DIR)] if plan.ccache_volume else []
-                container = stack.enter_context(
-                    start_container(
-                        ctx.engine,
-                        name,
-                        image,
-                        keep=ctx.keep_container,
-                        volumes=volumes,
-                        transfers=ctx.transfers,
-                    )
-                )
-                reporter.note(name, f"container {container.name} from {image}, no network")
-                # what only packaging reads goes in after the compile: the build cannot read it
-                compiled = copy_in(ctx, container, source, epoch_time, compiled, reporter)
-            entries, build_packages = _build_in_container(
-                ctx, steps, container, epoch_time, compiled, reporter, source
-            )
-            container.get(plan.container_rpm, rpm_tmp)
-        with steps(Step.VERIFY, "read the RPM back and check it"):
+        made = _make_in_container(ctx, steps, reporter, image, source, epoch_time, compiled, holds, rpm_tmp)
+        compiled, build_packages = made.compiled, made.build_packages
+        with steps(Step.VERIFY, "read the RPM back and check it against what was staged"):
             # the scriptlets are the hooks as written and the files are what was staged,
             # whatever the build script did to the container the packager ran in
-            info = verify_rpm(rpm_tmp, plan, fpm_style_scripts(hook_texts(plan)), entries)
+            info = verify_rpm(rpm_tmp, plan, fpm_style_scripts(hook_texts(plan)), made.entries)
+            # and the files are the staged tree this machine holds, whatever the container says
+            check_package(rpm_tmp, plan, made.tree, ctx.where)
         if plan.options.sign:
             if ctx.key is None:
                 raise PkgrunError("no signing key for a build that signs", hint="pass --unsigned, or a key")
@@ -298,23 +246,64 @@ def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
     return result
 
 
-def _build_in_container(
+@dataclass(frozen=True)
+class Made:
+    """What a build's container made besides the RPM: what the compile cache said once the
+    container had what it needed, the staged entries (as the container lists them), the build
+    image's packages and the compile's archive on this machine."""
+
+    compiled: Compiled | None
+    entries: list[Entry]
+    build_packages: list[tuple[str, str]]
+    tree: Path
+
+
+def _make_in_container(
     ctx: BuildContext,
     steps: Steps,
-    container: Container,
+    reporter: Reporter,
+    image: str,
+    source: Path,
     epoch_time: int,
     compiled: Compiled | None,
-    reporter: Reporter,
-    source: Path,
-) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """The unpack, dependencies, build, keep, stage and package steps (unpack only, of the kept
-    compile, when the compile cache holds one); returns what was staged and the packages the
-    build image had (name, exact version)."""
+    holds: Path,
+    rpm: Path,
+) -> Made:
+    """The container, start to end: copy in, compile (or unpack the kept compile), stage,
+    package, and the RPM copied out to ``rpm``."""
+    plan = ctx.plan
+    with ExitStack() as stack:
+        what = "the kept compile" if compiled and compiled.kept else "the source"
+        with steps(Step.CONTAINER, f"start a container and copy in the recipe and {what}"):
+            volumes = [(plan.ccache_volume, CONTAINER_CCACHE_DIR)] if plan.ccache_volume else []
+            container = stack.enter_context(
+                start_container(
+                    ctx.engine,
+                    plan.name,
+                    image,
+                    keep=ctx.keep_container,
+                    volumes=volumes,
+                    transfers=ctx.transfers,
+                )
+            )
+            reporter.note(plan.name, f"container {container.name} from {image}, no network")
+            # what only packaging reads goes in after the compile: the build cannot read it
+            compiled = copy_in(ctx, container, source, epoch_time, compiled, reporter)
+        build_packages, tree = compile_or_reuse(
+            ctx, steps, container, epoch_time, compiled, reporter, source, holds
+        )
+        entries = _stage_and_package(ctx, steps, container, epoch_time)
+        container.get(plan.container_rpm, rpm)
+    return Made(compiled, entries, build_packages, tree)
+
+
+def _stage_and_package(ctx: BuildContext, steps: Steps, container: Container, epoch_time: int) -> list[Entry]:
+    """The stage and package steps, once the staging directory holds the compile; returns what
+    was staged, as the container lists it."""
     plan = ctx.plan
     recipe = plan.loaded.recipe
     reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
-    build_packages = compile_or_reuse(ctx, steps, container, epoch_time, compiled, reporter, source)
-    container.put(_packaging_files(plan))
+    container.put(_packaging_files(ctx, epoch_time))
     with steps(Step.STAGE, "stage the recipe's files"):
         container.exec(stage_argv(plan), log=ctx.log)
         container.exec(clamp_argv(epoch_time), log=ctx.log)
@@ -368,17 +357,29 @@ def _build_in_container(
                 ]
             )
             container.exec(nfpm_argv(plan), log=ctx.log)
-    return entries, build_packages
+    return entries
 
 
-def _packaging_files(plan: BuildPlan) -> list[Item]:
-    """recipe.toml, the hooks and the [files.add] sources, for the steps after the compile."""
+def _packaging_files(ctx: BuildContext, epoch_time: int) -> list[Item]:
+    """What only packaging reads, for the steps after the compile: recipe.toml, the hooks and
+    the [files.add] sources; nfpm, or fpm's %changelog (which holds the iteration) and the hooks
+    as rpmbuild must read them (it expands macros in its spec file)."""
+    plan = ctx.plan
     directory = plan.loaded.directory
-    return [
+    items = [
         Item(f"{CONTAINER_RECIPE_DIR}/{relative}", source=directory / relative)
         for relative in sorted(packaging_only(plan))
         if (directory / relative).is_file()
     ]
+    if plan.packager is Packager.NFPM:
+        assert ctx.nfpm is not None  # BuildContext says so before any work
+        return [*items, Item(CONTAINER_NFPM, source=ctx.nfpm, mode=0o755)]
+    text = changelog_text(plan.loaded.recipe, plan.version, plan.release, epoch_time)
+    hooks = [
+        Item(f"{CONTAINER_HOOKS_DIR}/{path}", data=spec_escape((directory / path).read_text()).encode())
+        for _, path in plan.loaded.recipe.hooks.items()
+    ]
+    return [*items, Item(CONTAINER_CHANGELOG, data=text.encode()), *hooks]
 
 
 def buildroot_argv(plan: BuildPlan) -> list[str]:
@@ -424,9 +425,11 @@ def nfpm_argv(plan: BuildPlan) -> list[str]:
     ]  # fmt: skip
 
 
-# Copies the recipe's [files.add] into the staging directory and creates [files.directories].
-# Recipe paths arrive as arguments, never as shell text.
+# Copies the recipe's [files.add] into the staging directory and creates [files.directories],
+# with the modes staged_tree.staged expects (umask 022). Recipe paths arrive as arguments,
+# never as shell text.
 _STAGE_SCRIPT = """set -eu
+umask 022
 dest=$1; shift
 while [ "$1" != -- ]; do install -D -m 0644 "$1" "$dest$2"; shift 2; done
 shift

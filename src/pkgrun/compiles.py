@@ -22,10 +22,11 @@ package, verify, sign, lint, install-test, describe, publish). The compile depen
 Hooks, [files], metadata, [requires], the iteration and the packager are packaging: changing
 them reuses the kept tree. Each compile is ``<cache>/compiles/<digest>.tar`` (the staging
 directory as the build script left it) beside ``<digest>.json`` (its inputs, the build image's
-packages, when it was made). A use touches both, and storing a compile prunes the least recently
-used ones down to the size limit (pkgrun.toml's [cache] compiles, 4 GiB by default). A build
-holds the compile it uses, from the look-up to its end: a hard link in ``.held-<pid>-*``, which
-no prune (of this process or another) removes while that process runs.
+packages, when and on which host it was made). A use touches both, and storing a compile
+prunes the least recently used ones down to the size limit (pkgrun.toml's [cache] compiles,
+4 GiB by default). A build holds the compile it uses, from the look-up to its end: a hard
+link in ``.held-<pid>-*``, which no prune (of this process or another) removes while that
+process runs.
 """
 
 from __future__ import annotations
@@ -157,9 +158,9 @@ class Kept:
         return [(name, version) for name, version in self.facts["build_packages"]]
 
     def describe(self) -> str:
-        made = self.facts.get("made", "")
-        took = self.facts.get("seconds")
-        return f"key {self.short}, compiled {made}" + (
+        made, took, host = self.facts.get("made", ""), self.facts.get("seconds"), self.facts.get("host")
+        on = f" on {host}" if isinstance(host, str) and host else ""
+        return f"key {self.short}, compiled{on} {made}" + (
             f" in {took:.0f}s" if isinstance(took, int | float) else ""
         )
 
@@ -228,8 +229,10 @@ class CompileCache:
         archive: Path,
         build_packages: Sequence[tuple[str, str]],
         seconds: float,
+        host: str = "",
     ) -> Kept:
-        """Keep ``archive`` (moved into the cache) as the compile of ``inputs``."""
+        """Keep ``archive`` (moved into the cache) as the compile of ``inputs``, made on
+        ``host`` (its engine, in words)."""
         digest = inputs.digest()
         tree, meta = self._paths(digest)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -239,6 +242,7 @@ class CompileCache:
             "made": time.strftime("%Y-%m-%d %H:%M", time.localtime()),
             "seconds": round(seconds, 1),
             "size": archive.stat().st_size,
+            **({"host": host} if host else {}),
         }
         os.replace(archive, tree)
         with tempfile.NamedTemporaryFile("w", dir=self.directory, suffix=".tmp", delete=False) as fh:

@@ -8,6 +8,7 @@ build script, which installs into the staging directory; what it depends on is i
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,15 +20,11 @@ from pkgrun.archive import Item
 from pkgrun.compiles import CompileInputs, Kept, compile_inputs, packaging_only
 from pkgrun.container import Container
 from pkgrun.errors import CommandFailed, PkgrunError
-from pkgrun.fpm import changelog_text, spec_escape
 from pkgrun.plan import (
     CONTAINER_CCACHE_BIN,
-    CONTAINER_CHANGELOG,
     CONTAINER_COMPILED,
     CONTAINER_DEPENDENCIES_DIR,
     CONTAINER_DESTDIR,
-    CONTAINER_HOOKS_DIR,
-    CONTAINER_NFPM,
     CONTAINER_OUT_DIR,
     CONTAINER_RECIPE_DIR,
     CONTAINER_SOURCE_DIR,
@@ -38,7 +35,6 @@ from pkgrun.plan import (
 )
 from pkgrun.report import Reporter
 from pkgrun.rpmheader import content_digest
-from pkgrun.targets import Packager
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -100,46 +96,28 @@ def copy_in(
     reused = compiled.kept if compiled else None
     trees = [(plan.loaded.directory, CONTAINER_RECIPE_DIR)]
     try:
-        container.put(compile_items(ctx, source, epoch_time, reused), trees, packaging_only(plan))
+        container.put(compile_items(ctx, source, reused), trees, packaging_only(plan))
         return compiled
     except FileNotFoundError:
         if compiled is None or reused is None or reused.tree.exists():
             raise
     why = f"compile: from source, the kept compile {reused.short} went before it was copied in"
     reporter.note(plan.name, why)
-    container.put(compile_items(ctx, source, epoch_time), trees, packaging_only(plan))
+    container.put(compile_items(ctx, source), trees, packaging_only(plan))
     return Compiled(compiled.inputs, None, why)
 
 
-def compile_items(ctx: BuildContext, source: Path, epoch_time: int, reused: Kept | None = None) -> list[Item]:
-    """What goes into the container besides the recipe directory: the source, or the kept
-    compile's staging directory."""
-    plan = ctx.plan
+def compile_items(ctx: BuildContext, source: Path, reused: Kept | None = None) -> list[Item]:
+    """What goes into the container for the compile besides the recipe directory: the source
+    and the [build] recipes' packages, or the kept compile's staging directory. Nothing of
+    packaging: fpm's %changelog holds the iteration, which no compile key holds."""
     if reused is not None:
-        items = [Item(CONTAINER_COMPILED, source=reused.tree, mode=0o444)]
-    else:
-        items = [Item(f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}", source=source, mode=0o444)]
-    if plan.packager is Packager.FPM:
-        text = changelog_text(plan.loaded.recipe, plan.version, plan.release, epoch_time)
-        items.append(Item(CONTAINER_CHANGELOG, data=text.encode()))
-    if plan.packager is Packager.NFPM:
-        if ctx.nfpm is None:
-            raise PkgrunError(
-                "nfpm was not found", hint="nfpm comes with pkgrun's Python package: reinstall pkgrun"
-            )
-        items.append(Item(CONTAINER_NFPM, source=ctx.nfpm, mode=0o755))
-    else:
-        # the hooks as fpm must read them: rpmbuild expands macros in its spec file
-        items += [
-            Item(
-                f"{CONTAINER_HOOKS_DIR}/{path}",
-                data=spec_escape((plan.loaded.directory / path).read_text()).encode(),
-            )
-            for _, path in plan.loaded.recipe.hooks.items()
-        ]
-    if reused is None:
-        items += [Item(f"{CONTAINER_DEPENDENCIES_DIR}/{rpm.name}", source=rpm) for rpm in ctx.dependencies]
-    return items
+        return [Item(CONTAINER_COMPILED, source=reused.tree, mode=0o444)]
+    plan = ctx.plan
+    return [
+        Item(f"{CONTAINER_SOURCE_DIR}/{plan.source.filename}", source=source, mode=0o444),
+        *(Item(f"{CONTAINER_DEPENDENCIES_DIR}/{rpm.name}", source=rpm) for rpm in ctx.dependencies),
+    ]
 
 
 def compile_source(
@@ -184,24 +162,41 @@ def compile_source(
     return [(n, v) for n, v in (line.split("\t", 1) for line in listed.splitlines() if "\t" in line)]
 
 
+def bring_back(ctx: BuildContext, container: Container, holds: Path) -> Path:
+    """The staging directory as the build script left it, as an archive on this machine (in
+    ``holds``): what the package is checked against, and what the compile cache keeps."""
+    archive = holds / "compiled.tar"
+    try:
+        container.exec(keep_argv(), log=ctx.log)
+        container.get(f"{CONTAINER_OUT_DIR}/compiled.tar", archive)
+        container.exec(["rm", "-f", f"{CONTAINER_OUT_DIR}/compiled.tar"], log=ctx.log)
+    except OSError as exc:
+        raise PkgrunError(
+            f"the compile could not be brought back to this machine: {exc}",
+            hint=f"free space in {holds.parent}: the package is checked against it before it is signed",
+        ) from None
+    return archive
+
+
 def keep_compile(
     ctx: BuildContext,
-    container: Container,
     inputs: CompileInputs,
+    archive: Path,
     build_packages: list[tuple[str, str]],
     seconds: float,
     reporter: Reporter,
 ) -> None:
-    """Keep the staging directory as the build script left it in the compile cache; a compile
+    """Keep ``archive`` (bring_back's, which stays where it is) in the compile cache; a compile
     that cannot be kept (a full disk) is said, and the build goes on."""
     cache = ctx.compiles
     incoming = cache.staging()
     try:
-        container.exec(keep_argv(), log=ctx.log)
-        archive = incoming / "compiled.tar"
-        container.get(f"{CONTAINER_OUT_DIR}/compiled.tar", archive)
-        container.exec(["rm", "-f", f"{CONTAINER_OUT_DIR}/compiled.tar"], log=ctx.log)
-        kept = cache.store(inputs, archive, build_packages, seconds)
+        copy = incoming / "compiled.tar"
+        try:
+            os.link(archive, copy)
+        except OSError:
+            shutil.copyfile(archive, copy)
+        kept = cache.store(inputs, copy, build_packages, seconds, ctx.where)
         reporter.note(ctx.plan.name, f"compile kept: key {kept.short}, {kept.facts['size'] / 2**20:.1f} MiB")
     except (OSError, PkgrunError) as exc:
         message = exc.message if isinstance(exc, PkgrunError) else str(exc)
@@ -265,9 +260,11 @@ def compile_or_reuse(
     compiled: Compiled | None,
     reporter: Reporter,
     source: Path,
-) -> list[tuple[str, str]]:
+    holds: Path,
+) -> tuple[list[tuple[str, str]], Path]:
     """The unpack, dependencies, build and keep steps (unpack only, of the kept compile, when
-    the compile cache holds one); returns the packages the build image had (name, version)."""
+    the compile cache holds one); returns the packages the build image had (name, version) and
+    the compile's archive on this machine (in ``holds``)."""
     plan = ctx.plan
     reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
     directories = ["mkdir", "-p", CONTAINER_SRCDIR, CONTAINER_DESTDIR, CONTAINER_WORKDIR, CONTAINER_OUT_DIR]
@@ -277,19 +274,22 @@ def compile_or_reuse(
             with steps(Step.UNPACK, f"unpack the kept compile {kept.short}"):
                 container.exec(directories, log=ctx.log)
                 container.exec(reuse_argv(), log=ctx.log)
-            return kept.build_packages
+            return kept.build_packages, kept.tree
         except CommandFailed as exc:  # a damaged archive: forget it, and compile
             if exc.returncode in (-9, 125):  # killed, or the engine's own failure: not the archive
                 raise
             ctx.compiles.evict(kept.digest)
             reporter.note(plan.name, f"the kept compile {kept.short} is unusable ({exc.message}): compiling")
             container.exec(["rm", "-rf", CONTAINER_DESTDIR], log=ctx.log)
-            container.put(compile_items(ctx, source, epoch_time))
+            container.put(compile_items(ctx, source))
             if Step.UNPACK in steps.done:
                 steps.done.remove(Step.UNPACK)
     began = time.monotonic()
     build_packages = compile_source(ctx, steps, container, directories, reproducible)
-    if compiled is not None:
-        with steps(Step.KEEP, "keep the compile in the compile cache"):
-            keep_compile(ctx, container, compiled.inputs, build_packages, time.monotonic() - began, reporter)
-    return build_packages
+    seconds = time.monotonic() - began
+    if compiled is None:  # no compile cache: the compile still comes here, to check the package
+        return build_packages, bring_back(ctx, container, holds)
+    with steps(Step.KEEP, "keep the compile in the compile cache"):
+        archive = bring_back(ctx, container, holds)
+        keep_compile(ctx, compiled.inputs, archive, build_packages, seconds, reporter)
+    return build_packages, archive

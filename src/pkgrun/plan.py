@@ -357,7 +357,9 @@ def _with_steps(plan: BuildPlan) -> BuildPlan:
         PlanStep(
             Step.VERIFY,
             "read the RPM back with rpm: header, requirements, config files, root ownership, scriptlets "
-            "as written, exactly the staged files",
+            "as written, exactly the staged files; and its file list (digests, modes, owners, link "
+            "targets) against the staged tree this machine holds: the compile's archive, here, and the "
+            "recipe's [files.add], before anything signs it",
         ),
     ]
     if plan.options.sign:  # before rpmlint, which then checks the package as it ships
@@ -407,17 +409,20 @@ def _ccache_words(plan: BuildPlan) -> str:
     return "; compilers through ccache, its cache empty" if plan.options.ccache else ""
 
 
-def volume_name(*parts: str) -> str:
-    """A volume name the engines accept ([A-Za-z0-9][A-Za-z0-9_.-]*) from ``parts``; a name that
-    had to be changed gets a hash of the original, so that two never meet."""
-    import hashlib
-    import re
+def volume_name(prefix: str, target: str, recipe: str) -> str:
+    """The ccache volume of ``recipe`` on ``target``: ``<prefix>-<target>-<recipe>``, readable,
+    in what engines accept ([A-Za-z0-9][A-Za-z0-9_.-]*), and never the same for two (target,
+    recipe) pairs: every character a name cannot hold, and '_' itself, becomes '_' and its
+    UTF-8 bytes in hex (libstdc++ -> libstdc_2b_2b, lib_x -> lib_5fx), which reads back one way
+    only; the target's '-' is escaped too, so the first '-' after the prefix ends it."""
+    return f"{prefix}-{_escaped(target, keep='.')}-{_escaped(recipe, keep='.-')}"
 
-    wanted = "-".join(parts)
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", wanted)
-    if name != wanted:
-        name += "-" + hashlib.sha256(wanted.encode()).hexdigest()[:8]
-    return name
+
+def _escaped(text: str, keep: str) -> str:
+    return "".join(
+        c if (c.isascii() and c.isalnum()) or c in keep else "".join(f"_{b:02x}" for b in c.encode())
+        for c in text
+    )
 
 
 def choose_packager(loaded: LoadedRecipe, target: Target, choice: Packager | None) -> Packager:

@@ -208,3 +208,59 @@ def _strings(tags: dict[int, tuple[int, list[bytes] | bytes]], tag: int) -> list
 def _owns(provided: bytes, name: bytes) -> bool:
     """Whether a Provides names the package itself: NAME, or NAME(arch)."""
     return provided == name or (provided.startswith(name + b"(") and provided.endswith(b")"))
+
+
+# The file list's tags (rpmtag.h)
+_DIRINDEXES, _BASENAMES, _DIRNAMES = 1116, 1117, 1118
+_FILEMODES, _FILEDIGESTS, _FILELINKTOS = 1030, 1035, 1036
+_FILEUSERNAME, _FILEGROUPNAME, _FILEDIGESTALGO = 1039, 1040, 5011
+# rpm's numbers for its file digest algorithms, as hashlib names them; none given: md5
+FILE_DIGESTS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512"}
+
+
+@dataclass(frozen=True)
+class HeaderFile:
+    """A file as the package's header lists it."""
+
+    path: str
+    mode: int  # st_mode: the file's type and permission bits
+    digest: str  # of its content, hex ("" for a directory or a link)
+    link: str  # a link's target ("" otherwise)
+    user: str
+    group: str
+
+
+def header_files(rpm: Path) -> tuple[list[HeaderFile], str]:
+    """The files the package's main header lists, and the hashlib name of the algorithm of
+    their digests (read here, with no tool: a package from elsewhere is data)."""
+    data = rpm.read_bytes()
+    try:
+        _, after_signature = _header_entries(data, _LEAD)
+        tags, _ = _header_entries(data, after_signature + (-after_signature % 8))
+        names = _strings(tags, _BASENAMES)
+        dirs = _strings(tags, _DIRNAMES)
+        paths = [
+            (dirs[i] + name).decode() for i, name in zip(_ints(tags, _DIRINDEXES, 4), names, strict=True)
+        ]
+        modes = _ints(tags, _FILEMODES, 2)
+        texts = [_strings(tags, tag) for tag in (_FILEDIGESTS, _FILELINKTOS, _FILEUSERNAME, _FILEGROUPNAME)]
+        files = [
+            HeaderFile(path, mode, *(column[i].decode() for column in texts))
+            for i, (path, mode) in enumerate(zip(paths, modes, strict=True))
+        ]
+        if any(len(column) != len(paths) for column in texts):
+            raise ValueError("the file list's tags differ in length")
+        algorithm = (_ints(tags, _FILEDIGESTALGO, 4) or [1])[0]
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise UnsafeRpm(f"{rpm} has a corrupt file list ({exc})", hint="publish built .rpm files") from None
+    if algorithm not in FILE_DIGESTS:
+        raise UnsafeRpm(f"{rpm}: unknown file digest algorithm {algorithm}", hint="publish built .rpm files")
+    return files, FILE_DIGESTS[algorithm]
+
+
+def _ints(tags: dict[int, tuple[int, list[bytes] | bytes]], tag: int, width: int) -> list[int]:
+    """An integer tag's values (big-endian, ``width`` bytes each); none when absent."""
+    value = tags.get(tag, (0, b""))[1]
+    if isinstance(value, list):
+        raise ValueError(f"tag {tag} holds strings")
+    return [int.from_bytes(value[i : i + width], "big") for i in range(0, len(value), width)]
