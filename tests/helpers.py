@@ -196,10 +196,17 @@ def session_key() -> SigningKey:
     return key
 
 
-def key_env() -> dict[str, str]:
-    """The environment that makes pkgrun sign with the test key."""
+def key_vars() -> dict[str, str]:
+    """The variables that make pkgrun sign with the test key (for an environment that has a
+    state directory of its own)."""
     key = session_key()
-    return {"GNUPGHOME": str(key.gnupg_home), "PKGRUN_SIGN_KEY": key.fingerprint, **state_env()}
+    return {"GNUPGHOME": str(key.gnupg_home), "PKGRUN_SIGN_KEY": key.fingerprint}
+
+
+def key_env() -> dict[str, str]:
+    """The environment that makes pkgrun sign with the test key, its records in the session's
+    state directory."""
+    return {**key_vars(), **state_env()}
 
 
 @functools.cache

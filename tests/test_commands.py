@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from helpers import key_env
+from helpers import key_vars
 from pkgrun.cli import main
 from test_pipeline import SOURCES, TESTS, host_tools  # noqa: F401  (the fixture)
 
@@ -29,7 +29,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
 
 
 def env(project: Path) -> dict[str, str]:
-    return {"HOME": str(project), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman", **key_env()}
+    return {"HOME": str(project), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman", **key_vars()}
 
 
 def test_build_then_nightly_then_plan(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from helpers import key_env, make_rpm, nfpm_package, session_key
+from helpers import key_vars, make_rpm, nfpm_package, session_key
 from pkgrun.cli import main
 from pkgrun.container import Engine, EngineName
 from pkgrun.pipeline import Mode, Request, Status, run_builds
@@ -129,7 +129,7 @@ def test_rebuild_says_identical_then_different_with_a_report(
     settings = settings_for(tmp_path)
     reproducible(settings.recipes, "hello")
     monkeypatch.chdir(tmp_path)
-    env = {"HOME": str(tmp_path), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman", **key_env()}
+    env = {"HOME": str(tmp_path), "PKGRUN_MIRROR": str(SOURCES), "PKGRUN_ENGINE": "podman", **key_vars()}
     common = ["--recipes", str(settings.recipes), "--target", "local", "--repo", str(settings.repo)]
     assert main(["build", "hello", *common, "--json"], env=env) == 0
     capsys.readouterr()

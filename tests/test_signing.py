@@ -326,7 +326,7 @@ def test_repo_sign_needs_a_repository(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_key_init_with_a_configured_key_checks_it_and_makes_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = {"XDG_STATE_HOME": str(tmp_path / "state"), **key_env()}
+    env = {**key_env(), "XDG_STATE_HOME": str(tmp_path / "state")}
     assert main(["key", "init"], env=env) == 0
     assert f"using the configured signing key {session_key().fingerprint}" in capsys.readouterr().out
     assert not (tmp_path / "state" / "pkgrun" / "gnupg").exists()

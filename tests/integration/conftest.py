@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import key_env
+from helpers import key_vars
 from pkgrun.container import host_ulimits
 
 REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
@@ -135,11 +135,11 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build_env(cache_dir: Path, tmp_path: Path) -> dict[str, str]:
     """The environment pkgrun runs with: a shared source cache, logs under the test's tmp."""
     env = dict(os.environ)
+    env.update(key_vars())  # every package is signed, with the tests' throwaway key
     env["PKGRUN_CACHE_DIR"] = str(cache_dir)
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     env["PKGRUN_REPO"] = str(tmp_path / "repo")  # never the project's ./repo
     env.pop("PKGRUN_MIRROR", None)
-    env.update(key_env())  # every package is signed, with the tests' throwaway key
     return env
 
 
@@ -234,7 +234,7 @@ def seed_packages(podman: str, mirror: Path, tmp_path_factory: pytest.TempPathFa
     work = tmp_path_factory.mktemp("seed")
     # sources and compiles: the test's own, or where CI keeps them for make rpms to reuse
     cache = os.environ.get("PKGRUN_TEST_CACHE_DIR") or str(work / "cache")
-    env = dict(os.environ, PKGRUN_CACHE_DIR=cache, XDG_STATE_HOME=str(work / "state"), **key_env())
+    env = {**os.environ, **key_vars(), "PKGRUN_CACHE_DIR": cache, "XDG_STATE_HOME": str(work / "state")}
     process = subprocess.Popen(
         [
             sys.executable,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from conftest import TEST_RECIPES, TEST_SOURCES, TESTS
-from helpers import key_env, podman_service
+from helpers import key_vars, podman_service
 from pkgrun.repodata import read_index
 from pkgrun.rpmheader import content_digest
 
@@ -27,13 +27,13 @@ def hosts_toml(*hosts: tuple[str, str, str]) -> str:
 
 
 def start_nightly(project: Path, cache: Path, mirror: Path) -> subprocess.Popen[str]:
-    env = dict(
-        os.environ,
-        PKGRUN_CACHE_DIR=str(cache),
-        XDG_STATE_HOME=str(project / "state"),
-        PKGRUN_REPO=str(project / "repo"),
-        **key_env(),
-    )
+    env = {
+        **os.environ,
+        **key_vars(),
+        "PKGRUN_CACHE_DIR": str(cache),
+        "XDG_STATE_HOME": str(project / "state"),
+        "PKGRUN_REPO": str(project / "repo"),
+    }
     env.pop("CONTAINER_HOST", None)
     return subprocess.Popen(
         [
