@@ -11,9 +11,10 @@ it (:func:`reconcile`): a package the metadata lists that the record does not ac
 refused, with its path and why, before anything is written or signed. The metadata pkgrun writes
 is then made from the record, and checked against it before it is signed and switched in.
 
-The record is written before each metadata switch, so a publish killed between the two leaves a
-record that the next publish finishes: ``retired`` holds the files the record gave up (pruned, or
-moved while re-signing) that the live metadata may still list.
+The record is written before each metadata switch: ``files`` holds what the live metadata lists,
+``pending`` what the coming switch adds. A publish killed before its switch leaves the repository
+as it was: the next publish drops its pending records (and prunes their files). One killed after
+its switch has its pending records confirmed by the next, which finds them listed.
 
 A repository pkgrun has no record of (published by an older pkgrun, or from another machine's
 state) is adopted from its metadata, each package marked ``adopted``: it stays listed, but pkgrun
@@ -77,8 +78,8 @@ class Ledger:
     dist_dir: Path
     known: bool = False  # whether pkgrun had a record of this repository
     signed_with: str | None = None  # the fingerprint of the key that signed every package last
-    files: dict[str, Record] = field(default_factory=dict)  # "x86_64/name.rpm" -> record
-    retired: dict[str, str] = field(default_factory=dict)  # href -> sha256 of a file given up
+    files: dict[str, Record] = field(default_factory=dict)  # "x86_64/name.rpm" -> record: listed
+    pending: dict[str, Record] = field(default_factory=dict)  # what the coming switch adds
 
     @classmethod
     def load(cls, records_dir: Path, dist_dir: Path) -> Ledger:
@@ -97,7 +98,7 @@ class Ledger:
                 raise ValueError("it is not this repository's, or not of this pkgrun")
             ledger.signed_with = _optional_str(data.get("signed_with"))
             ledger.files = {str(href): Record(**rec) for href, rec in dict(data["files"]).items()}
-            ledger.retired = {str(href): str(sha) for href, sha in dict(data["retired"]).items()}
+            ledger.pending = {str(href): Record(**rec) for href, rec in dict(data["pending"]).items()}
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise _damaged(path, f"is damaged ({exc})") from None
         ledger.known = True
@@ -110,24 +111,29 @@ class Ledger:
             "repository": str(self.dist_dir),
             "signed_with": self.signed_with,
             "files": {href: asdict(rec) for href, rec in sorted(self.files.items())},
-            "retired": dict(sorted(self.retired.items())),
+            "pending": {href: asdict(rec) for href, rec in sorted(self.pending.items())},
         }
         write_atomically(self.path, json.dumps(data, indent=1))
         self.known = True
 
-    def in_arch(self, arch: str) -> dict[str, Record]:
-        """The records of one architecture's directory, by their path inside it."""
+    def in_arch(self, arch: str, records: dict[str, Record] | None = None) -> dict[str, Record]:
+        """The records (``files`` unless given) of one architecture's directory, by their path
+        inside it."""
         prefix = arch + "/"
-        return {href[len(prefix) :]: rec for href, rec in self.files.items() if href.startswith(prefix)}
+        items = (self.files if records is None else records).items()
+        return {href[len(prefix) :]: rec for href, rec in items if href.startswith(prefix)}
 
-    def place(self, arch: str, name: str, record: Record) -> None:
-        self.files[f"{arch}/{name}"] = record
-        self.retired.pop(f"{arch}/{name}", None)
+    def add(self, arch: str, href: str, record: Record) -> None:
+        """A file the coming switch of ``arch``'s metadata lists."""
+        self.pending[f"{arch}/{href}"] = record
 
-    def retire(self, arch: str, name: str) -> None:
-        record = self.files.pop(f"{arch}/{name}", None)
-        if record is not None:
-            self.retired[f"{arch}/{name}"] = record.sha256
+    def confirm(self, arch: str, listed: dict[str, Record]) -> None:
+        """``arch``'s live metadata now lists exactly ``listed``."""
+        prefix = arch + "/"
+        for records in (self.files, self.pending):
+            for href in [h for h in records if h.startswith(prefix)]:
+                del records[href]
+        self.files.update({prefix + href: rec for href, rec in listed.items()})
 
 
 def _optional_str(value: Any) -> str | None:
@@ -161,46 +167,36 @@ class Refused:
 def reconcile(ledger: Ledger, arch_dir: Path, vouched: set[str]) -> tuple[dict[str, Record], list[Refused]]:
     """The packages of one architecture's directory that pkgrun accounts for (by path inside it),
     and what its live metadata lists that pkgrun does not. ``vouched``: the sha256 of the files
-    this run publishes by name (an RPM published again on purpose accounts for itself). Adopts
-    the metadata when pkgrun has no record of the repository. Changes only the ledger in memory."""
+    this run publishes by name (an RPM published again on purpose accounts for itself). The
+    ledger (in memory) then records what is listed: pending records listed are confirmed (their
+    switch happened), the others dropped. Adopts the metadata when pkgrun has no record."""
     arch = arch_dir.name
-    recorded = ledger.in_arch(arch)
+    recorded, waiting = ledger.in_arch(arch), ledger.in_arch(arch, ledger.pending)
+    listed: dict[str, Record] = {}
     refused: list[Refused] = []
-    listed: dict[str, str] = {}
     for pkg in packages_in(arch_dir):
         href, sha = str(pkg.location_href), str(pkg.pkgId)
-        listed[href] = sha
         path = arch_dir / href
-        if not ledger.known and href_allowed(href):
-            ledger.place(arch, href, Record.from_header(RpmHeader.from_package(pkg), sha, None, adopted=True))
-        elif href in recorded and recorded[href].sha256 == sha:
-            pass
-        elif ledger.retired.get(f"{arch}/{href}") == sha or sha in vouched:
-            pass  # given up by a publish that was stopped before its switch; or published again now
+        known = [r for r in (recorded.get(href), waiting.get(href)) if r is not None]
+        match = [r for r in known if r.sha256 == sha]
+        if match:
+            listed[href] = match[0]
+        elif not ledger.known and href_allowed(href):
+            listed[href] = Record.from_header(RpmHeader.from_package(pkg), sha, None, adopted=True)
+        elif sha in vouched:
+            pass  # published again by name now: its placement records it
         elif not href_allowed(href):
             refused.append(Refused(path, "pkgrun never writes a package there"))
         elif not path.exists() and not path.is_symlink():
             pass  # gone: the metadata pkgrun writes next no longer lists it
-        elif href in recorded:
+        elif known:
             refused.append(
-                Refused(path, f"its sha256 is {sha[:16]}…, pkgrun published {recorded[href].sha256[:16]}…")
+                Refused(path, f"its sha256 is {sha[:16]}…, pkgrun published {known[0].sha256[:16]}…")
             )
         else:
             refused.append(Refused(path, "pkgrun has no record of publishing it"))
-    current = ledger.in_arch(arch)
-    for href, record in list(current.items()):
-        if listed.get(href) != record.sha256 and not _holds(arch_dir / href, record.sha256):
-            del current[href]  # gone or changed while not listed: not published any more
-            ledger.files.pop(f"{arch}/{href}")
-    return current, refused
-
-
-def _holds(path: Path, sha256: str) -> bool:
-    """Whether ``path`` is a regular file with that sha256 (read only for a record the live
-    metadata does not list: a publish was stopped before its switch)."""
-    if path.is_symlink() or not path.is_file():
-        return False
-    return file_sha256(path) == sha256
+    ledger.confirm(arch, listed)
+    return dict(listed), refused
 
 
 def file_sha256(path: Path) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 from pkgrun.describe import file_facts
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError, UsageError
 from pkgrun.evr import EVR
-from pkgrun.ledger import Ledger, Record, Refused, file_sha256, reconcile
+from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, file_sha256, reconcile
 from pkgrun.metadata import SIGNATURE, update_metadata
 from pkgrun.repodata import INDEX_FILE, read_index
 from pkgrun.repofiles import (
@@ -52,7 +52,7 @@ from pkgrun.rpmheader import RpmHeader, UnsafeRpm, content_digest, read_header
 from pkgrun.run import find_tool
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
 from pkgrun.sbom import describes, make_sbom
-from pkgrun.signing import KEY_FILE, SigningKey, public_key, sign_rpms, signed_by
+from pkgrun.signing import KEY_FILE, SigningKey, public_key, sign_rpms, verified
 from pkgrun.targets import Target
 
 NOARCH_REPO = "x86_64"
@@ -177,11 +177,16 @@ def publish_rpms(
             if refused:
                 raise refusal(refused, dist_dir, target.dist)
         published = [_place(p, ledger, state, key, target.dist) for p in placements]
+        if key is not None:  # a package published again by name, and not signed with the key yet
+            again = [
+                ToSign(d.parent, d.name, state[d.parent][d.name]) for _, d, _, _, same in placements if same
+            ]
+            good = verified(key, [item.path for item in again])
+            todo += [item for item in again if item.path not in good]
         pruned: list[Path] = []
         for arch_dir, packages in sorted(state.items()):
             new = {p.path.name for p in published if p.path.parent == arch_dir}
             for name in sorted(_beyond_retention(packages, keep, new) if keep else set()):
-                ledger.retire(arch_dir.name, name)
                 del packages[name]
                 pruned.append(arch_dir / name)
         _switch(dist_dir, target, ledger, state, todo, key)
@@ -223,24 +228,28 @@ def _placements(
 
 
 def _place(
-    placement: Placement,
-    ledger: Ledger,
-    state: State,
-    key: SigningKey | None,
-    dist: str,
+    placement: Placement, ledger: Ledger, state: State, key: SigningKey | None, dist: str
 ) -> Published:
-    """One package into place (signed there with ``key``), with its SBOM, and in the record."""
+    """One package into place (signed there with ``key``), with its SBOM, and in the record. One
+    that replaces a listed file of other bytes (--force) waits in ``resigned/`` for the switch."""
     rpm, dest, header, old, same = placement
-    if same and old is not None and not old.adopted and (key is None or key.made(signed_by([dest])[dest])):
+    arch_dir = dest.parent
+    if same and old is not None:  # published again by name: vouched for, whatever its record said
+        record = Record.from_header(header, old.sha256, content_digest(rpm))
+        state[arch_dir][dest.name] = record
+        ledger.add(arch_dir.name, dest.name, record)
         return Published(header.nevra, dest, "unchanged")
-    tmp = copy_aside(rpm, dest)
+    href = dest.name if old is None else f"{RESIGNED}/{dest.name}"
+    (arch_dir / href).parent.mkdir(exist_ok=True)
+    tmp = copy_aside(rpm, arch_dir / href)
     if key is not None:
         sign_rpms(key, [tmp])
     record = Record.from_header(header, file_sha256(tmp), content_digest(tmp))
-    rename_into_place(tmp, dest)
+    rename_into_place(tmp, arch_dir / href)
     _copy_sbom(rpm, dest, dist)
-    ledger.place(dest.parent.name, dest.name, record)
-    state[dest.parent][dest.name] = record
+    ledger.add(arch_dir.name, href, record)
+    state[arch_dir].pop(dest.name, None)
+    state[arch_dir][href] = record
     return Published(header.nevra, dest, "replaced" if old else "added")
 
 
@@ -284,21 +293,25 @@ def _switch(
     lists with other bytes."""
     if todo and key is not None:
         sign_aside(ledger, state, todo, key)
-        ledger.save()
-        for arch_dir in sorted({item.arch_dir for item in todo}):
+    aside = sorted(
+        arch_dir
+        for arch_dir, records in state.items()
+        if any(h.startswith(RESIGNED + "/") and f"{arch_dir.name}/{h}" in ledger.pending for h in records)
+    )
+    if aside:
+        ledger.save()  # what the first switch adds: a run killed before it leaves all as it was
+        for arch_dir in aside:
             update_metadata(arch_dir, dist_dir, ledger, state[arch_dir], target.metadata_compression, key)
+            ledger.confirm(arch_dir.name, state[arch_dir])
     for arch_dir, records in sorted(state.items()):
         settle(ledger, arch_dir, records)
-    if key is None:
-        ledger.signed_with = None
-    elif todo or ledger.signed_with != key.fingerprint:
-        ledger.signed_with = key.fingerprint
-    ledger.save()  # what the metadata is about to say: a publish killed now is finished by the next
+    ledger.save()  # what the switches below add
     for arch_dir, records in sorted(state.items()):
         update_metadata(arch_dir, dist_dir, ledger, records, target.metadata_compression, key)
+        ledger.confirm(arch_dir.name, records)
         remove_waiting(arch_dir, set(records))
         _prune(arch_dir, set(records))
-    ledger.retired.clear()
+    ledger.signed_with = key.fingerprint if key is not None else None
     ledger.save()
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pkgrun.errors import PkgrunError
 from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, file_sha256
-from pkgrun.repofiles import copy_aside, rename_into_place
+from pkgrun.repofiles import copy_aside, rename_into_place, temporary_name
 from pkgrun.rpmheader import UnsafeRpm, content_digest
 from pkgrun.signing import SigningKey, sign_rpms, signed_by, verified
 
@@ -98,9 +98,8 @@ def refusal(refused: list[Refused], dist_dir: Path, target: str) -> Unaccounted:
 def sign_aside(
     ledger: Ledger, state: dict[Path, dict[str, Record]], todo: list[ToSign], key: SigningKey
 ) -> None:
-    """A signed copy of each package in ``<arch>/resigned/``, recorded (in the ledger and in
-    ``state``) in place of the package, which the ledger retires: the live metadata may list it
-    until the switch."""
+    """A signed copy of each package in ``<arch>/resigned/``, in ``state`` and pending in the
+    ledger in place of the package (which the live metadata lists until the switch)."""
     for package in todo:
         waiting = package.arch_dir / RESIGNED
         if waiting.is_symlink():
@@ -114,27 +113,22 @@ def sign_aside(
         sign_rpms(key, [tmp])
         record = replace(package.record, sha256=file_sha256(tmp))
         rename_into_place(tmp, waiting / name)
-        arch = package.arch_dir.name
-        ledger.retire(arch, package.href)
-        ledger.place(arch, f"{RESIGNED}/{name}", record)
+        ledger.add(package.arch_dir.name, f"{RESIGNED}/{name}", record)
         del state[package.arch_dir][package.href]
         state[package.arch_dir][f"{RESIGNED}/{name}"] = record
 
 
 def settle(ledger: Ledger, arch_dir: Path, records: dict[str, Record]) -> None:
     """Give every signed copy waiting in ``resigned/`` its package's own name (the live metadata
-    lists the copy, not that name), in the record and in ``records``."""
-    arch = arch_dir.name
+    lists the copy, not that name), in ``records`` and pending in the ledger."""
     for href in sorted(h for h in records if h.startswith(RESIGNED + "/")):
         name = href.removeprefix(RESIGNED + "/")
-        tmp = arch_dir / f".{name}.{os.getpid()}.tmp"
+        tmp = temporary_name(arch_dir / name)
         tmp.unlink(missing_ok=True)
         os.link(arch_dir / href, tmp)  # the copy stays until no metadata lists it
         rename_into_place(tmp, arch_dir / name)
-        record = records.pop(href)
-        records[name] = record
-        ledger.retire(arch, href)
-        ledger.place(arch, name, record)
+        records[name] = records.pop(href)
+        ledger.add(arch_dir.name, name, records[name])
 
 
 def remove_waiting(arch_dir: Path, listed: set[str]) -> None:
