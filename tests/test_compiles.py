@@ -21,6 +21,7 @@ from fake_engine import FakeEngine
 from helpers import Notes, session_key
 from pkgrun.compiles import CompileCache, CompileInputs, compile_inputs
 from pkgrun.container import Engine, EngineName
+from pkgrun.hosts import BuildHost
 from pkgrun.pipeline import Mode, Request, Status, run_builds
 from pkgrun.plan import Options, Step, make_plan
 from pkgrun.recipe_dir import load_recipes
@@ -405,3 +406,9 @@ def test_a_kept_compile_records_the_host_that_made_it(engine: FakeEngine, tmp_pa
     assert any("compiled on podman at ssh://builder@build1" in n for n in reporter.notes), reporter.notes
     build(settings.but(recompile=True))  # made again here, on this machine's engine
     assert json.loads(meta.read_text())["host"] == "this machine's podman"
+    named = BuildHost("build1", host, 1)  # a [[hosts]] entry: its name first
+    run_builds([request], settings.but(recompile=True), [named], Notes(), session_key())
+    assert (
+        json.loads(meta.read_text())["host"]
+        == "build host build1 (podman at ssh://builder@build1.example.org/run/podman.sock)"
+    )

@@ -81,6 +81,7 @@ class BuildContext:
     siblings: Sequence[Path] = ()  # RPMs of [requires] recipes, installed beside it in its install test
     key: SigningKey | None = None  # signs the RPM on this host, before its install test
     compile_cache_max: int = DEFAULT_MAX_BYTES  # the compile cache's size limit
+    host: str = ""  # the [[hosts]] name of the host it runs on, when pkgrun.toml names one
     # what the build's containers took in and gave back (filled in as it runs)
     transfers: Transfers = field(default_factory=Transfers)
 
@@ -92,9 +93,11 @@ class BuildContext:
 
     @property
     def where(self) -> str:
-        """The host the build's containers run on, as its engine says: what a kept compile
-        records of where it was made, and a refused package of where it came from."""
-        return str(self.engine) if self.engine.remote else f"this machine's {self.engine.name}"
+        """The host the build's containers run on, by its [[hosts]] name and as its engine says:
+        what a kept compile records of where it was made, and a refused package of where it
+        came from."""
+        engine = str(self.engine) if self.engine.remote else f"this machine's {self.engine.name}"
+        return f"build host {self.host} ({engine})" if self.host else engine
 
     @property
     def compiles(self) -> CompileCache:

@@ -30,7 +30,7 @@ from pkgrun import buildcache
 from pkgrun.build import BuildContext, BuildResult, Steps, build_recipe
 from pkgrun.container import Engine, EngineDown
 from pkgrun.errors import CommandFailed, PkgrunError
-from pkgrun.hosts import BuildHost, Down, Watch, answers, engine_failed, local_host
+from pkgrun.hosts import LOCAL, BuildHost, Down, Watch, answers, engine_failed, local_host
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import grouped
 from pkgrun.plan import BuildPlan, Options, Step, make_plan
@@ -447,6 +447,7 @@ def run_builds(
             siblings=siblings(plan) if settings.install_test else (),
             key=key,
             compile_cache_max=settings.compile_cache_max,
+            host=host.name if host.name != LOCAL else "",
         )
         result = build_recipe(ctx, labelled)
         if result.compile and result.compile.startswith("compile reused"):  # said where it happened
