@@ -22,6 +22,7 @@ import pytest
 from helpers import key_env, make_rpm, session_key, state_env
 from pkgrun.cli import main
 from pkgrun.repodata import packages_in
+from pkgrun.rpmheader import content_digest
 from pkgrun.run import find_tool
 from pkgrun.signing import KEY_FILE, signed_by, verified
 
@@ -254,3 +255,44 @@ def test_a_repository_removed_and_made_anew_starts_unsigned(tmp_path: Path) -> N
     shutil.rmtree(repo)
     assert publish(repo, [make_rpm(tmp_path / "rpms", "beta")], unsigned_env(tmp_path), "--unsigned") == 0
     assert [str(p.name) for p in packages_in(repo / "local" / "x86_64")] == ["beta"]
+
+
+@pytest.mark.parametrize("command", ["publish", "repo-sign"])
+def test_a_file_swapped_while_pkgrun_signs_is_not_what_it_signs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Someone who can write the repository races pkgrun: whenever rpmsign runs, every file in
+    the repository (temporaries and packages alike) is swapped for other content of the same
+    NEVRA. What pkgrun signs is what it checked, never a file inside the repository."""
+    from pkgrun import resign
+
+    repo = tmp_path / "repo"
+    arch_dir = repo / "local" / "x86_64"
+    alpha = make_rpm(tmp_path / "rpms", "alpha")
+    evil = make_rpm(tmp_path / "evil", "alpha", payload="backdoor")
+    if command == "repo-sign":
+        assert publish(repo, [alpha], unsigned_env(tmp_path), "--unsigned") == 0
+    real_sign = resign.sign_rpms
+    signed: list[Path] = []
+
+    def racing_sign(key: object, rpms: list[Path]) -> list[Path]:
+        for path in repo.rglob("*.rpm*"):
+            if path.is_file():
+                shutil.copyfile(evil, path)
+        signed.extend(rpms)
+        return real_sign(key, rpms)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(resign, "sign_rpms", racing_sign)
+    if command == "publish":
+        code = publish(repo, [alpha], key_env())
+    else:
+        code = main(["repo", "sign", "--repo", str(repo), "--target", "local"], env=key_env())
+    assert signed and not any(path.is_relative_to(repo) for path in signed)
+    evil_content = content_digest(evil)
+    for path in repo.rglob("*.rpm*"):  # whatever is there now: nothing of the attacker's signed
+        if path.is_file() and content_digest(path) == evil_content:
+            assert verified(session_key(), [path]) == set(), path
+    assert code == 0  # what it signed was its own copy; the copies it placed came after the race
+    listed = [arch_dir / str(p.location_href) for p in packages_in(arch_dir)]
+    assert [content_digest(path) for path in listed] == [content_digest(alpha)]
+    assert verified(session_key(), listed) == set(listed) and consistent(arch_dir) == []

@@ -35,24 +35,23 @@ from typing import Any
 from pkgrun.describe import file_facts
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError, UsageError
 from pkgrun.evr import EVR
-from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, file_sha256, reconcile
+from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, reconcile
 from pkgrun.metadata import SIGNATURE, update_metadata
 from pkgrun.repodata import INDEX_FILE, read_index
 from pkgrun.repofiles import (
     clean_stale,
-    copy_aside,
     copy_into_place,
     open_nofollow,
     rename_into_place,
     write_atomically,
 )
 from pkgrun.report import Reporter
-from pkgrun.resign import ToSign, plan_signing, refusal, remove_waiting, settle, sign_aside
+from pkgrun.resign import ToSign, plan_signing, prepared_copy, refusal, remove_waiting, settle, sign_aside
 from pkgrun.rpmheader import RpmHeader, UnsafeRpm, content_digest, read_header
 from pkgrun.run import find_tool
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
 from pkgrun.sbom import describes, make_sbom
-from pkgrun.signing import KEY_FILE, SigningKey, public_key, sign_rpms, verified
+from pkgrun.signing import KEY_FILE, SigningKey, public_key, verified
 from pkgrun.targets import Target
 
 NOARCH_REPO = "x86_64"
@@ -241,10 +240,8 @@ def _place(
         return Published(header.nevra, dest, "unchanged")
     href = dest.name if old is None else f"{RESIGNED}/{dest.name}"
     (arch_dir / href).parent.mkdir(exist_ok=True)
-    tmp = copy_aside(rpm, arch_dir / href)
-    if key is not None:
-        sign_rpms(key, [tmp])
-    record = Record.from_header(header, file_sha256(tmp), content_digest(tmp))
+    tmp, sha256, content = prepared_copy(rpm, arch_dir / href, key)
+    record = Record.from_header(header, sha256, content)
     rename_into_place(tmp, arch_dir / href)
     _copy_sbom(rpm, dest, dist)
     ledger.add(arch_dir.name, href, record)

@@ -15,6 +15,8 @@ lists files whose bytes it describes, whatever kills the run.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -109,13 +111,39 @@ def sign_aside(
             )
         waiting.mkdir(exist_ok=True)
         name = Path(package.href).name
-        tmp = copy_aside(package.path, waiting / name)
-        sign_rpms(key, [tmp])
-        record = replace(package.record, sha256=file_sha256(tmp))
+        tmp, sha256, _ = prepared_copy(package.path, waiting / name, key, package.record.content)
+        record = replace(package.record, sha256=sha256)
         rename_into_place(tmp, waiting / name)
         ledger.add(package.arch_dir.name, f"{RESIGNED}/{name}", record)
         del state[package.arch_dir][package.href]
         state[package.arch_dir][f"{RESIGNED}/{name}"] = record
+
+
+def prepared_copy(
+    source: Path, dest: Path, key: SigningKey | None, content: str | None = None
+) -> tuple[Path, str, str]:
+    """``source`` (signed with ``key``) under ``dest``'s temporary name, for rename_into_place;
+    its sha256 and content digest. Checked, signed and measured in a private directory first:
+    no one who can write the repository can change the file between the check, the signature
+    and the record (nor rpmsign's own temporary file). ``content``: the content digest the
+    package must have (one re-signed); another is refused."""
+    with tempfile.TemporaryDirectory(prefix="pkgrun-publish-") as private:
+        mine = Path(private) / dest.name
+        with source.open("rb") as src, mine.open("xb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        try:
+            made = content_digest(mine)
+        except UnsafeRpm as exc:
+            raise PkgrunError(f"{source} cannot be read as an RPM: {exc}") from None
+        if content is not None and made != content:
+            raise Unaccounted(
+                f"{source} changed while pkgrun was signing it: its content is not what pkgrun "
+                "published; nothing was switched",
+                hint="someone else writes into the repository: find out who before publishing again",
+            )
+        if key is not None:
+            sign_rpms(key, [mine])
+        return copy_aside(mine, dest), file_sha256(mine), made
 
 
 def settle(ledger: Ledger, arch_dir: Path, records: dict[str, Record]) -> None:
