@@ -101,3 +101,17 @@ def test_evr_orders_by_epoch_then_version_then_release() -> None:
         EVR(0, "1.22.1", "10.el7"),
         EVR(1, "1.0", "1.el7"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("1.\u0661", "1", 0),  # rpm's segments are ASCII: an Arabic-Indic digit separates, as '.' does
+        ("1.²", "1", 0),
+        ("2²", "2.0", -1),  # 2 then nothing, against 2 then 0
+        ("1.٩", "1.0", -1),
+    ],
+)
+def test_only_ascii_digits_are_numbers(a: str, b: str, expected: int) -> None:
+    assert rpmvercmp(a, b) == expected
+    assert rpmvercmp(b, a) == -expected

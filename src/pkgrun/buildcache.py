@@ -28,6 +28,7 @@ from typing import Any
 from pkgrun import __version__
 from pkgrun.archive import tree_mode, walk
 from pkgrun.images import image_identity
+from pkgrun.numerals import is_number
 from pkgrun.plan import BuildPlan
 from pkgrun.repodata import read_index
 from pkgrun.run import find_tool
@@ -221,7 +222,7 @@ def next_iteration(iteration: str, published: list[str]) -> str:
         int(p.rsplit(".", 1)[1])
         for p in published
         if p.startswith(iteration + ".")
-        and p.rsplit(".", 1)[1].isdigit()
+        and is_number(p.rsplit(".", 1)[1])
         and p.count(".") == iteration.count(".") + 1
     ]
     return f"{iteration}.{max(counters, default=0) + 1}"

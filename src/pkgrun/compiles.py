@@ -46,6 +46,7 @@ from typing import Any
 
 from pkgrun import __version__
 from pkgrun.buildcache import file_changes, mode_changes, recipe_files, recipe_modes
+from pkgrun.numerals import is_number
 from pkgrun.plan import BuildPlan
 
 DEFAULT_MAX_BYTES = 4 << 30
@@ -320,7 +321,7 @@ def _subject(env: Mapping[str, str]) -> tuple[str, ...]:
 def _abandoned(holds: Path) -> bool:
     """Whether the process that made the directory of holds ``holds`` is gone."""
     pid = holds.name.removeprefix(_HELD).split("-", 1)[0]
-    if not pid.isdigit():
+    if not is_number(pid):
         return False
     try:
         os.kill(int(pid), 0)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pkgrun.archive import Item, extract_file, write_archive
 from pkgrun.errors import CommandFailed, PkgrunError, ToolNotFound, UsageError
+from pkgrun.numerals import number
 from pkgrun.run import Result, find_tool, run, run_logged, run_to_file
 
 # Limits for a container on an engine pkgrun cannot look at (a remote service): what any Linux
@@ -175,7 +176,7 @@ def engine_cpus(engine: Engine, timeout: float = ANSWER_TIMEOUT) -> int:
     except CommandFailed as exc:
         lines = exc.output.strip().splitlines()
         raise EngineDown(engine, lines[-1] if lines else str(exc)) from None
-    return int(said) if said.isdigit() and int(said) > 0 else 1
+    return max(1, number(said) or 1)
 
 
 class ContainerStartFailed(PkgrunError):

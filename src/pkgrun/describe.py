@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pkgrun.buildcache import recipe_files
+from pkgrun.numerals import number
 from pkgrun.plan import BuildPlan
 from pkgrun.rpmheader import content_digest
 from pkgrun.sbom import PackageFile, SbomFacts
@@ -70,7 +71,7 @@ def file_facts(rpm: Path, dist: str) -> SbomFacts:
     epoch = value("EPOCH")
     return SbomFacts(
         name=value("NAME"),
-        epoch=int(epoch) if epoch.isdigit() else 0,
+        epoch=number(epoch) or 0,
         version=value("VERSION"),
         release=value("RELEASE"),
         arch=value("ARCH"),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from functools import total_ordering
 
-_SEGMENT = re.compile(r"(\d+|[A-Za-z]+|~|\^)")
+# rpm's segments are ASCII letters or digits; anything else (non-ASCII digits too) separates
+_SEGMENT = re.compile(r"([0-9]+|[A-Za-z]+|~|\^)")
 
 
 def rpmvercmp(a: str, b: str) -> int:
@@ -42,9 +43,9 @@ def rpmvercmp(a: str, b: str) -> int:
             if x is None and y is None:
                 return 0
             return -1 if x is None else 1
-        if x.isdigit() != y.isdigit():
-            return 1 if x.isdigit() else -1  # a number is newer than letters
-        if x.isdigit():
+        if x[0].isdigit() != y[0].isdigit():
+            return 1 if x[0].isdigit() else -1  # a number is newer than letters
+        if x[0].isdigit():
             nx, ny = int(x), int(y)
             if nx != ny:
                 return -1 if nx < ny else 1

@@ -33,6 +33,7 @@ from pkgrun.archive import Item
 from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.evr import EVR
+from pkgrun.numerals import number
 from pkgrun.plan import BuildPlan
 from pkgrun.repodata import newest_release
 from pkgrun.report import Reporter
@@ -135,7 +136,7 @@ def runtime_requirements(plan: BuildPlan, siblings: Sequence[RpmInfo] = ()) -> l
 def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | None:
     """The newest published release of the package older than the new one, if any."""
     header = info.header
-    new = EVR(int(header["EPOCH"]) if header["EPOCH"].isdigit() else 0, header["VERSION"], header["RELEASE"])
+    new = EVR(number(header["EPOCH"]) or 0, header["VERSION"], header["RELEASE"])
     return newest_release(repo_root, plan.target.dist, header["NAME"], older_than=new)
 
 

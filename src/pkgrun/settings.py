@@ -36,6 +36,7 @@ from typing import Any
 
 from pkgrun.config import CONFIG_FILE, Config, load_config
 from pkgrun.errors import UsageError
+from pkgrun.numerals import is_number, number
 from pkgrun.targets import Packager
 
 # The largest source pkgrun downloads unless told otherwise: a source is an archive, not a
@@ -131,8 +132,8 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         state_dir=_xdg(env, "", "XDG_STATE_HOME", ".local/state"),
         mirrors=tuple(option("mirror") or ()) + tuple(env.get("PKGRUN_MIRROR", "").split()),
         keep=_keep(option("keep"), env),
-        make_jobs=_positive("--jobs", option("jobs") or config.nightly.make_jobs),
-        builds=_positive("--builds", option("builds") or config.nightly.builds_at_once),
+        make_jobs=_positive("--jobs", _first(option("jobs"), config.nightly.make_jobs)),
+        builds=_positive("--builds", _first(option("builds"), config.nightly.builds_at_once)),
         cores=os.cpu_count() or 1,
         engine=engine,
         engine_urls={name: url for name, url in urls.items() if url},
@@ -169,14 +170,19 @@ def _xdg(env: Mapping[str, str], own: str, variable: str, fallback: str) -> Path
 def _keep(value: int | None, env: Mapping[str, str]) -> int | None:
     if value is None and env.get("PKGRUN_KEEP"):
         text = env["PKGRUN_KEEP"]
-        if not text.isdigit():
+        value = number(text)
+        if value is None:
             raise UsageError(
                 f"PKGRUN_KEEP={text!r} is not a number", hint="keep at least one release: 1 or more"
             )
-        value = int(text)
     if value is not None and value < 1:
         raise UsageError(f"--keep {value}: keep at least one release", hint="use --keep 1 or more")
     return value
+
+
+def _first(given: int | None, configured: int | None) -> int | None:
+    """The option when given (0 included: it is refused, not replaced), else the configured value."""
+    return configured if given is None else given
 
 
 def _positive(flag: str, value: int | None) -> int | None:
@@ -193,7 +199,8 @@ def ulimits_from(text: str | None) -> tuple[str, ...]:
     for value in values:
         name, _, limits = value.partition("=")
         parts = limits.split(":")
-        if name not in ("nofile", "nproc") or not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
+        numbers = 1 <= len(parts) <= 2 and all(is_number(p) for p in parts)
+        if name not in ("nofile", "nproc") or not numbers:
             raise UsageError(
                 f"PKGRUN_ULIMITS: {value!r} is not a limit",
                 hint='write "nofile=SOFT:HARD nproc=SOFT:HARD", e.g. "nofile=1024:4096 nproc=4096:8192"',
@@ -212,8 +219,8 @@ def max_download(text: str | None) -> int:
     text = (text or "").strip()
     if not text:
         return DEFAULT_MAX_DOWNLOAD
-    number = text[:-1] if text[-1].upper() in "KMG" else text
-    if not number.isdigit() or int(number) == 0:
+    digits = text[:-1] if text[-1].upper() in "KMG" else text
+    if not is_number(digits) or int(digits) == 0:
         raise UsageError(
             f"PKGRUN_MAX_DOWNLOAD={text!r} is not a size", hint="write bytes, or a number with K, M or G: 4G"
         )

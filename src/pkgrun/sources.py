@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from pkgrun import __version__, pypi
 from pkgrun.errors import PkgrunError
+from pkgrun.numerals import number
 from pkgrun.plan import ResolvedSource
 from pkgrun.report import Advance, Reporter
 
@@ -143,7 +144,7 @@ def _copy(
     request = urllib.request.Request(origin, headers={"User-Agent": f"pkgrun/{__version__}"})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response, part.open("wb") as dst:
         length = response.headers.get("Content-Length")
-        size = int(length) if length and length.isdigit() else None
+        size = number(length.strip()) if length else None
         if size is not None and size > limit:
             raise _too_large(origin, size, limit)
         _copy_limited(response, dst, origin, limit, progress(size))

@@ -1,0 +1,19 @@
+"""Numbers written as text, as pkgrun reads them: ASCII digits only.
+
+``str.isdigit()`` is true for '²' (which ``int()`` refuses) and for '٣' (which ``int()`` reads as 3),
+and ``int()`` itself takes ' 7', '+7' and '1_000': none of them is a number in an environment
+variable, an option, an RPM header, a file name or an HTTP header. Every number pkgrun reads from
+outside goes through here.
+"""
+
+from __future__ import annotations
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a non-negative decimal number: one or more of 0-9, nothing else."""
+    return text.isascii() and text.isdigit()
+
+
+def number(text: str) -> int | None:
+    """``text`` as a number, or None when it is not one (see is_number)."""
+    return int(text) if is_number(text) else None
