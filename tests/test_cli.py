@@ -198,3 +198,35 @@ def test_every_command_name_is_reserved_for_recipes() -> None:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
     assert set(subparsers.choices) <= COMMAND_NAMES  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["plan", "nginx", "--target", "local", "--jobs", "0"], {}, "--jobs"),
+        (["plan", "nginx", "--target", "local", "--jobs", "²"], {}, "--jobs"),
+        (["plan", "nginx", "--target", "local", "--jobs", "٣"], {}, "--jobs"),
+        (["build", "nginx", "--target", "local", "--builds", "0"], {}, "--builds"),
+        (["build", "nginx", "--target", "local", "--builds", " 2"], {}, "--builds"),
+        (["publish", "x.rpm", "--keep", "0"], {}, "--keep"),
+        (["publish", "x.rpm", "--keep", "1_0"], {}, "--keep"),
+        (["serve", "--port", "99999"], {}, "--port"),
+        (["serve", "--port", "-1"], {}, "--port"),
+        (["serve", "--port", "²"], {}, "--port"),
+        (["serve", "--bind", "no such host!"], {}, "--bind"),
+        (["serve", "--bind", "192.0.2.1"], {}, "--bind"),
+        (["repo", "list"], {"PKGRUN_KEEP": "²"}, "PKGRUN_KEEP"),
+        (["repo", "list"], {"PKGRUN_KEEP": "٣"}, "PKGRUN_KEEP"),
+        (["repo", "list"], {"PKGRUN_MAX_DOWNLOAD": "²G"}, "PKGRUN_MAX_DOWNLOAD"),
+        (["repo", "list"], {"PKGRUN_MAX_DOWNLOAD": "\u0661M"}, "PKGRUN_MAX_DOWNLOAD"),
+        (["repo", "list"], {"PKGRUN_ULIMITS": "nofile=²:4096"}, "PKGRUN_ULIMITS"),
+    ],
+)
+def test_an_odd_number_is_a_usage_error_naming_the_option(
+    capsys, tmp_path: Path, argv: list[str], env: dict[str, str], named: str
+) -> None:
+    (tmp_path / "repo").mkdir()
+    full_env = {**ENV, "PKGRUN_REPO": str(tmp_path / "repo"), "HOME": str(tmp_path), **env}
+    code, out, err = run_cli(capsys, *argv, env=full_env)
+    assert code == 2, (out, err)
+    assert named in err and "Traceback" not in out + err

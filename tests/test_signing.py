@@ -239,7 +239,7 @@ def test_a_key_that_signs_with_a_subkey(
 
     rpm = make_rpm(tmp_path / "rpms", "alpha")
     repo = tmp_path / "repo"
-    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "org@example.invalid"}
+    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "org@example.invalid", **state_env()}
     argv = ["publish", "--repo", str(repo), "--target", "local", "--json", str(rpm)]
     assert main(argv, env=env) == 0
     assert [p["action"] for p in json.loads(capsys.readouterr().out)["published"]] == ["added"]
@@ -287,7 +287,7 @@ def test_two_keys_and_none_named_is_a_question_not_a_guess(tmp_path: Path, gnupg
         gpg(gnupg_home, "--pinentry-mode", "loopback", "--passphrase", "", "--quick-generate-key",
             f"{who} <ops@example.invalid>", "rsa2048", "sign", "never")  # fmt: skip
     rpm = make_rpm(tmp_path / "rpms", "alpha")
-    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "ops@example.invalid"}
+    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "ops@example.invalid", **state_env()}
     assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)], env=env) == 2
     assert "'ops@example.invalid' names 2 secret keys that can sign" in capsys.readouterr().err
 

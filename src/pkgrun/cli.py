@@ -19,6 +19,7 @@ from typing import Any
 
 from pkgrun import __version__
 from pkgrun.errors import EXIT_FAILURE, PkgrunError
+from pkgrun.numerals import number
 from pkgrun.reserved import COMMAND_NAMES
 from pkgrun.targets import DEFAULT_TARGET, TARGETS, Packager
 
@@ -201,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", "serve the repository over HTTP (Ctrl-C stops)")
     _repo(serve)
     serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8780, help="port (default: 8780; 0 picks a free one)")
+    serve.add_argument("--port", type=_port, default=8780, help="port (default: 8780; 0 picks a free one)")
     serve.add_argument(
         "--base-url",
         metavar="URL",
@@ -240,6 +241,21 @@ def _version(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iteration", help="the RPM release before the dist tag (default: the recipe's)")
 
 
+def _count(text: str) -> int:
+    """An option's count: 1 or more, in ASCII digits (argparse names the option)."""
+    value = number(text)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"give a number, 1 or more, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = number(text)
+    if value is None or value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0 picks a free one), not {text!r}")
+    return value
+
+
 def _out(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="where the RPMs land (default: ./out)")
 
@@ -247,7 +263,7 @@ def _out(parser: argparse.ArgumentParser) -> None:
 def _jobs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=_count,
         metavar="N",
         help="make -j inside each build, $PKGRUN_JOBS for its build script (default: the cores, "
         "shared between the builds that run at once)",
@@ -262,7 +278,7 @@ def _jobs(parser: argparse.ArgumentParser) -> None:
 def _builds(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--builds",
-        type=int,
+        type=_count,
         metavar="N",
         help="builds at once (default: [nightly] builds, else about the square root of the cores)",
     )
@@ -315,7 +331,7 @@ def _publishing(parser: argparse.ArgumentParser) -> None:
     _signing(parser)
     parser.add_argument(
         "--keep",
-        type=int,
+        type=_count,
         metavar="N",
         help="keep the newest N releases of each package (default: $PKGRUN_KEEP, else all)",
     )

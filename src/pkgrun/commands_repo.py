@@ -192,9 +192,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, console: Console) ->
             f"no repository at {repo}", hint="build and publish first (make rpms), or pass --repo DIR"
         )
     server = make_server(repo, args.bind, args.port, args.base_url)
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    base = args.base_url or f"http://{host}:{port}"
-    console.line(f"serving {repo} at http://{host}:{port}/ (Ctrl-C stops)")
+    own = f"http://{server.site.own_address}"
+    base = args.base_url or own
+    console.line(f"serving {repo} at {own}/ (Ctrl-C stops)")
     for dist in sorted(p.name for p in repo.iterdir() if (p / REPO_FILE).is_file()):
         console.line(f"  yum-config-manager --add-repo {base.rstrip('/')}/{dist}/{REPO_FILE}")
     try:
