@@ -296,3 +296,29 @@ def test_a_file_swapped_while_pkgrun_signs_is_not_what_it_signs(
     listed = [arch_dir / str(p.location_href) for p in packages_in(arch_dir)]
     assert [content_digest(path) for path in listed] == [content_digest(alpha)]
     assert verified(session_key(), listed) == set(listed) and consistent(arch_dir) == []
+
+
+def test_metadata_with_an_epoch_rpm_never_writes_is_refused_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'²' passes str.isdigit() and fails int(): metadata that lists it was written by someone else."""
+    import gzip
+
+    from pkgrun.repodata import published_releases
+
+    repo = tmp_path / "repo"
+    arch_dir = repo / "local" / "x86_64"
+    alpha = make_rpm(tmp_path / "rpms", "alpha")
+    assert publish(repo, [alpha], unsigned_env(tmp_path), "--unsigned") == 0
+    (primary,) = (arch_dir / "repodata").glob("*primary.xml.gz")
+    xml = gzip.decompress(primary.read_bytes()).decode()
+    assert xml.count('<version epoch="0"') == 1
+    primary.write_bytes(gzip.compress(xml.replace('<version epoch="0"', '<version epoch="²"').encode()))
+    assert published_releases(repo, "local", "alpha") == []  # no release rpm could have written
+    before = snapshot(repo)
+    capsys.readouterr()
+    no_record = {**unsigned_env(tmp_path), "XDG_STATE_HOME": str(tmp_path / "elsewhere")}
+    assert publish(repo, [make_rpm(tmp_path / "rpms", "beta")], no_record, "--unsigned") == 1
+    err = capsys.readouterr().err
+    assert f"{arch_dir / alpha.name}: epoch '²' is not a number" in err and "internal error" not in err
+    assert snapshot(repo) == before

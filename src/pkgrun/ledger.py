@@ -32,7 +32,7 @@ from typing import Any
 from pkgrun.errors import PkgrunError
 from pkgrun.repodata import packages_in
 from pkgrun.repofiles import write_atomically
-from pkgrun.rpmheader import FILE_NAME, RpmHeader
+from pkgrun.rpmheader import FILE_NAME, RpmHeader, UnsafeRpm
 
 SCHEME = 1
 RESIGNED = "resigned"  # the directory beside the packages where re-signed copies wait for the switch
@@ -182,7 +182,11 @@ def reconcile(ledger: Ledger, arch_dir: Path, vouched: set[str]) -> tuple[dict[s
         if match:
             listed[href] = match[0]
         elif not ledger.known and href_allowed(href):
-            listed[href] = Record.from_header(RpmHeader.from_package(pkg), sha, None, adopted=True)
+            try:
+                listed[href] = Record.from_header(RpmHeader.from_package(pkg), sha, None, adopted=True)
+            except UnsafeRpm as exc:
+                if sha not in vouched:  # published again by name now: its placement records it
+                    refused.append(Refused(path, str(exc).split(": ", 1)[1]))
         elif sha in vouched:
             pass  # published again by name now: its placement records it
         elif not href_allowed(href):

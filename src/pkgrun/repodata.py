@@ -14,6 +14,7 @@ from typing import Any
 import createrepo_c as cr  # type: ignore[import-untyped]
 
 from pkgrun.evr import EVR
+from pkgrun.numerals import number
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
 
 # What the builds of the published packages were made of: an index kept beside the repository
@@ -101,8 +102,9 @@ def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR,
     for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
         arch_dir = repomd.parent.parent
         for pkg in packages_in(arch_dir):
-            if pkg.name == name:
-                evr = EVR(int(pkg.epoch or 0), str(pkg.version), str(pkg.release))
+            epoch = number(str(pkg.epoch or 0))  # rpm writes a number; skip what it never would
+            if pkg.name == name and epoch is not None:
+                evr = EVR(epoch, str(pkg.version), str(pkg.release))
                 out.append((evr, arch_dir / str(pkg.location_href)))
     return out
 

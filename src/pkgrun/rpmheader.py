@@ -13,6 +13,7 @@ import createrepo_c as cr  # type: ignore[import-untyped]
 
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
 from pkgrun.evr import EVR
+from pkgrun.numerals import number
 
 
 class UnsafeRpm(PkgrunError):
@@ -48,9 +49,14 @@ class RpmHeader:
 
     @classmethod
     def from_package(cls, pkg: Any) -> RpmHeader:
+        """A package as metadata lists it; UnsafeRpm when its epoch is no number (rpm never
+        writes one, so something else wrote that metadata)."""
+        epoch = number(str(pkg.epoch or 0))
+        if epoch is None:
+            raise UnsafeRpm(f"{pkg.location_href}: epoch {str(pkg.epoch)!r} is not a number")
         return cls(
             str(pkg.name),
-            int(pkg.epoch or 0),
+            epoch,
             str(pkg.version),
             str(pkg.release),
             str(pkg.arch),
