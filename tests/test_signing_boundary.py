@@ -322,3 +322,34 @@ def test_metadata_with_an_epoch_rpm_never_writes_is_refused_not_a_traceback(
     err = capsys.readouterr().err
     assert f"{arch_dir / alpha.name}: epoch '²' is not a number" in err and "internal error" not in err
     assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize("planted", ["fifo", "device", "link"])
+def test_a_published_package_swapped_for_a_special_file_is_refused_not_read(
+    tmp_path: Path, planted: str
+) -> None:
+    """A FIFO would make pkgrun wait for a writer forever, /dev/zero would fill the disk, a
+    symlink would make pkgrun sign a file outside the repository."""
+    repo = tmp_path / "repo"
+    arch_dir = repo / "local" / "x86_64"
+    alpha = make_rpm(tmp_path / "rpms", "alpha")
+    assert publish(repo, [alpha], unsigned_env(tmp_path), "--unsigned") == 0
+    published = arch_dir / alpha.name
+    outside = tmp_path / "outside.rpm"
+    shutil.copy(published, outside)
+    published.unlink()
+    if planted == "fifo":
+        os.mkfifo(published)
+    else:
+        published.symlink_to("/dev/zero" if planted == "device" else outside)
+    env = {**key_env(), **{k: v for k, v in unsigned_env(tmp_path).items() if k != "HOME"}}
+    signing = subprocess.run(
+        [sys.executable, "-m", "pkgrun", "repo", "sign", "--repo", str(repo), "--target", "local"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert signing.returncode != 0 and "Traceback" not in signing.stderr, signing.stderr
+    assert str(published) in signing.stderr
+    assert signed_by([outside])[outside] is None and not (arch_dir / "resigned").exists()

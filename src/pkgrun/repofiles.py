@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +27,21 @@ def open_nofollow(path: Path, flags: int, mode: str) -> IO[Any]:
             ) from None
         raise
     return os.fdopen(fd, mode)
+
+
+def read_regular(path: Path, follow: bool) -> IO[bytes]:
+    """``path`` opened to read, only when it is a regular file: never a FIFO (whose open would
+    wait for a writer), a device (/dev/zero never ends) or, unless ``follow``, a symlink; for a
+    file inside the repository, which someone else may have replaced."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise PkgrunError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PkgrunError(f"{path} is not a regular file", hint="it was not made by pkgrun: remove it")
+    return os.fdopen(fd, "rb")
 
 
 def temporary_name(dest: Path) -> Path:

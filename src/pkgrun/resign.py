@@ -15,7 +15,7 @@ lists files whose bytes it describes, whatever kills the run.
 from __future__ import annotations
 
 import os
-import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pkgrun.errors import PkgrunError
 from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, file_sha256
-from pkgrun.repofiles import copy_aside, rename_into_place, temporary_name
+from pkgrun.repofiles import copy_aside, read_regular, rename_into_place, temporary_name
 from pkgrun.rpmheader import UnsafeRpm, content_digest
 from pkgrun.signing import SigningKey, sign_rpms, signed_by, verified
 
@@ -54,10 +54,17 @@ def plan_signing(
         for href, record in sorted(records.items())
         if arch_dir / href not in skip
     ]
+    # rpm and pkgrun read only regular files there: a FIFO would never answer, a device never
+    # end, a symlink lead out of the repository
+    refused = [
+        Refused(p.path, "it is not a regular file (pkgrun writes only those)")
+        for p in packages
+        if not _regular(p.path)
+    ]
+    packages = [p for p in packages if _regular(p.path)]
     claims = signed_by([p.path for p in packages])
     good = verified(key, [p.path for p in packages if key.made(claims.get(p.path))])
     todo: list[ToSign] = []
-    refused: list[Refused] = []
     for package in packages:
         if package.path in good:
             continue
@@ -67,6 +74,13 @@ def plan_signing(
         else:
             todo.append(package)
     return todo, refused
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _why_not(package: ToSign) -> str | None:
@@ -111,7 +125,8 @@ def sign_aside(
             )
         waiting.mkdir(exist_ok=True)
         name = Path(package.href).name
-        tmp, sha256, _ = prepared_copy(package.path, waiting / name, key, package.record.content)
+        content = package.record.content
+        tmp, sha256, _ = prepared_copy(package.path, waiting / name, key, content, follow=False)
         record = replace(package.record, sha256=sha256)
         rename_into_place(tmp, waiting / name)
         ledger.add(package.arch_dir.name, f"{RESIGNED}/{name}", record)
@@ -120,17 +135,22 @@ def sign_aside(
 
 
 def prepared_copy(
-    source: Path, dest: Path, key: SigningKey | None, content: str | None = None
+    source: Path, dest: Path, key: SigningKey | None, content: str | None = None, follow: bool = True
 ) -> tuple[Path, str, str]:
     """``source`` (signed with ``key``) under ``dest``'s temporary name, for rename_into_place;
     its sha256 and content digest. Checked, signed and measured in a private directory first:
     no one who can write the repository can change the file between the check, the signature
     and the record (nor rpmsign's own temporary file). ``content``: the content digest the
-    package must have (one re-signed); another is refused."""
+    package must have (one re-signed); another is refused. ``follow=False`` for a file inside the
+    repository: a symlink there is refused; a FIFO or a device always is, and no more is copied
+    than the file's size when it was opened."""
     with tempfile.TemporaryDirectory(prefix="pkgrun-publish-") as private:
         mine = Path(private) / dest.name
-        with source.open("rb") as src, mine.open("xb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        with read_regular(source, follow) as src, mine.open("xb") as dst:
+            left = os.fstat(src.fileno()).st_size
+            while left > 0 and (chunk := src.read(min(left, 1 << 20))):
+                dst.write(chunk)
+                left -= len(chunk)
         try:
             made = content_digest(mine)
         except UnsafeRpm as exc:
