@@ -213,6 +213,7 @@ def test_every_command_name_is_reserved_for_recipes() -> None:
         (["serve", "--port", "99999"], {}, "--port"),
         (["serve", "--port", "-1"], {}, "--port"),
         (["serve", "--port", "²"], {}, "--port"),
+        (["serve", "--port", "1" * 5000], {}, "--port"),
         (["serve", "--bind", "no such host!"], {}, "--bind"),
         (["serve", "--bind", "192.0.2.1"], {}, "--bind"),
         (["repo", "list"], {"PKGRUN_KEEP": "²"}, "PKGRUN_KEEP"),

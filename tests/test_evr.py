@@ -115,3 +115,8 @@ def test_evr_orders_by_epoch_then_version_then_release() -> None:
 def test_only_ascii_digits_are_numbers(a: str, b: str, expected: int) -> None:
     assert rpmvercmp(a, b) == expected
     assert rpmvercmp(b, a) == -expected
+
+
+def test_numbers_longer_than_int_reads() -> None:
+    assert rpmvercmp("1" * 5000, "2") == 1 and rpmvercmp("2", "1" * 5000) == -1
+    assert rpmvercmp("0" * 5000 + "2", "2") == 0  # leading zeros do not count, as in rpm

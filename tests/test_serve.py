@@ -213,6 +213,7 @@ def test_head_describes_what_get_answers(base: str, path: str) -> None:
 
     get_status, get_headers, get_body = headers("GET")
     head_status, head_headers, head_body = headers("HEAD")
+    get_headers.pop("Date"), head_headers.pop("Date")  # the clock moves between the two
     assert (head_status, head_headers, head_body) == (get_status, get_headers, "")
     assert int(get_headers["Content-Length"]) == len(get_body.encode()) > 0
 
@@ -266,3 +267,13 @@ def test_a_bad_address_is_a_usage_error_naming_the_option(
 def test_a_port_in_use_is_a_usage_error(repo: Path) -> None:
     with running(repo) as server, pytest.raises(UsageError, match=r"--port .* in use"):
         make_server(repo, "127.0.0.1", server.server_address[1])
+
+
+def test_head_of_a_bad_path_gets_no_body_and_header_values_may_be_latin_1(base: str) -> None:
+    response = raw_request(base, b"HEAD /el7/%zz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert response.startswith("HTTP/1.1 400 ") and response.endswith("\r\n\r\n")
+    request = (
+        b"GET /el7/x86_64/repodata/repomd.xml HTTP/1.1\r\nUser-Agent: caf\xe9\r\nConnection: close\r\n\r\n"
+    )
+    response = raw_request(base, request)
+    assert response.startswith("HTTP/1.1 200 ") and "\r\nDate: " in response

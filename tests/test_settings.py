@@ -114,8 +114,8 @@ def test_the_cores_are_split_between_builds_and_make(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"PKGRUN_KEEP": "x"}, "PKGRUN_KEEP='x' is not a number"),
-        ({"PKGRUN_KEEP": "0"}, "--keep 0: keep at least one release"),
+        ({"PKGRUN_KEEP": "x"}, "PKGRUN_KEEP='x': keep at least one release"),
+        ({"PKGRUN_KEEP": "0"}, "PKGRUN_KEEP='0': keep at least one release"),
         ({"PKGRUN_MAX_DOWNLOAD": "12Q"}, "is not a size"),
         ({"PKGRUN_MAX_DOWNLOAD": "0"}, "is not a size"),
         ({"PKGRUN_ULIMITS": "core=1:2"}, "is not a limit"),

@@ -46,9 +46,9 @@ def rpmvercmp(a: str, b: str) -> int:
         if x[0].isdigit() != y[0].isdigit():
             return 1 if x[0].isdigit() else -1  # a number is newer than letters
         if x[0].isdigit():
-            nx, ny = int(x), int(y)
-            if nx != ny:
-                return -1 if nx < ny else 1
+            nx, ny = x.lstrip("0"), y.lstrip("0")  # as rpm: no int() of 5,000 digits
+            if (len(nx), nx) != (len(ny), ny):
+                return -1 if (len(nx), nx) < (len(ny), ny) else 1
         elif x != y:
             return -1 if x < y else 1
         i += 1

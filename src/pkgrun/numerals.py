@@ -8,10 +8,12 @@ outside goes through here.
 
 from __future__ import annotations
 
+MAX_DIGITS = 4000  # int() refuses longer text (sys.int_info.default_max_str_digits)
+
 
 def is_number(text: str) -> bool:
-    """Whether ``text`` is a non-negative decimal number: one or more of 0-9, nothing else."""
-    return text.isascii() and text.isdigit()
+    """Whether ``text`` is a non-negative decimal number: one to 4,000 of 0-9, nothing else."""
+    return len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
 
 
 def number(text: str) -> int | None:

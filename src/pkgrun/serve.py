@@ -26,7 +26,7 @@ from typing import Any
 from pkgrun.errors import UsageError
 from pkgrun.serve_answer import Answer, BadRequest, Site, check_base_url, error, has_body, parse_head
 
-CHUNK = 256 << 10
+CHUNK = 64 << 10
 _RESERVED_FILES = 32  # the process's own: standard streams, the repository's metadata, logs
 
 
@@ -36,6 +36,7 @@ class Limits:
     head_timeout: float = 10.0
     send_timeout: float = 30.0
     max_line: int = 8 << 10
+    max_head: int = 32 << 10
     max_headers: int = 64
 
     @classmethod
@@ -171,6 +172,8 @@ class RepoServer:
     async def _one_request(self, connection: _Connection, reader: asyncio.StreamReader) -> bool:
         """Reads and answers one request; whether the connection may carry another."""
         connection.waiting = True
+        if id(connection) in self._connections:  # evicted first: the one waiting longest
+            self._connections.move_to_end(id(connection))
         try:
             async with asyncio.timeout(self.limits.head_timeout):
                 lines = await self._read_head(reader)
@@ -185,9 +188,13 @@ class RepoServer:
         connection.waiting = False
         try:
             request = parse_head(lines)
-            answer = self.site.answer(request)
         except BadRequest as exc:
             await self._send(connection, exc.answer, "HTTP/1.1", head_only=False, keep_alive=False)
+            return False
+        try:
+            answer = self.site.answer(request)
+        except BadRequest as exc:  # a bad path of a good request: HEAD gets no body either
+            await self._send(connection, exc.answer, request.version, request.method == "HEAD", False)
             return False
         keep_alive = request.keep_alive and not answer.close and not has_body(request)
         await self._send(connection, answer, request.version, request.method == "HEAD", keep_alive)
@@ -211,7 +218,7 @@ class RepoServer:
                     return lines
                 continue  # an empty line before the request line is allowed
             lines.append(line)
-            if len(lines) > self.limits.max_headers:
+            if len(lines) > self.limits.max_headers or sum(map(len, lines)) > self.limits.max_head:
                 raise BadRequest(431, "too many header lines")
 
     async def _send(

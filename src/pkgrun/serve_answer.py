@@ -75,6 +75,7 @@ class Answer:
     def head(self, version: str, keep_alive: bool) -> bytes:
         lines = [f"{version} {self.status} {REASONS.get(self.status, 'Unknown')}"]
         lines += [f"{name}: {value}" for name, value in self.headers]
+        lines.append(f"Date: {formatdate(usegmt=True)}")
         lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
@@ -116,9 +117,9 @@ class BadRequest(Exception):
 def parse_head(lines: list[bytes]) -> Request:
     """The request a head's lines (without their line ends) make, or BadRequest."""
     try:
-        text = [line.decode("ascii") for line in lines]
+        text = [lines[0].decode("ascii")] + [line.decode("latin-1") for line in lines[1:]]
     except UnicodeDecodeError:
-        raise BadRequest(400, "a request head is ASCII") from None
+        raise BadRequest(400, "the request line is ASCII") from None
     parts = text[0].split(" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
         raise BadRequest(400, "the request line is METHOD PATH HTTP/1.1")

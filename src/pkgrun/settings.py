@@ -171,9 +171,9 @@ def _keep(value: int | None, env: Mapping[str, str]) -> int | None:
     if value is None and env.get("PKGRUN_KEEP"):
         text = env["PKGRUN_KEEP"]
         value = number(text)
-        if value is None:
+        if value is None or value < 1:
             raise UsageError(
-                f"PKGRUN_KEEP={text!r} is not a number", hint="keep at least one release: 1 or more"
+                f"PKGRUN_KEEP={text!r}: keep at least one release", hint="set PKGRUN_KEEP to 1 or more"
             )
     if value is not None and value < 1:
         raise UsageError(f"--keep {value}: keep at least one release", hint="use --keep 1 or more")
