@@ -277,3 +277,10 @@ def test_head_of_a_bad_path_gets_no_body_and_header_values_may_be_latin_1(base: 
     )
     response = raw_request(base, request)
     assert response.startswith("HTTP/1.1 200 ") and "\r\nDate: " in response
+
+
+def test_a_link_inside_to_a_hidden_file_is_not_served_and_absolute_targets_are(repo: Path, base: str) -> None:
+    (repo / "el7" / "lock-link").symlink_to(".lock")
+    assert get(f"{base}/el7/lock-link")[0] == 404
+    request = f"GET {base}/el7/x86_64/repodata/repomd.xml HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    assert raw_request(base, request.encode()).endswith("\r\n\r\n<repomd/>")

@@ -149,6 +149,8 @@ def path_parts(target: str) -> list[str]:
     """The decoded segments of a request target's path, or BadRequest for what no client sends:
     a target not starting with '/', a broken %-escape, bytes that are not UTF-8, control
     characters (NUL among them)."""
+    if target.startswith(("http://", "https://")):  # absolute-form, which servers must take
+        target = urlsplit(target).path or "/"
     if not target.startswith("/"):
         raise BadRequest(400, "the path starts with /")
     path = target.split("?", 1)[0].split("#", 1)[0]
@@ -199,7 +201,14 @@ class Site:
         return self._file(parts)
 
     def _inside(self, path: str) -> bool:
-        return path == str(self.root) or path.startswith(str(self.root) + os.sep)
+        """Whether a resolved ``path`` is in the repository and names nothing hidden there (a
+        link inside may lead to a lock or a temporary file)."""
+        if path == str(self.root):
+            return True
+        prefix = str(self.root) + os.sep
+        return path.startswith(prefix) and not any(
+            p.startswith(".") for p in path[len(prefix) :].split(os.sep)
+        )
 
     def _repo_file(self, dist: str, request: Request) -> Answer:
         dist_dir = self.root / dist
