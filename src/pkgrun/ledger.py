@@ -186,7 +186,7 @@ def reconcile(ledger: Ledger, arch_dir: Path, vouched: set[str]) -> tuple[dict[s
                 listed[href] = Record.from_header(RpmHeader.from_package(pkg), sha, None, adopted=True)
             except UnsafeRpm as exc:
                 if sha not in vouched:  # published again by name now: its placement records it
-                    refused.append(Refused(path, str(exc).split(": ", 1)[1]))
+                    refused.append(Refused(path, str(exc)))
         elif sha in vouched:
             pass  # published again by name now: its placement records it
         elif not href_allowed(href):

@@ -56,12 +56,11 @@ def plan_signing(
     ]
     # rpm and pkgrun read only regular files there: a FIFO would never answer, a device never
     # end, a symlink lead out of the repository
+    special = {p.path for p in packages if not _regular(p.path)}
     refused = [
-        Refused(p.path, "it is not a regular file (pkgrun writes only those)")
-        for p in packages
-        if not _regular(p.path)
+        Refused(path, "it is not a regular file (pkgrun writes only those)") for path in sorted(special)
     ]
-    packages = [p for p in packages if _regular(p.path)]
+    packages = [p for p in packages if p.path not in special]
     claims = signed_by([p.path for p in packages])
     good = verified(key, [p.path for p in packages if key.made(claims.get(p.path))])
     todo: list[ToSign] = []

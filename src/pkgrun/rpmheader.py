@@ -53,7 +53,7 @@ class RpmHeader:
         writes one, so something else wrote that metadata)."""
         epoch = number(str(pkg.epoch or 0))
         if epoch is None:
-            raise UnsafeRpm(f"{pkg.location_href}: epoch {str(pkg.epoch)!r} is not a number")
+            raise UnsafeRpm(f"epoch {str(pkg.epoch)!r} is not a number")
         return cls(
             str(pkg.name),
             epoch,

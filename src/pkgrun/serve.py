@@ -186,18 +186,16 @@ class RepoServer:
         if lines is None:
             return False
         connection.waiting = False
+        request = None
         try:
             request = parse_head(lines)
-        except BadRequest as exc:
-            await self._send(connection, exc.answer, "HTTP/1.1", head_only=False, keep_alive=False)
-            return False
-        try:
             answer = self.site.answer(request)
-        except BadRequest as exc:  # a bad path of a good request: HEAD gets no body either
-            await self._send(connection, exc.answer, request.version, request.method == "HEAD", False)
-            return False
-        keep_alive = request.keep_alive and not answer.close and not has_body(request)
-        await self._send(connection, answer, request.version, request.method == "HEAD", keep_alive)
+        except BadRequest as exc:  # closes the connection (answer.close)
+            answer = exc.answer
+        version = request.version if request else "HTTP/1.1"
+        head_only = request is not None and request.method == "HEAD"
+        keep_alive = request is not None and request.keep_alive and not answer.close and not has_body(request)
+        await self._send(connection, answer, version, head_only, keep_alive)
         self.counts.served += 1
         return keep_alive
 
@@ -231,7 +229,7 @@ class RepoServer:
                 writer.write(answer.body)
             await self._drain(writer)
             if answer.file is not None and not head_only:
-                await self._send_file(writer, answer.file, int(dict(answer.headers)["Content-Length"]))
+                await self._send_file(writer, answer.file, answer.size)
         finally:
             answer.discard()
 

@@ -69,7 +69,8 @@ class Answer:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
-    file: int | None = None  # an open file descriptor, its size in Content-Length
+    file: int | None = None  # an open file descriptor
+    size: int = 0  # of the file, as Content-Length says
     close: bool = False  # the connection cannot be reused after it (a bad request)
 
     def head(self, version: str, keep_alive: bool) -> bytes:
@@ -249,7 +250,7 @@ class Site:
             ("Content-Length", str(st.st_size)),
             ("Last-Modified", formatdate(st.st_mtime, usegmt=True)),
         ]
-        return Answer(200, headers, file=fd)
+        return Answer(200, headers, file=fd, size=st.st_size)
 
 
 def _content_type(path: str) -> str:
