@@ -96,7 +96,8 @@ def test_list_and_plan_start_no_process(
 
 def test_nightly_requests_and_what_it_would_do(engine: FakeEngine, project: Path) -> None:
     from pkgrun.nightly import explain, nightly_requests
-    from pkgrun.pipeline import Mode, plan_requests
+    from pkgrun.outcome import Mode
+    from pkgrun.pipeline import plan_requests
     from pkgrun.recipe_dir import load_recipes
     from pkgrun.settings import resolve
     from pkgrun.targets import TARGETS

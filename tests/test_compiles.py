@@ -22,7 +22,8 @@ from helpers import Notes, session_key
 from pkgrun.compiles import CompileCache, CompileInputs, compile_inputs
 from pkgrun.container import Engine, EngineName
 from pkgrun.hosts import BuildHost
-from pkgrun.pipeline import Mode, Request, Status, run_builds
+from pkgrun.outcome import Mode, Request, Status
+from pkgrun.pipeline import run_builds
 from pkgrun.plan import Options, Step, make_plan
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.rpmheader import content_digest

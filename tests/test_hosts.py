@@ -19,7 +19,8 @@ from pkgrun.container import Engine, EngineName
 from pkgrun.errors import ConfigError, PkgrunError, UsageError
 from pkgrun.hosts import reach
 from pkgrun.nightly import nightly_requests
-from pkgrun.pipeline import Status, run_builds
+from pkgrun.outcome import Status
+from pkgrun.pipeline import run_builds
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.report import NullReporter
 from pkgrun.run_report import report_html, report_json

@@ -18,7 +18,8 @@ from pkgrun import nightly
 from pkgrun.buildcache import Inputs, inputs_of
 from pkgrun.compiles import CompileInputs, compile_inputs
 from pkgrun.container import Engine, EngineName
-from pkgrun.pipeline import Mode, Request, Status, run_builds
+from pkgrun.outcome import Mode, Request, Status
+from pkgrun.pipeline import run_builds
 from pkgrun.plan import BuildPlan, Options, make_plan
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.settings import Settings

@@ -16,7 +16,7 @@ from helpers import RECIPES, seed_recipe
 from pkgrun import buildcache
 from pkgrun.config import load_config
 from pkgrun.errors import ConfigError, UsageError
-from pkgrun.pipeline import Outcome, RunResult, Status
+from pkgrun.outcome import Outcome, RunResult, Status
 from pkgrun.plan import Options, make_plan
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.repo import record_index

@@ -18,7 +18,8 @@ from fake_engine import FakeEngine
 from helpers import session_key
 from pkgrun.config import Config
 from pkgrun.container import Engine, EngineName
-from pkgrun.pipeline import Mode, Request, Status, run_builds
+from pkgrun.outcome import Mode, Request, Status
+from pkgrun.pipeline import run_builds
 from pkgrun.plan import Step
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.repodata import list_published, read_index

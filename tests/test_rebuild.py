@@ -14,7 +14,8 @@ from fake_engine import FakeEngine
 from helpers import key_vars, make_rpm, nfpm_package, session_key
 from pkgrun.cli import main
 from pkgrun.container import Engine, EngineName
-from pkgrun.pipeline import Mode, Request, Status, run_builds
+from pkgrun.outcome import Mode, Request, Status
+from pkgrun.pipeline import run_builds
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.repodata import list_published, read_index
 from pkgrun.report import NullReporter

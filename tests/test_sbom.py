@@ -17,7 +17,7 @@ import pytest
 from fake_engine import FakeEngine
 from helpers import key_env, make_rpm
 from pkgrun.cli import main
-from pkgrun.pipeline import Status
+from pkgrun.outcome import Status
 from pkgrun.repodata import list_published
 from pkgrun.rpmheader import content_digest
 from pkgrun.sbom import validation_errors

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from pkgrun.pipeline import Status
+from pkgrun.outcome import Status
 from pkgrun.plan import Options, make_plan
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.repodata import list_published

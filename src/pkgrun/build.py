@@ -6,7 +6,7 @@ plan's name for it; all output goes to the build's log. Files go into the contai
 comes out of it as archives, so the same code drives a local engine and a remote one. The RPM
 lands in a private directory and moves into the output directory only once rpm has read it
 back, it matches the recipe, and it passed rpmlint's failing checks and its install test.
-Publishing is the caller's (pipeline.deliver).
+Publishing is the caller's (delivery.deliver).
 """
 
 from __future__ import annotations

@@ -89,7 +89,8 @@ def _nightly_lines(plan: object, settings: Settings) -> dict[str, str]:
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.pipeline import Mode, Request, run_builds
+    from pkgrun.outcome import Mode, Request
+    from pkgrun.pipeline import run_builds
     from pkgrun.scheduler import needed
 
     if len(args.recipe) != 1 and (args.version or args.iteration):

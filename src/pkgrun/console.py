@@ -25,7 +25,7 @@ from pkgrun.report import Advance
 if TYPE_CHECKING:
     import rich.console
 
-    from pkgrun.pipeline import Outcome, RunResult
+    from pkgrun.outcome import Outcome, RunResult
     from pkgrun.plan import BuildPlan
     from pkgrun.rebuild import Verdict
     from pkgrun.recipe import LoadedRecipe

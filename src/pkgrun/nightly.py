@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pkgrun import buildcache
-from pkgrun.pipeline import Mode, Request
+from pkgrun.outcome import Mode, Request
 from pkgrun.plan import BuildPlan
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.repodata import listed_in_dist, newest_release

@@ -20,150 +20,32 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pkgrun import buildcache
-from pkgrun.build import BuildContext, BuildResult, Steps, build_recipe
+from pkgrun.build import BuildContext, BuildResult, build_recipe
 from pkgrun.container import Engine, EngineDown
+from pkgrun.delivery import deliver, iteration_of, published_twin, replanned, with_free_release
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.hosts import LOCAL, BuildHost, Down, Watch, answers, engine_failed, local_host
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.lint import grouped
+from pkgrun.outcome import HostUse, Mode, Outcome, Request, RunResult, Status
 from pkgrun.plan import BuildPlan, Options, Step, make_plan
-from pkgrun.rebuild import Verdict, rebuild_published
-from pkgrun.recipe import LoadedRecipe
-from pkgrun.repo import Published, publish_rpms, record_builds, repo_arch
-from pkgrun.repodata import listed_in_dist, newest_release, published_releases, read_index
+from pkgrun.rebuild import rebuild_published
+from pkgrun.repo import record_builds, repo_arch
+from pkgrun.repodata import listed_in_dist, newest_release, read_index
 from pkgrun.report import Advance, Reporter
-from pkgrun.rpmheader import content_digest, read_header, release_free_digest
+from pkgrun.rpmheader import content_digest
 from pkgrun.scheduler import ATTEMPTS, HostLost, Node, Slots, graph, schedule
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
 from pkgrun.targets import Packager, Target
 
 log = logging.getLogger("pkgrun.pipeline")
-
-
-class Mode(StrEnum):
-    ALWAYS = "always"  # named on `pkgrun build`
-    IF_MISSING = "if missing"  # needed by a named recipe: the published package if there is one
-    IF_CHANGED = "if changed"  # the nightly job: when the inputs differ from the published package's
-
-
-class Status(StrEnum):
-    BUILT = "built"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    BLOCKED = "blocked"  # a recipe it needs failed
-    IDENTICAL = "identical"  # built, equal to the published package apart from release and signature
-
-
-@dataclass(frozen=True)
-class Request:
-    loaded: LoadedRecipe
-    target: Target
-    mode: Mode
-    version: str | None = None
-    iteration: str | None = None
-
-
-@dataclass
-class Outcome:
-    target: str
-    recipe: str
-    version: str
-    status: Status = Status.BLOCKED
-    reason: str = ""
-    nevra: str | None = None
-    rpm: str | None = None
-    size: int | None = None
-    seconds: float = 0.0
-    log: Path | None = None
-    error: str | None = None
-    log_tail: str | None = None
-    lint: list[str] = field(default_factory=list)
-    lint_grouped: list[str] = field(default_factory=list)  # one line per check
-    result: BuildResult | None = None
-    published: list[Published] = field(default_factory=list)
-    exception: PkgrunError | None = None
-    verdict: Verdict | None = None  # a skipped build rebuilt to check it (--verify-skipped)
-    verify_error: str | None = None  # why it could not be rebuilt
-    host: str | None = None  # the build host it ran on (the last, when it was tried again)
-    retried: list[str] = field(default_factory=list)  # the hosts lost under it, and why
-
-    @property
-    def verified(self) -> str | None:
-        """What rebuilding the published package to check it found, in words."""
-        if self.verify_error:
-            return f"could not rebuild: {self.verify_error}"
-        return self.verdict.summary() if self.verdict else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "recipe": self.recipe,
-            "version": self.version,
-            "status": self.status.value,
-            "reason": self.reason,
-            "nevra": self.nevra,
-            "rpm": self.rpm,
-            "size": self.size,
-            "seconds": round(self.seconds, 2),
-            "log": str(self.log) if self.log else None,
-            "error": self.error,
-            "log_tail": self.log_tail,
-            "rpmlint": self.lint,
-            "verified": self.verdict.to_json() if self.verdict else None,
-            "verify_error": self.verify_error,
-            "host": self.host,
-            "retried": self.retried,
-            # seconds and bytes copied into its containers and out of them
-            "copied": self.result.transfers.to_json() if self.result and self.result.transfers else None,
-        }
-
-
-@dataclass
-class HostUse:
-    """What a build host did in a run."""
-
-    name: str
-    engine: str
-    slots: int
-    builds: int = 0  # builds that ran there (skips decided without it are not counted)
-    busy: float = 0.0  # seconds its slots were running builds, added up
-    down: str | None = None  # why it was down, when it was
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "engine": self.engine,
-            "slots": self.slots,
-            "builds": self.builds,
-            "busy_seconds": round(self.busy, 1),
-            "down": self.down,
-        }
-
-
-@dataclass
-class RunResult:
-    started: datetime
-    outcomes: list[Outcome]
-    seconds: float = 0.0
-    hosts: list[HostUse] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        failed = any(o.status in (Status.FAILED, Status.BLOCKED) for o in self.outcomes)
-        unverified = any(o.verify_error or (o.verdict and not o.verdict.identical) for o in self.outcomes)
-        return 1 if failed or unverified else 0
-
-    @property
-    def built(self) -> list[BuildResult]:
-        return [o.result for o in self.outcomes if o.result is not None]
 
 
 def run_options(settings: Settings, concurrent: int) -> Options:
@@ -415,7 +297,7 @@ def run_builds(
                     to_verify.add(node)
                     return True
                 return False
-            plan = _with_free_release(plan, settings)
+            plan = with_free_release(plan, settings)
         else:
             outcome.reason = (
                 "named on the command line" if mode is Mode.ALWAYS else "needed, and not published"
@@ -452,14 +334,14 @@ def run_builds(
         result = build_recipe(ctx, labelled)
         if result.compile and result.compile.startswith("compile reused"):  # said where it happened
             outcome.reason += f"; {result.compile}"
-        twin = _published_twin(result, settings) if mode is Mode.IF_CHANGED else None
+        twin = published_twin(result, settings) if mode is Mode.IF_CHANGED else None
         if twin is not None:  # nothing new for servers: keep the published one, record why
             outcome.status, outcome.result = Status.IDENTICAL, result
             outcome.reason += f"; identical to the published {twin.name} apart from release and signature"
             outcome.nevra, outcome.rpm, made[node] = twin.name.removesuffix(".rpm"), str(twin), twin
             labelled.note(plan.name, f"identical to the published {twin.name}: not published again")
             if settings.publish:
-                iteration = _iteration_of(twin, plan)
+                iteration = iteration_of(twin, plan)
                 entry = buildcache.entry(inputs, outcome.nevra, twin.name, iteration, result.full_seconds)
                 record_builds(settings.repo, plan.target, {buildcache.key(plan): entry}, reporter=labelled)
             return
@@ -492,7 +374,7 @@ def _on_host(plan: BuildPlan, host: BuildHost, settings: Settings) -> BuildPlan:
     """``plan`` with the host's make -j."""
     if host.make_jobs is None or host.make_jobs == plan.options.make_jobs:
         return plan
-    return _replanned(plan, settings, options=replace(plan.options, make_jobs=host.make_jobs))
+    return replanned(plan, settings, options=replace(plan.options, make_jobs=host.make_jobs))
 
 
 def _taker(host: BuildHost, plans: Mapping[Node, BuildPlan]) -> Callable[[Node], bool]:
@@ -511,83 +393,6 @@ def expected_seconds(plans: Mapping[Node, BuildPlan], repo: Path) -> dict[Node, 
         if isinstance(seconds, int | float):
             out[node] = float(seconds)
     return out
-
-
-def deliver(
-    result: BuildResult,
-    inputs: buildcache.Inputs,
-    settings: Settings,
-    reporter: Reporter,
-    key: SigningKey | None = None,
-) -> list[Published]:
-    """The end of every build: record what it was made of and publish it, under the lock."""
-    plan = result.plan
-    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration, result.full_seconds)
-    steps = Steps(reporter, plan.name)
-    with steps(Step.PUBLISH, f"publish into {settings.repo / plan.target.dist}"):
-        return publish_rpms(
-            [result.rpm],
-            settings.repo,
-            plan.target,
-            records=settings.state_dir,
-            reporter=reporter,
-            force=settings.force,
-            keep=settings.keep,
-            index={buildcache.key(plan): entry},
-            key=key,
-        ).published
-
-
-def _published_twin(result: BuildResult, settings: Settings) -> Path | None:
-    """The newest published release of the package's version, when the new package equals it
-    apart from release and signature (a rebuild for a dependency's new release that changes
-    nothing in it): then there is nothing new to publish."""
-    plan = result.plan
-    same_version = [
-        (evr, path)
-        for evr, path in published_releases(settings.repo, plan.target.dist, plan.name)
-        if evr.key[1] == plan.version and path.is_file()
-    ]
-    if not same_version:
-        return None
-    newest = max(same_version, key=lambda item: item[0])[1]
-    base, published = plan.loaded.recipe.package.iteration, _iteration_of(newest, plan)
-    if published != base and not published.startswith(base + "."):
-        return None  # the recipe asks for a new release (its iteration changed): it gets one
-    return newest if release_free_digest(newest) == release_free_digest(result.rpm) else None
-
-
-def _iteration_of(rpm: Path, plan: BuildPlan) -> str:
-    """The iteration a published package was built with: its release without the dist tag."""
-    return read_header(rpm).release.removesuffix("." + plan.target.dist)
-
-
-def _with_free_release(plan: BuildPlan, settings: Settings) -> BuildPlan:
-    """The plan with the next free iteration when its NEVRA is published already: a rebuild with
-    changed inputs gets a new release instead of clashing with the published one."""
-    dist = "." + plan.target.dist
-    iterations = [
-        evr.key[2].removesuffix(dist)
-        for evr, _ in published_releases(settings.repo, plan.target.dist, plan.name)
-        if evr.key[1] == plan.version
-    ]
-    iteration = buildcache.next_iteration(plan.iteration, iterations)
-    if iteration == plan.iteration:
-        return plan
-    return _replanned(plan, settings, iteration=iteration)
-
-
-def _replanned(plan: BuildPlan, settings: Settings, **changes: Any) -> BuildPlan:
-    """``plan`` made again with another iteration or options."""
-    return make_plan(
-        plan.loaded,
-        plan.target,
-        out_dir=settings.out_dir,
-        options=changes.get("options", plan.options),
-        version=plan.version,
-        iteration=changes.get("iteration", plan.iteration),
-        packager=plan.packager,
-    )
 
 
 class _Labelled:
@@ -621,7 +426,3 @@ def _tail_of(exc: PkgrunError, log: Path | None, lines: int = 30) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def counts(outcomes: Sequence[Outcome]) -> Mapping[str, int]:
-    return {status.value: sum(o.status is status for o in outcomes) for status in Status}

@@ -18,7 +18,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from pkgrun import __version__
-from pkgrun.pipeline import Outcome, RunResult, Status
+from pkgrun.outcome import Outcome, RunResult, Status
 
 _COLOURS = {
     Status.BUILT: "#1a7f37",

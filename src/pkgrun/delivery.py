@@ -1,0 +1,96 @@
+"""What a finished build becomes in the repository: the next free release when its NEVRA is
+published already, the published package it equals apart from release and signature (then
+nothing new is published), and the publish itself, with the record of its inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pkgrun import buildcache
+from pkgrun.build import Steps
+from pkgrun.build_result import BuildResult
+from pkgrun.plan import BuildPlan, Step, make_plan
+from pkgrun.repo import Published, publish_rpms
+from pkgrun.repodata import published_releases
+from pkgrun.report import Reporter
+from pkgrun.rpmheader import read_header, release_free_digest
+from pkgrun.settings import Settings
+from pkgrun.signing import SigningKey
+
+
+def deliver(
+    result: BuildResult,
+    inputs: buildcache.Inputs,
+    settings: Settings,
+    reporter: Reporter,
+    key: SigningKey | None = None,
+) -> list[Published]:
+    """The end of every build: record what it was made of and publish it, under the lock."""
+    plan = result.plan
+    entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration, result.full_seconds)
+    steps = Steps(reporter, plan.name)
+    with steps(Step.PUBLISH, f"publish into {settings.repo / plan.target.dist}"):
+        return publish_rpms(
+            [result.rpm],
+            settings.repo,
+            plan.target,
+            records=settings.state_dir,
+            reporter=reporter,
+            force=settings.force,
+            keep=settings.keep,
+            index={buildcache.key(plan): entry},
+            key=key,
+        ).published
+
+
+def published_twin(result: BuildResult, settings: Settings) -> Path | None:
+    """The newest published release of the package's version, when the new package equals it
+    apart from release and signature (a rebuild for a dependency's new release that changes
+    nothing in it): then there is nothing new to publish."""
+    plan = result.plan
+    same_version = [
+        (evr, path)
+        for evr, path in published_releases(settings.repo, plan.target.dist, plan.name)
+        if evr.key[1] == plan.version and path.is_file()
+    ]
+    if not same_version:
+        return None
+    newest = max(same_version, key=lambda item: item[0])[1]
+    base, published = plan.loaded.recipe.package.iteration, iteration_of(newest, plan)
+    if published != base and not published.startswith(base + "."):
+        return None  # the recipe asks for a new release (its iteration changed): it gets one
+    return newest if release_free_digest(newest) == release_free_digest(result.rpm) else None
+
+
+def iteration_of(rpm: Path, plan: BuildPlan) -> str:
+    """The iteration a published package was built with: its release without the dist tag."""
+    return read_header(rpm).release.removesuffix("." + plan.target.dist)
+
+
+def with_free_release(plan: BuildPlan, settings: Settings) -> BuildPlan:
+    """The plan with the next free iteration when its NEVRA is published already: a rebuild with
+    changed inputs gets a new release instead of clashing with the published one."""
+    dist = "." + plan.target.dist
+    iterations = [
+        evr.key[2].removesuffix(dist)
+        for evr, _ in published_releases(settings.repo, plan.target.dist, plan.name)
+        if evr.key[1] == plan.version
+    ]
+    iteration = buildcache.next_iteration(plan.iteration, iterations)
+    if iteration == plan.iteration:
+        return plan
+    return replanned(plan, settings, iteration=iteration)
+
+
+def replanned(plan: BuildPlan, settings: Settings, **changes: Any) -> BuildPlan:
+    """``plan`` made again with another iteration or options."""
+    return make_plan(
+        plan.loaded,
+        plan.target,
+        out_dir=settings.out_dir,
+        options=changes.get("options", plan.options),
+        version=plan.version,
+        iteration=changes.get("iteration", plan.iteration),
+        packager=plan.packager,
+    )
