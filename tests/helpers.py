@@ -22,6 +22,20 @@ from pkgrun.signing import SigningKey, find_secret_key
 PROJECT = Path(__file__).resolve().parent.parent
 RECIPES = PROJECT / "recipes"
 DEMO_SHA = {"1.0": "a" * 64, "2.0": "b" * 64}
+REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
+
+
+def require_tools(*tools: str) -> None:
+    """Skip the test when a tool it needs is missing; fail instead where
+    PKGRUN_REQUIRE_INTEGRATION=1 (CI), so that CI cannot pass by skipping."""
+    import pytest
+
+    for tool in tools:
+        if shutil.which(tool) is None:
+            if REQUIRED:
+                pytest.fail(f"PKGRUN_REQUIRE_INTEGRATION=1 but {tool} is not installed")
+            pytest.skip(f"{tool} is not installed")
+
 
 DEMO = """
 [package]

@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import key_env, make_rpm
+from helpers import key_env, make_rpm, require_tools
 from pkgrun.cli import main
 from pkgrun.rpmheader import content_digest
 from pkgrun.run import find_tool
+
+
+@pytest.fixture(autouse=True)
+def host_tools() -> None:
+    require_tools("gpg", "rpm", "rpmsign")
 
 
 def crafted_rpm(path: Path, **fields: str) -> Path:

@@ -43,7 +43,7 @@ def running(repo: Path, base_url: str | None = None, limits: Limits | None = Non
         server.server_close()
         thread.join(10)
     assert not thread.is_alive()
-    assert server.counts.errors == 0  # nothing a client sent broke a connection's handling
+    assert server.counts.errors == 0, server.errors  # nothing a client sent broke a connection's handling
 
 
 def serving(repo: Path, base_url: str | None = None) -> Iterator[str]:

@@ -19,12 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from helpers import key_env, make_rpm, session_key, state_env
+from helpers import key_env, make_rpm, require_tools, session_key, state_env
 from pkgrun.cli import main
 from pkgrun.repodata import packages_in
 from pkgrun.rpmheader import content_digest
 from pkgrun.run import find_tool
 from pkgrun.signing import KEY_FILE, signed_by, verified
+
+
+@pytest.fixture(autouse=True)
+def host_tools() -> None:
+    require_tools("gpg", "rpm", "rpmsign")
 
 
 def unsigned_env(tmp_path: Path) -> dict[str, str]:

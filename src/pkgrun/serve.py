@@ -81,6 +81,7 @@ class RepoServer:
         own = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         self.site = Site(repo, checked, own)
         self.counts = Counts()
+        self.errors: list[str] = []  # the last few of counts.errors, in words
         self._connections: OrderedDict[int, _Connection] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -133,7 +134,11 @@ class RepoServer:
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # accept() out of file descriptors and the like: asyncio retries; never a traceback
+        self._error(f"{context.get('message')}: {context.get('exception')!r}")
+
+    def _error(self, what: str) -> None:
         self.counts.errors += 1
+        self.errors = [*self.errors[-9:], what]
 
     def _admit(self, connection: _Connection) -> bool:
         if len(self._connections) >= self.limits.max_connections:
@@ -163,8 +168,8 @@ class RepoServer:
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, OSError):
             pass  # the client went away, or was too slow
-        except Exception:
-            self.counts.errors += 1
+        except Exception as exc:
+            self._error(f"answering a connection: {exc!r}")
         finally:
             self._forget(connection)
             writer.transport.abort()
