@@ -27,8 +27,10 @@ import pytest
 import pkgrun.container
 from pkgrun.build import _STAGE_SCRIPT
 from pkgrun.errors import CommandFailed
+from pkgrun.evr import EVR
 from pkgrun.nfpm import fpm_style_scripts
 from pkgrun.run import Result, find_tool
+from pkgrun.verify import read_rpm
 
 Failure = Callable[[list[str]], "int | BaseException | None"]
 
@@ -188,9 +190,38 @@ class FakeEngine:
             return self._nfpm(root, command, inside)
         if program == "fpm":
             return self._fpm(root, command, inside)
+        if by_name := self._by_name(root, command):
+            return by_name
         # package managers, test commands, rpm -e, the install test's checks (the file system
         # before and after, ldd): they pass here, finding nothing wrong
         return 0, ""
+
+    def _by_name(self, root: Path, command: list[str]) -> tuple[int, str] | None:
+        """An install by name: the newest package of the name in the repositories offered (not
+        disabled) lands, as a client with only pkgrun's repositories would choose; rpm -q says
+        which. Nothing else competes here (tests/test_by_name.py has dnf choose for real)."""
+        installed = root / "pkgrun" / ".installed.json"
+        landed = json.loads(installed.read_text()) if installed.is_file() else {}
+        if command[:2] == ["rpm", "-q"] and "--qf" in command:
+            nevra = landed.get(command[-1])
+            return (0, nevra + "\n") if nevra else (1, f"package {command[-1]} is not installed\n")
+        if command[0] not in ("dnf", "yum") or not {"install", "upgrade"} & set(command):
+            return None
+        disabled = {a.split("=", 1)[1] for a in command if a.startswith("--disablerepo=")}
+        name, offers = command[-1], []
+        for rpm in (root / "pkgrun" / "repos").glob("*/*.rpm"):
+            if rpm.parent.name not in disabled:
+                info = read_rpm(rpm)
+                if info.header["NAME"] == name:
+                    offers.append(info)
+        if not offers:
+            return 1, f"No match for argument: {name}\n"
+        newest = max(
+            offers, key=lambda i: EVR(int(i.header["EPOCH"]), i.header["VERSION"], i.header["RELEASE"])
+        )
+        landed[name] = newest.nevra
+        installed.write_text(json.dumps(landed))
+        return 0, f"Installed: {newest.nevra}\n"
 
     def _nfpm(self, root: Path, command: list[str], inside: Callable[[str], str]) -> tuple[int, str]:
         config = json.loads(Path(inside(command[command.index("--config") + 1])).read_text())

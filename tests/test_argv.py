@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import RECIPES, seed_recipe
-from pkgrun import build, compiling, install_test
+from pkgrun import build, compiling, install_test, runtime_image, shim
 from pkgrun.build import fpm_command, nfpm_argv
 from pkgrun.compiling import dependencies_argv
 from pkgrun.lint import parse_findings, rpmlint_argv
@@ -110,10 +110,18 @@ SNIPPETS = {
     "ccache links": compiling._CCACHE_LINKS,
     "snapshot": install_test._SNAPSHOT,
     "left behind": install_test._LEFT_BEHIND,
-    "existing": install_test._EXISTING,
+    "existing": shim._EXISTING,
+    "image sonames": shim._IMAGE_SONAMES,
+    "image nevras": runtime_image._CHECK_NEVRAS,
     "libraries": install_test._MISSING_LIBRARIES,
     "signatures": install_test._CHECKSIG,
     **{f"install on {name}": target.install for name, target in TARGETS.items()},
+    **{
+        f"image install on {name}": runtime_image.install_command(
+            target, {"a b.rpm": "a-0:1-1.x86_64"}, True
+        )[2]
+        for name, target in TARGETS.items()
+    },
 }
 
 

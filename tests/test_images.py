@@ -48,7 +48,7 @@ def test_build_image_containerfile_keeps_requirements_as_arguments(tmp_path: Pat
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_runtime_image_containerfile(target: str, signed: bool, tmp_path: Path) -> None:
-    install = install_command(TARGETS[target], ["nginx-1.0-1.x86_64.rpm"], signed)
+    install = install_command(TARGETS[target], {"nginx-1.0-1.x86_64.rpm": "nginx-0:1.0-1.x86_64"}, signed)
     text = containerfile("localhost/base:1", install)
     run = next(line for line in text.splitlines() if line.startswith("RUN "))
     assert json.loads(run.removeprefix("RUN "))[:2] == ["sh", "-c"]  # exec form: names stay arguments

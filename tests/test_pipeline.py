@@ -18,6 +18,7 @@ from fake_engine import FakeEngine
 from helpers import session_key
 from pkgrun.config import Config
 from pkgrun.container import Engine, EngineName
+from pkgrun.install_test import _CHECKSIG
 from pkgrun.outcome import Mode, Request, Status
 from pkgrun.pipeline import run_builds
 from pkgrun.plan import Step
@@ -199,12 +200,14 @@ def test_what_a_recipe_requires_is_built_first_and_installed_beside_it(
     ]
     world_result = run.outcomes[1].result
     assert world_result is not None and "hello >= 1.0" in world_result.info.requires
-    installs = [argv for argv in engine.calls if "exec" in argv and "rpm" in argv and "-U" in argv]
-    assert installs[-1][-2:] == [
-        "/pkgrun/new/world-1.0-4.local.noarch.rpm",
-        "/pkgrun/new/hello-1.0-4.local.noarch.rpm",  # beside it, without --nodeps
-    ]
-    assert "--nodeps" not in installs[-1]
+    # installed by name, hello offered beside it (and checked by rpm without --nodeps)
+    installs = [argv for argv in engine.calls if "exec" in argv and "dnf" in argv and "install" in argv]
+    assert installs[-1][-3:] == ["install", "-y", "world"]
+    checked = next(argv for argv in reversed(engine.calls) if "exec" in argv and _CHECKSIG in argv)
+    assert {
+        "/pkgrun/repos/pkgrun-new/world-1.0-4.local.noarch.rpm",
+        "/pkgrun/repos/pkgrun-new/hello-1.0-4.local.noarch.rpm",
+    } <= set(checked)
     # published now: the next run takes hello from the repository
     (again_hello, again_world) = run_builds(
         requests, settings.but(force=True), Engine(EngineName.PODMAN), NullReporter(), session_key()

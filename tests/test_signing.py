@@ -220,18 +220,7 @@ def test_a_key_that_signs_with_a_subkey(
     tmp_path: Path, gnupg_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An organisation's key: a primary key that only certifies, and a subkey that signs."""
-    no_passphrase = ("--pinentry-mode", "loopback", "--passphrase", "")
-    gpg(
-        gnupg_home,
-        *no_passphrase,
-        "--quick-generate-key",
-        "org <org@example.invalid>",
-        "rsa2048",
-        "cert",
-        "never",
-    )
-    (primary,) = secret_keys_of(gnupg_home, with_subkeys=False)
-    gpg(gnupg_home, *no_passphrase, "--quick-add-key", primary, "rsa2048", "sign", "never")
+    primary = org_key(gnupg_home, "cert")
     key = find_secret_key(gnupg_home, "org@example.invalid")
     assert key is not None and key.fingerprint == primary and len(key.signing_fingerprints) == 1
     subkey_id = key.signing_fingerprints[0][-16:].lower()
@@ -251,6 +240,24 @@ def test_a_key_that_signs_with_a_subkey(
     assert main(["repo", "sign", "--repo", str(repo), "--target", "local", "--json"], env=env) == 0
     assert json.loads(capsys.readouterr().out)["signed"] == []
     assert published.read_bytes() == signed_once
+
+
+def org_key(home: Path, primary_can: str) -> str:
+    """A key as organisations make them: a primary key that can ``primary_can`` ("cert" or
+    "sign") and a newer subkey that signs; its primary fingerprint."""
+    no_passphrase = ("--pinentry-mode", "loopback", "--passphrase", "")
+    gpg(
+        home,
+        *no_passphrase,
+        "--quick-generate-key",
+        "org <org@example.invalid>",
+        "rsa2048",
+        primary_can,
+        "never",
+    )
+    (primary,) = secret_keys_of(home, with_subkeys=False)
+    gpg(home, *no_passphrase, "--quick-add-key", primary, "rsa2048", "sign", "never")
+    return primary
 
 
 def secret_keys_of(home: Path, with_subkeys: bool) -> list[str]:
@@ -332,3 +339,37 @@ def test_key_init_with_a_configured_key_checks_it_and_makes_none(
     assert not (tmp_path / "state" / "pkgrun" / "gnupg").exists()
     assert main(["key", "init"], env={**env, "PKGRUN_SIGN_KEY": "nobody@example.invalid"}) == 2
     assert "no secret key 'nobody@example.invalid'" in capsys.readouterr().err
+
+
+def test_el7_refuses_a_key_that_signs_through_a_subkey_only(
+    tmp_path: Path, gnupg_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CentOS 7's rpm 4.11 verifies against primary keys only: refused before any work."""
+    org_key(gnupg_home, "cert")
+    rpm = make_rpm(tmp_path / "rpms", "alpha", release="1.el7")
+    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "org@example.invalid", **state_env()}
+    argv = ["publish", "--repo", str(tmp_path / "repo"), "--target", "el7", str(rpm)]
+    assert main(argv, env=env) == 2
+    err = capsys.readouterr().err
+    assert "signs through a subkey only" in err and "primary keys only" in err
+    assert not (tmp_path / "repo" / "el7").exists() or not list((tmp_path / "repo" / "el7").rglob("*.rpm"))
+    # the same key is fine where rpm checks subkeys
+    assert main([*argv[:4], "local", str(make_rpm(tmp_path / "rpms", "beta"))], env=env) == 0
+
+
+def test_el7_packages_are_signed_by_the_primary_key_even_beside_a_signing_subkey(
+    tmp_path: Path, gnupg_home: Path
+) -> None:
+    primary = org_key(gnupg_home, "sign")
+    key = find_secret_key(gnupg_home, "org@example.invalid")
+    assert key is not None and len(key.signing_fingerprints) == 2  # gpg would pick the subkey
+    env = {"GNUPGHOME": str(gnupg_home), "PKGRUN_SIGN_KEY": "org@example.invalid", **state_env()}
+    for target, signer in (("el7", primary), ("local", None)):
+        rpm = make_rpm(tmp_path / "rpms" / target, "alpha", release=f"1.{target}")
+        assert main(["publish", "--repo", str(tmp_path / "repo"), "--target", target, str(rpm)], env=env) == 0
+        published = tmp_path / "repo" / target / "x86_64" / rpm.name
+        got = signed_by([published])[published]
+        if signer is not None:
+            assert got == signer[-16:].lower()
+        else:
+            assert got != primary[-16:].lower()  # gpg's own choice, the newest signing subkey

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
+from pkgrun.autodeps import NOTHING, Generated, generate, packaged_files
 from pkgrun.build_result import BuildResult as BuildResult  # callers take it from here too
 from pkgrun.compiles import DEFAULT_MAX_BYTES, CompileCache, packaging_only
 from pkgrun.compiling import Compiled, compile_or_reuse, copy_in, look_up
@@ -32,7 +33,7 @@ from pkgrun.errors import PkgrunError
 from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
 from pkgrun.install_test import run_install_test
 from pkgrun.lint import LintResult, lint_rpm
-from pkgrun.nfpm import fpm_style_scripts, nfpm_config
+from pkgrun.nfpm import fpm_style_scripts, nfpm_config, with_generated
 from pkgrun.plan import (
     CONTAINER_CCACHE_DIR,
     CONTAINER_CHANGELOG,
@@ -182,7 +183,8 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
         with steps(Step.VERIFY, "read the RPM back and check it against what was staged"):
             # the scriptlets are the hooks as written and the files are what was staged,
             # whatever the build script did to the container the packager ran in
-            info = verify_rpm(rpm_tmp, plan, fpm_style_scripts(hook_texts(plan)), made.entries)
+            scripts = fpm_style_scripts(hook_texts(plan))
+            info = verify_rpm(rpm_tmp, plan, scripts, made.entries, made.generated)
             # and the files are the staged tree this machine holds, whatever the container says
             check_package(rpm_tmp, plan, made.tree, ctx.where)
         if plan.options.sign:
@@ -259,6 +261,7 @@ class Made:
     entries: list[Entry]
     build_packages: list[tuple[str, str]]
     tree: Path
+    generated: Generated
 
 
 def _make_in_container(
@@ -295,14 +298,18 @@ def _make_in_container(
         build_packages, tree = compile_or_reuse(
             ctx, steps, container, epoch_time, compiled, reporter, source, holds
         )
-        entries = _stage_and_package(ctx, steps, container, epoch_time)
+        entries, generated = _stage_and_package(ctx, steps, container, epoch_time, tree)
+        reporter.note(plan.name, generated.summary())
         container.get(plan.container_rpm, rpm)
-    return Made(compiled, entries, build_packages, tree)
+    return Made(compiled, entries, build_packages, tree, generated)
 
 
-def _stage_and_package(ctx: BuildContext, steps: Steps, container: Container, epoch_time: int) -> list[Entry]:
-    """The stage and package steps, once the staging directory holds the compile; returns what
-    was staged, as the container lists it."""
+def _stage_and_package(
+    ctx: BuildContext, steps: Steps, container: Container, epoch_time: int, tree: Path
+) -> tuple[list[Entry], Generated]:
+    """The stage and package steps, once the staging directory holds the compile (``tree``, its
+    archive on this machine); returns what was staged, as the container lists it, and the
+    dependencies generated from it."""
     plan = ctx.plan
     recipe = plan.loaded.recipe
     reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
@@ -330,9 +337,10 @@ def _stage_and_package(ctx: BuildContext, steps: Steps, container: Container, ep
             )
         directories = expand_directories(recipe.files.directories, entries)
     with steps(Step.PACKAGE, f"package with {plan.packager}"):
+        generated = generated_dependencies(plan, tree)
         if plan.packager is Packager.FPM:
             container.exec(
-                fpm_command(plan, directories),
+                fpm_command(plan, directories, generated),
                 # fpm also reads options from $FPMOPTS, ./.fpm and ~/.fpm: none of them here
                 env={"FPMOPTS": "", "HOME": CONTAINER_WORKDIR, **reproducible},
                 workdir=CONTAINER_WORKDIR,
@@ -340,7 +348,7 @@ def _stage_and_package(ctx: BuildContext, steps: Steps, container: Container, ep
             )
         else:
             config = nfpm_config(
-                {**(plan.nfpm_config or {}), "mtime": _rfc3339(epoch_time)},
+                with_generated({**(plan.nfpm_config or {}), "mtime": _rfc3339(epoch_time)}, generated),
                 recipe.files.config,
                 entries,
                 owned_directories(directories, entries),
@@ -360,7 +368,17 @@ def _stage_and_package(ctx: BuildContext, steps: Steps, container: Container, ep
                 ]
             )
             container.exec(nfpm_argv(plan), log=ctx.log)
-    return entries
+    return entries, generated
+
+
+def generated_dependencies(plan: BuildPlan, tree: Path) -> Generated:
+    """What rpm's generators find in the files the package will hold ([autodeps])."""
+    recipe = plan.loaded.recipe
+    if not recipe.autodeps.enabled:
+        return NOTHING
+    with tempfile.TemporaryDirectory(prefix="pkgrun-packaged-") as tmp:
+        files = packaged_files(tree, recipe.files, plan.loaded.directory, Path(tmp))
+        return generate(files, recipe.autodeps)
 
 
 def _packaging_files(ctx: BuildContext, epoch_time: int) -> list[Item]:
@@ -413,11 +431,18 @@ def _day(epoch_time: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch_time))
 
 
-def fpm_command(plan: BuildPlan, directories: Sequence[str]) -> list[str]:
-    """The plan's fpm argv, its [files] directories as the build expanded their patterns."""
+def fpm_command(plan: BuildPlan, directories: Sequence[str], generated: Generated = NOTHING) -> list[str]:
+    """The plan's fpm argv, its [files] directories as the build expanded their patterns, with
+    the generated dependencies."""
     recipe = plan.loaded.recipe
     return fpm_argv(
-        recipe, plan.version, plan.target, plan.fpm_paths, plan.iteration, directories=directories
+        recipe,
+        plan.version,
+        plan.target,
+        plan.fpm_paths,
+        plan.iteration,
+        directories=directories,
+        generated=generated,
     )
 
 

@@ -61,5 +61,6 @@ class BuildResult:
             else {
                 "steps": [label for label, _ in self.install_test.steps],
                 "upgraded_from": self.install_test.upgraded_from,
+                "competitors": [{"repo": o.repo, "nevra": o.nevra} for o in self.install_test.competitors],
             },
         }

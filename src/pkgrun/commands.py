@@ -16,7 +16,7 @@ from pkgrun.recipe import LoadedRecipe
 from pkgrun.recipe_dir import find_recipes, load_recipes
 from pkgrun.scheduler import needs
 from pkgrun.settings import Settings
-from pkgrun.targets import TARGETS, Target, get_target
+from pkgrun.targets import TARGETS, Target
 
 if TYPE_CHECKING:
     from pkgrun.container import Engine
@@ -30,7 +30,7 @@ def _load(settings: Settings, names: Sequence[str] = (), *, scripts: bool = True
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    target = get_target(args.target)
+    target = settings.target(args.target)
     loaded = _load(settings, scripts=False)  # runs nothing: `check` lints the scripts
     if args.json:
         console.json([_recipe_json(item, target) for item in loaded])
@@ -40,7 +40,12 @@ def cmd_list(args: argparse.Namespace, settings: Settings, console: Console) -> 
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    console.checked(_load(settings, args.recipe))
+    from pkgrun.competitors import losses
+
+    loaded = _load(settings, args.recipe)
+    console.checked(loaded)
+    for loss in losses(settings.state_dir, loaded, [settings.target(name) for name in TARGETS]):
+        console.warning(loss.text())
     return 0
 
 
@@ -50,7 +55,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> 
     from pkgrun.repodata import newest_release
 
     (loaded,) = _load(settings, [args.recipe], scripts=False)
-    target = get_target(args.target)
+    target = settings.target(args.target)
     plan = make_plan(
         loaded,
         target,
@@ -98,7 +103,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
             "--version and --iteration apply to one recipe at a time",
             hint="build the recipes one by one, or drop --version/--iteration",
         )
-    target = get_target(args.target)
+    target = settings.target(args.target)
     everything = {item.name: item for item in _all_named(settings, args.recipe)}
     requests = [
         Request(
@@ -111,7 +116,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
         for name in needed(everything, dict.fromkeys(args.recipe))
     ]
     hosts, down = _hosts_and_tools(settings, console)
-    settings, key = signing_key(settings, console)
+    settings, key = signing_key(settings, console, [target])
     with console.reporter() as reporter:
         run = run_builds(requests, settings, hosts, reporter, key, down=down)
     for outcome in run.outcomes:
@@ -206,11 +211,11 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
     from pkgrun.run_report import report_json, write_report
 
     config = settings.config.nightly
-    targets = [get_target(name) for name in (args.target or config.targets)]
+    targets = [settings.target(name) for name in (args.target or config.targets)]
     settings = settings.but(keep=settings.keep or config.keep)
     recipes = _load(settings)
     hosts, down = _hosts_and_tools(settings, console)
-    settings, key = signing_key(settings, console)
+    settings, key = signing_key(settings, console, targets)
     with console.reporter() as reporter:
         requests = nightly_requests(recipes, targets, settings)
         run = run_builds(requests, settings, hosts, reporter, key, down=down)
@@ -226,7 +231,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings, console: Console) 
     from pkgrun.buildcache import Identities
     from pkgrun.rebuild import rebuild_published
 
-    target = get_target(args.target)
+    target = settings.target(args.target)
     loaded = _load(settings, args.recipe)
     engine = _engine_and_tools(settings)
     identities = Identities()
@@ -253,7 +258,7 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, console: Console) ->
     loaded = _load(settings, args.recipe, scripts=False)
     if args.version and len(loaded) != 1:
         raise UsageError("--version applies to one recipe at a time", hint="name one recipe")
-    target = get_target(args.target)
+    target = settings.target(args.target)
     fetched = []
     with console.reporter() as reporter:
         for item in loaded:

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pkgrun.console import Console
 from pkgrun.errors import UsageError
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
-from pkgrun.targets import get_target
+from pkgrun.targets import Target, get_target
 
 Command = Callable[[argparse.Namespace, Settings, Console], int]
 
 
-def signing_key(settings: Settings, console: Console) -> tuple[Settings, SigningKey | None]:
-    """The key that signs, found and tried before any work, and the settings the run goes on
-    with: unsigned only when asked for (--unsigned), or when nothing is published and there is
-    no key; either is said."""
-    from pkgrun.signing import check_key, no_key_error, resolve_key
+def signing_key(
+    settings: Settings, console: Console, targets: Sequence[Target]
+) -> tuple[Settings, SigningKey | None]:
+    """The key that signs for ``targets``, found and tried before any work, and the settings the
+    run goes on with: unsigned only when asked for (--unsigned), or when nothing is published
+    and there is no key; either is said."""
+    from pkgrun.signing import check_key, for_targets, no_key_error, resolve_key
 
     if settings.unsigned:
         if settings.publish:
@@ -38,6 +40,7 @@ def signing_key(settings: Settings, console: Console) -> tuple[Settings, Signing
             console.warning("no signing key: the RPMs left in the output directory are unsigned")
             return settings.but(unsigned=True), None
         raise no_key_error()
+    key = for_targets(key, targets)
     check_key(key)
     return settings, key
 
@@ -49,7 +52,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) 
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
     target, repo = get_target(args.target), settings.repo
-    settings, key = signing_key(settings, console)
+    settings, key = signing_key(settings, console, [target])
     with (
         console.reporter() as reporter,
         reporter.step("publish", f"{len(args.rpm)} RPM(s) into {repo / target.dist}"),
@@ -94,9 +97,9 @@ def cmd_repo_list(args: argparse.Namespace, settings: Settings, console: Console
 def cmd_repo_sign(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from pkgrun.repo import sign_repository
 
-    _, key = signing_key(settings.but(unsigned=False, publish=True), console)
-    assert key is not None
     target = get_target(args.target)
+    _, key = signing_key(settings.but(unsigned=False, publish=True), console, [target])
+    assert key is not None
     with (
         console.reporter() as reporter,
         reporter.step("sign", f"{settings.repo / target.dist} with key {key.key_id}"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pkgrun import buildcache
+from pkgrun import buildcache, competitors
 from pkgrun.build import Steps
 from pkgrun.build_result import BuildResult
 from pkgrun.plan import BuildPlan, Step, make_plan
@@ -28,6 +28,8 @@ def deliver(
 ) -> list[Published]:
     """The end of every build: record what it was made of and publish it, under the lock."""
     plan = result.plan
+    if result.install_test is not None:  # advice for `pkgrun check`: what else offers the name
+        competitors.record(settings.state_dir, plan.target.dist, plan.name, result.install_test.competitors)
     entry = buildcache.entry(inputs, result.info.nevra, result.rpm.name, plan.iteration, result.full_seconds)
     steps = Steps(reporter, plan.name)
     with steps(Step.PUBLISH, f"publish into {settings.repo / plan.target.dist}"):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pkgrun.autodeps import NOTHING, Generated
 from pkgrun.recipe import Recipe
 from pkgrun.targets import Target
 
@@ -44,7 +45,7 @@ def scriptlet_kinds(recipe: Recipe) -> list[str]:
     return [kind for kind in ("pre", "post", "preun", "postun") if kind in present]
 
 
-# What rpmbuild records of the machine and the clock, fixed (rpm >= 4.14: el8, el9; el7's rpm
+# What rpmbuild records of the machine and the clock, fixed (rpm >= 4.14: el8, el9, el10; el7's rpm
 # 4.11 honours none of them and stamps the build time). SOURCE_DATE_EPOCH is in fpm's
 # environment. No /usr/lib/.build-id links: the package holds exactly the staged files.
 REPRODUCIBLE_DEFINES = (
@@ -87,16 +88,21 @@ def fpm_argv(
     paths: FpmPaths,
     iteration: str | None = None,
     directories: Sequence[str] | None = None,
+    generated: Generated = NOTHING,
 ) -> list[str]:
     """``directories``: [files] directories with their patterns expanded, once the build has
-    run; the recipe's own list until then."""
+    run; the recipe's own list until then. ``generated``: what rpm's generators found in the
+    staged files (autodeps), once the build has run: fpm's spec keeps AutoReqProv off, and
+    is given the same list as nfpm."""
     pkg, files = recipe.package, recipe.files
     argv = ["fpm", "-f", "-s", "dir", "-t", "rpm"]
     argv += ["-n", pkg.name, "--epoch", str(pkg.epoch), "-v", version]
     argv += ["--iteration", release(recipe, target, iteration)]
     argv += ["-C", paths.staging]
-    for requirement in recipe.requires_for(target):
+    for requirement in dict.fromkeys([*recipe.requires_for(target), *generated.requires]):
         argv += ["-d", requirement]
+    for capability in generated.provides:
+        argv += ["--provides", capability]
     if kinds := scriptlet_kinds(recipe):
         for requirement in recipe.hook_requires_for(target):
             argv += ["--rpm-tag", f"Requires({','.join(kinds)}): {requirement}"]

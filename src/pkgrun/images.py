@@ -37,15 +37,25 @@ BUILD_IMAGE_SCHEME = "2"
 DEBOOTSTRAP_SUITE = "bookworm"
 
 
-def containerfile_text(name: str) -> str:
-    return resources.files("pkgrun").joinpath("containerfiles", name).read_text()
+def containerfile_text(name: str, args: Sequence[tuple[str, str]] = ()) -> str:
+    """The Containerfile ``name``, each ARG of ``args`` (Target.build_args) given its value as
+    the default: the value is then part of the text, and so of the image's identity."""
+    text = resources.files("pkgrun").joinpath("containerfiles", name).read_text()
+    lines = text.splitlines(keepends=True)
+    for arg, value in args:
+        lines = [
+            f"ARG {arg}={json.dumps(value)}\n" if line.startswith(f"ARG {arg}=") else line for line in lines
+        ]
+    text = "".join(lines)
+    return text
 
 
 def base_image_tag(target: Target, containerfile: str | None) -> str:
     """The image made from ``containerfile`` (the target's base image when None)."""
     if containerfile is None:
         return target.base_image
-    digest = hashlib.sha256(containerfile_text(containerfile).encode()).hexdigest()[:12]
+    text = containerfile_text(containerfile, target.build_args)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     stem = containerfile.removesuffix(".Containerfile")
     return f"localhost/pkgrun-base-{stem}:{digest}"
 
@@ -61,7 +71,7 @@ def base_definition(target: Target, containerfile: str | None) -> str:
     for the local target's base (None) the debootstrap command that makes its root file system."""
     if containerfile is None:
         return " ".join(debootstrap_argv(Path("ROOTFS"))) + f" -> {target.base_image}"
-    return containerfile_text(containerfile)
+    return containerfile_text(containerfile, target.build_args)
 
 
 def image_identity(target: Target, containerfile: str | None, requirements: Sequence[str] = ()) -> str:
@@ -147,7 +157,7 @@ def _make_base_image(
             build_image(
                 engine,
                 tag,
-                containerfile_text(containerfile),
+                containerfile_text(containerfile, target.build_args),
                 log=log,
                 hint=f"the {target.name} image needs its registry and package repositories",
             )

@@ -2,11 +2,15 @@
 would install it, its test commands run, an upgrade from the previously published release, and
 a removal that must leave the file system as it found it. A failure blocks the publish.
 
-- **Requirements resolve as on a server.** The package is installed together with the packages
-  of the recipes it requires (this run's, else the newest published): on el targets by yum/dnf,
-  which resolves the rest from the distribution; on `local` by rpm without --nodeps, beside a
-  small package that provides what the Debian image has (its packages' names, and the paths the
-  new packages require that exist), so that every requirement is checked and none is assumed.
+- **Installed by name, as a server does** (byname.py). The new package is offered from a
+  repository of its own, with the packages of the recipes it requires (this run's, else the
+  newest published), and the published release from another, both with the settings of
+  pkgrun's .repo files; the target's package manager installs it by name with the image's own
+  repositories enabled (the distribution's and EPEL on el targets), then upgrades it by name
+  from the published release. The package that lands must be the NEVRA pkgrun built; when it
+  is not, the failure says which repository won and why. On `local`, a small package first
+  tells rpm what the Debian image has (its packages' names, the paths and the sonames the new
+  packages require that exist), so that every requirement is checked and none is assumed.
 - **Shared libraries are found.** Every ELF file of the package must find every library it
   needs (ldd), as omnibus's health check does; a missing one names the file and the library.
 - **Nothing is left behind.** The file system is listed before the install and after the
@@ -21,34 +25,48 @@ scriptlet but may still exit 0, so its output is checked too.
 
 from __future__ import annotations
 
-import json
+import re
 import shlex
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgrun import images
+from pkgrun import images, shim
 from pkgrun.archive import Item
+from pkgrun.byname import (
+    NEW_REPO,
+    PUBLISHED_REPO,
+    Offer,
+    competitors,
+    explain,
+    install_argv,
+    installed_argv,
+    offers_argv,
+    parse_offers,
+    repo_text,
+)
+from pkgrun.byname import (
+    REPO_FILE as BY_NAME_REPO_FILE,
+)
 from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.numerals import number
 from pkgrun.plan import BuildPlan
-from pkgrun.repodata import newest_release
+from pkgrun.repodata import newest_release, providers
 from pkgrun.report import Reporter
-from pkgrun.run import find_tool, run
+from pkgrun.run import run
 from pkgrun.signing import SigningKey, public_key
-from pkgrun.targets import RuntimeDeps
+from pkgrun.targets import RuntimeDeps, Target
 from pkgrun.verify import RpmInfo, read_rpm
 
+# What Debian calls a package (Debian policy 5.6.1)
+_DEBIAN_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 NEW_DIR = "/pkgrun/new"
 KEY_IN_CONTAINER = "/pkgrun/RPM-GPG-KEY-pkgrun"
-REPO_DIR = "/pkgrun/repo"
-SHIM_NAME = "pkgrun-system-provides"
-
-# Lists the paths given as arguments that exist (a path is data, never shell text).
-_EXISTING = 'for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then printf "%s\\n" "$p"; fi; done'
+TEST_REPOS_DIR = "/pkgrun/repos"
 # For each regular ELF file given, the libraries ldd does not find, as "file<TAB>library".
 _MISSING_LIBRARIES = """for f in "$@"; do
   [ -f "$f" ] && [ ! -L "$f" ] || continue
@@ -118,19 +136,23 @@ class InstallTestFailed(PkgrunError):
 class InstallTestReport:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step, command)
     upgraded_from: str | None = None
+    # the other repositories' packages of the name, newest first
+    competitors: list[Offer] = field(default_factory=list)
 
 
-def runtime_requirements(plan: BuildPlan, siblings: Sequence[RpmInfo] = ()) -> list[str]:
+def runtime_requirements(plan: BuildPlan, offered: Sequence[RpmInfo] = ()) -> list[str]:
     """What the test image needs before the package where requirements are preinstalled
-    (`local`): rpm and what the package and its siblings require, as the image's own package
-    names; elsewhere nothing (the package manager resolves them)."""
+    (`local`): rpm, dnf (which installs by name) and what the package and the packages offered
+    with it require, as the image's own package names; elsewhere nothing (the package manager
+    resolves them)."""
     if plan.target.runtime_deps is not RuntimeDeps.PREINSTALLED:
         return []
-    requires = [*plan.requires, *plan.hook_requires, *(r for s in siblings for r in s.requires)]
-    # apt takes names, not "x >= 1"; a path (/bin/sh) is a file the image has or lacks
-    names = {r.split()[0] for r in requires if not r.startswith("/")}
-    recipe_packages = {s.header["NAME"] for s in siblings} | set(plan.loaded.recipe.recipe_requires)
-    return sorted({"rpm", *names} - recipe_packages)
+    requires = [*plan.requires, *plan.hook_requires, *(r for s in offered for r in s.requires)]
+    # apt takes names, not "x >= 1"; a path (/bin/sh) is a file the image has or lacks, and a
+    # generated capability (libc.so.6()(64bit)) a soname it has or lacks (shim.py)
+    names = {r.split()[0] for r in requires if _DEBIAN_NAME.fullmatch(r.split()[0])}
+    recipe_packages = {s.header["NAME"] for s in offered} | set(plan.loaded.recipe.recipe_requires)
+    return sorted({"rpm", "dnf", *names} - recipe_packages)
 
 
 def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | None:
@@ -138,22 +160,6 @@ def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | 
     header = info.header
     new = EVR(number(header["EPOCH"]) or 0, header["VERSION"], header["RELEASE"])
     return newest_release(repo_root, plan.target.dist, header["NAME"], older_than=new)
-
-
-def shim_config(provides: Sequence[str]) -> dict[str, object]:
-    """nfpm's configuration of the package that tells rpm what the Debian image provides."""
-    return {
-        "name": SHIM_NAME,
-        "arch": "noarch",
-        "version": "1",
-        "release": "1",
-        "version_schema": "none",
-        "maintainer": "pkgrun",
-        "description": "What this image's own packages provide, for rpm's dependency checks",
-        "license": "MIT",
-        "provides": list(provides),
-        "rpm": {"summary": "what the image provides"},
-    }
 
 
 def run_install_test(
@@ -176,80 +182,126 @@ def run_install_test(
     yum/dnf installs them with gpgcheck on."""
     target, name = plan.target, plan.name
     sibling_infos = [read_rpm(s) for s in siblings]
+    previous = previous_release(plan, info, repo_root)
+    report = InstallTestReport(upgraded_from=previous.name if previous else None)
+    offered = offered_packages(rpm, info, siblings, sibling_infos, previous, repo_root, target.dist)
+    offered_infos = [read_rpm(path) for paths in offered.values() for path in paths]
+    image = test_image(plan, offered_infos, engine, log, reporter, cache_dir)
+    with tempfile.TemporaryDirectory(prefix="pkgrun-test-repos-") as tmp:
+        items = offer_repositories(Path(tmp), offered, target.metadata_compression)
+        if key is not None:
+            items.append(Item(KEY_IN_CONTAINER, data=public_key(key).encode()))
+        repos = [(repo_id, f"{TEST_REPOS_DIR}/{repo_id}") for repo_id in offered]
+        repo_file = repo_text(target, repos, KEY_IN_CONTAINER if key is not None else None)
+        items.append(Item(BY_NAME_REPO_FILE, data=repo_file.encode()))
+        with start_container(
+            engine,
+            f"{name}-test",
+            image,
+            keep=keep_container,
+            network=target.install_test_network,
+            transfers=transfers,
+        ) as container:
+            container.put(items)
+            test = _Steps(container, name, log, reporter, report)
+            test.step("list the file system", ["sh", "-c", _SNAPSHOT, "sh", "/pkgrun/before"])
+            if target.runtime_deps is RuntimeDeps.PREINSTALLED:
+                shim.install(
+                    container, test.step, [read_rpm(path) for paths in offered.values() for path in paths]
+                )
+            if key is not None:
+                test.verify_signatures(
+                    key, [f"{TEST_REPOS_DIR}/{r}/{p.name}" for r, ps in offered.items() for p in ps]
+                )
+            package = info.header["NAME"]
+            if previous is not None:
+                test.install_by_name(target, package, read_rpm(previous).nevra, only=PUBLISHED_REPO)
+                test.install_by_name(target, package, info.nevra, upgrade=True)
+            else:
+                test.install_by_name(target, package, info.nevra)
+            test.check_libraries(info)
+            for command in plan.loaded.recipe.test.commands:
+                test.step(f"test: {command}", ["sh", "-c", "--", command])
+            test.step("remove", ["rpm", "-e", package])
+            test.check_nothing_left()
+    return report
+
+
+def test_image(
+    plan: BuildPlan,
+    offered: Sequence[RpmInfo],
+    engine: Engine,
+    log: Path,
+    reporter: Reporter,
+    cache_dir: Path | None,
+) -> str:
+    """The target's runtime image, with what ``offered`` needs preinstalled where requirements
+    are the image's own packages (`local`)."""
     base = images.ensure_base_image(
         engine,
-        target,
-        target.runtime_containerfile,
+        plan.target,
+        plan.target.runtime_containerfile,
         log=log,
         reporter=reporter,
-        recipe=name,
+        recipe=plan.name,
         cache_dir=cache_dir,
     )
-    image = images.ensure_build_image(
+    return images.ensure_build_image(
         engine,
-        target,
-        target.runtime_containerfile,
+        plan.target,
+        plan.target.runtime_containerfile,
         base,
-        runtime_requirements(plan, sibling_infos),
+        runtime_requirements(plan, offered),
         log=log,
         reporter=reporter,
-        recipe=name,
+        recipe=plan.name,
         kind="runtime",
     )
-    previous = previous_release(plan, info, repo_root)
-    items = [Item(f"{NEW_DIR}/{rpm.name}", source=rpm)]
-    items += [Item(f"{NEW_DIR}/{sibling.name}", source=sibling) for sibling in siblings]
-    if previous is not None:
-        items.append(Item(f"{REPO_DIR}/{previous.name}", source=previous))
-    if key is not None:
-        items.append(Item(KEY_IN_CONTAINER, data=public_key(key).encode()))
-    report = InstallTestReport(upgraded_from=previous.name if previous else None)
-    with start_container(
-        engine,
-        f"{name}-test",
-        image,
-        keep=keep_container,
-        network=target.install_test_network,
-        transfers=transfers,
-    ) as container:
-        container.put(items)
-        test = _Steps(container, name, log, reporter, report)
-        test.step("list the file system", ["sh", "-c", _SNAPSHOT, "sh", "/pkgrun/before"])
-        if target.runtime_deps is RuntimeDeps.PREINSTALLED:
-            test.install_provides([info, *sibling_infos])
-        install = list(target.install_rpm)
-        if key is not None:
-            # only what verifies is installed: rpm checks every file; yum and dnf too, with gpgcheck
-            test.step("import the signing key", ["rpm", "--import", KEY_IN_CONTAINER])
-            everything = [f"{NEW_DIR}/{rpm.name}", *(f"{NEW_DIR}/{s.name}" for s in siblings)]
-            everything += [f"{REPO_DIR}/{previous.name}"] if previous is not None else []
-            test.step(
-                "verify the signatures",
-                ["sh", "-c", _CHECKSIG, "sh", "|".join(sorted(i[-8:] for i in key.signer_ids)), *everything],
-                hint="a package is unsigned, signed with another key, or changed after it was signed: "
-                "sign the repository (pkgrun repo sign) or build it again",
-            )
-            if target.runtime_deps is RuntimeDeps.PACKAGE_MANAGER:
-                install.append("--setopt=localpkg_gpgcheck=1")
-        with_siblings = [f"{NEW_DIR}/{sibling.name}" for sibling in siblings]
-        hint = (
-            "a requirement did not resolve: check [requires] (the image's package names, or recipes = [...])"
-        )
-        if previous is not None:
-            test.step(
-                f"install the published {previous.name}",
-                [*install, f"{REPO_DIR}/{previous.name}", *with_siblings],
-                hint,
-            )
-            test.step(f"upgrade to {rpm.name}", [*install, f"{NEW_DIR}/{rpm.name}"], hint)
-        else:
-            test.step(f"install {rpm.name}", [*install, f"{NEW_DIR}/{rpm.name}", *with_siblings], hint)
-        test.check_libraries(info)
-        for command in plan.loaded.recipe.test.commands:
-            test.step(f"test: {command}", ["sh", "-c", "--", command])
-        test.step("remove", ["rpm", "-e", info.header["NAME"]])
-        test.check_nothing_left()
-    return report
+
+
+def offered_packages(
+    rpm: Path,
+    info: RpmInfo,
+    siblings: Sequence[Path],
+    sibling_infos: Sequence[RpmInfo],
+    previous: Path | None,
+    repo_root: Path,
+    dist: str,
+) -> dict[str, list[Path]]:
+    """pkgrun's packages offered as a server is offered them, by repository: the new build with
+    the packages of the recipes it requires; the published release, with those, and with what
+    the published repository holds that they require (a library's soname), in another."""
+    offered = {NEW_REPO: [rpm, *siblings]}
+    needed = [r for i in (info, *sibling_infos) for r in i.requires]
+    named = {info.header["NAME"], *(i.header["NAME"] for i in sibling_infos)}
+    published = providers(repo_root, dist, needed, skip=named)
+    if previous is not None or published:
+        offered[PUBLISHED_REPO] = [*([previous] if previous else []), *siblings, *published]
+    return offered
+
+
+def offer_repositories(where: Path, offered: Mapping[str, Sequence[Path]], compression: str) -> list[Item]:
+    """Each repository of ``offered`` (id -> its packages) made under ``where`` with its
+    metadata (createrepo_c), as the items that put it under TEST_REPOS_DIR in the container."""
+    items = []
+    for repo_id, rpms in offered.items():
+        directory = where / repo_id
+        directory.mkdir()
+        for path in rpms:
+            shutil.copyfile(path, directory / path.name)
+        run(offer_repo_argv(directory, compression), hint="createrepo_c comes with pkgrun's Python package")
+        items += [
+            Item(f"{TEST_REPOS_DIR}/{repo_id}/{file.relative_to(directory).as_posix()}", source=file)
+            for file in sorted(directory.rglob("*"))
+            if file.is_file()
+        ]
+    return items
+
+
+def offer_repo_argv(directory: Path, compression: str) -> list[str]:
+    return [
+        "createrepo_c", "--quiet", "--no-database", "--general-compress-type", compression, str(directory),
+    ]  # fmt: skip
 
 
 class _Steps:
@@ -275,40 +327,58 @@ class _Steps:
                 output = result.stdout + result.stderr
             except CommandFailed as exc:
                 raise InstallTestFailed(self.name, label, command, exc.output, hint, failed=exc) from None
-            if "scriptlet failed" in output:
+            # rpm's words, and dnf's (which may still exit 0 after a failed %post)
+            if "scriptlet failed" in output or re.search(r"Error in \S+ scriptlet", output):
                 raise InstallTestFailed(self.name, label, command, output, hint)
             with self.log.open("a") as fh:
                 fh.write(f"+ [{label}] {shlex.join(command)}\n{output}")
             return output
 
-    def install_provides(self, infos: Sequence[RpmInfo]) -> None:
-        """Install the package that provides, to rpm, the Debian image's packages and the paths
-        the new packages require that the image has."""
-        names = self.container.capture(["dpkg-query", "-W", "-f", "${Package}\\n"]).stdout.split()
-        paths = sorted({r for info in infos for r in info.requires if r.startswith("/")})
-        present = (
-            self.container.capture(["sh", "-c", _EXISTING, "sh", *paths]).stdout.split() if paths else []
-        )
-        with tempfile.TemporaryDirectory(prefix="pkgrun-shim-") as tmp:
-            config = Path(tmp) / "nfpm.json"
-            config.write_text(json.dumps(shim_config([*names, *present])))
-            shim = Path(tmp) / f"{SHIM_NAME}.rpm"
-            run(
-                [
-                    find_tool("nfpm"),
-                    "package",
-                    "--config",
-                    str(config),
-                    "--packager",
-                    "rpm",
-                    "--target",
-                    str(shim),
-                ]
-            )
-            self.container.put([Item(f"{NEW_DIR}/shim/{shim.name}", source=shim)])
+    def verify_signatures(self, key: SigningKey, rpms: Sequence[str]) -> None:
+        """Only what verifies is installed: rpm checks every file (yum and dnf check again, with
+        gpgcheck)."""
+        self.step("import the signing key", ["rpm", "--import", KEY_IN_CONTAINER])
         self.step(
-            "tell rpm what the image provides", ["rpm", "-i", "--nodeps", f"{NEW_DIR}/shim/{shim.name}"]
+            "verify the signatures",
+            ["sh", "-c", _CHECKSIG, "sh", "|".join(sorted(i[-8:] for i in key.signer_ids)), *rpms],
+            hint="a package is unsigned, signed with another key, or changed after it was signed: "
+            "sign the repository (pkgrun repo sign) or build it again",
         )
+
+    def install_by_name(
+        self, target: Target, name: str, nevra: str, *, upgrade: bool = False, only: str | None = None
+    ) -> None:
+        """Install (or upgrade) ``name`` by name, as a server does, and fail unless the package
+        that lands is ``nevra``: then the repositories' offers say which won and why."""
+        verb = "upgrade" if upgrade else "install"
+        where = "the published release's repository" if only == PUBLISHED_REPO else "pkgrun's repositories"
+        self.step(
+            f"{verb} {name} by name from {where}, the image's repositories enabled",
+            install_argv(target, name, upgrade=upgrade, only=only),
+            "a requirement did not resolve: check [requires] (the image's package names, or recipes = "
+            "[...]) and the generated sonames ([autodeps]) in the output above",
+        )
+        landed = self.container.capture(installed_argv(name), check=False).stdout.strip()
+        every = parse_offers(self.capture_quietly(offers_argv(target, name, unfiltered=True)))
+        self.report.competitors = competitors(every)
+        if landed == nevra:
+            return
+        visible = parse_offers(self.capture_quietly(offers_argv(target, name)))
+        why = explain(name, nevra, landed or "nothing", visible, every)
+        raise InstallTestFailed(
+            self.name,
+            f"{verb} {name} by name",
+            install_argv(target, name, upgrade=upgrade, only=only),
+            f"{landed or 'nothing'} was installed, not pkgrun's {nevra}: {why}\noffers:\n"
+            + "\n".join(f"  {o.repo}: {o.nevra}" for o in every),
+            hint="keep pkgrun's .repo settings (priority, module_hotfixes) on the servers, or give the "
+            "recipe an epoch above the other repository's ([package] epoch)",
+        )
+
+    def capture_quietly(self, command: Sequence[str]) -> str:
+        """A question's answer, "" when it fails (the answer only explains a failure)."""
+        result = self.container.capture(command, check=False)
+        return result.stdout if result.returncode == 0 else ""
 
     def check_libraries(self, info: RpmInfo) -> None:
         files = [f.path for f in info.files if f.mode.startswith("-")]

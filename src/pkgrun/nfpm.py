@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pkgrun.autodeps import Generated
 from pkgrun.recipe import Recipe
 from pkgrun.staging import Entry
 from pkgrun.targets import Target
@@ -49,6 +50,15 @@ def nfpm_base(
             "packager": pkg.maintainer,
         },
     }
+
+
+def with_generated(base: Mapping[str, Any], generated: Generated) -> dict[str, Any]:
+    """``base`` with the generated Requires after the recipe's and the generated Provides."""
+    depends = list(dict.fromkeys([*base.get("depends", []), *generated.requires]))
+    out = {**base, "depends": depends}
+    if generated.provides:
+        out["provides"] = list(generated.provides)
+    return out
 
 
 def nfpm_config(

@@ -12,16 +12,19 @@ step under the plan's name for it.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pkgrun.errors import UsageError
 from pkgrun.fpm import FpmPaths, fpm_argv, release, rpm_filename
 from pkgrun.nfpm import nfpm_base
+from pkgrun.plan_steps import PlanStep as PlanStep  # callers take them from here too
+from pkgrun.plan_steps import Step as Step
+from pkgrun.plan_steps import steps_of
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.recipe_types import rpm_version_rule
-from pkgrun.targets import Packager, RuntimeDeps, Target
+from pkgrun.targets import Packager, Target
 
 # The layout inside the build container.
 CONTAINER_RECIPE_DIR = "/pkgrun/recipe"
@@ -40,33 +43,6 @@ CONTAINER_CCACHE_BIN = "/pkgrun/ccache-bin"  # cc, gcc, c++, g++ as links to cca
 CONTAINER_COMPILED = "/pkgrun/compiled.tar"  # a kept compile's staging directory, copied in
 # what the build's PATH is, the compilers' ccache links first when ccache is on
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-class Step:
-    """The names of a build's steps, as the plan lists them and the build reports them."""
-
-    FETCH = "fetch"
-    IMAGE = "image"
-    CONTAINER = "container"
-    COMPILE_CACHE = "compile cache"
-    KEEP = "keep compile"
-    UNPACK = "unpack"
-    DEPENDENCIES = "dependencies"
-    BUILD = "build"
-    STAGE = "stage"
-    PACKAGE = "package"
-    VERIFY = "verify"
-    LINT = "lint"
-    SIGN = "sign"
-    INSTALL_TEST = "install test"
-    SBOM = "sbom"
-    PUBLISH = "publish"
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    name: str  # one of Step
-    text: str  # what it does, for a person
 
 
 @dataclass(frozen=True)
@@ -265,148 +241,7 @@ def make_plan(
             else None
         ),
     )
-    return _with_steps(plan)
-
-
-def _with_steps(plan: BuildPlan) -> BuildPlan:
-    """The steps, in the order build_recipe and deliver run them."""
-    recipe, target, source = plan.loaded.recipe, plan.target, plan.source
-    origin = source.url or f"PyPI project {source.pypi!r} (pip's configured index)"
-    files = recipe.files
-    steps = [
-        PlanStep(
-            Step.FETCH, f"fetch {source.filename} from {origin} into the cache, verify sha256 {source.sha256}"
-        ),
-        PlanStep(
-            Step.IMAGE,
-            f"prepare the build image: {target.base_image} plus {len(plan.build_requires)} build "
-            f"requirement(s) ({target.family.value}), made once and found by their hash",
-        ),
-    ]
-    if plan.options.compile_cache:
-        steps.append(
-            PlanStep(
-                Step.COMPILE_CACHE,
-                (
-                    "compile from source whatever the compile cache holds (--recompile), and keep the "
-                    "compile there"
-                    if plan.options.recompile
-                    else "look up the compile cache by the compile's inputs (source, build script and the "
-                    "recipe files it may read, build requirements and image, needed packages): when it "
-                    "holds a compile of them, its staging directory is packaged (no build script runs); "
-                    "else the source is compiled and the compile kept"
-                ),
-            )
-        )
-    steps.append(
-        PlanStep(
-            Step.CONTAINER,
-            "start a fresh container with no network; copy in the recipe, the source (or the kept compile)"
-            + (" and nfpm" if plan.packager is Packager.NFPM else ""),
-        )
-    )
-    steps.append(
-        PlanStep(
-            Step.UNPACK,
-            f"unpack {source.filename} into {CONTAINER_SRCDIR}"
-            + (
-                f" (a kept compile: its staging directory into {CONTAINER_DESTDIR})"
-                if plan.options.compile_cache
-                else ""
-            ),
-        )
-    )
-    if recipe.build.recipes:
-        steps.append(
-            PlanStep(
-                Step.DEPENDENCIES,
-                f"install the packages of {', '.join(recipe.build.recipes)} (built in this run, else the "
-                "newest published) with rpm",
-            )
-        )
-    steps += [
-        PlanStep(
-            Step.BUILD,
-            f"run {recipe.build.script} with bash in {CONTAINER_SRCDIR}, installing into {CONTAINER_DESTDIR}"
-            + _ccache_words(plan),
-        ),
-    ]
-    if plan.options.compile_cache:
-        steps.append(
-            PlanStep(
-                Step.KEEP,
-                "keep the staging directory as the build script left it in the compile cache, by the "
-                "digest of the compile's inputs",
-            )
-        )
-    steps += [
-        PlanStep(
-            Step.STAGE,
-            f"add {len(files.add)} file(s) from the recipe and {len(files.directories)} owned "
-            f"directory(ies), list {', '.join(files.paths)} of the staging directory",
-        ),
-        PlanStep(
-            Step.PACKAGE,
-            f"package with {plan.packager}: {plan.nevra}"
-            + (
-                " (fpm's argv below)"
-                if plan.fpm_argv
-                else " (nfpm's configuration below, with the staged files)"
-            ),
-        ),
-        PlanStep(
-            Step.VERIFY,
-            "read the RPM back with rpm: header, requirements, config files, root ownership, scriptlets "
-            "as written, exactly the staged files; and its file list (digests, modes, owners, link "
-            "targets) against the staged tree this machine holds: the compile's archive, here, and the "
-            "recipe's [files.add], before anything signs it",
-        ),
-    ]
-    if plan.options.sign:  # before rpmlint, which then checks the package as it ships
-        steps.append(
-            PlanStep(
-                Step.SIGN,
-                "sign the RPM on this host (rpmsign: RSA over SHA-256); the key never enters a container",
-            )
-        )
-    if plan.options.lint:
-        steps.append(PlanStep(Step.LINT, f"rpmlint; failing checks: {', '.join(recipe.lint.fail) or 'none'}"))
-    if plan.options.install_test:
-        how = (
-            f"{' '.join(target.install_rpm)} resolving requirements from the distribution"
-            if target.runtime_deps is RuntimeDeps.PACKAGE_MANAGER
-            else f"{' '.join(target.install_rpm)} on an image with the requirements preinstalled"
-        )
-        steps.append(
-            PlanStep(
-                Step.INSTALL_TEST,
-                f"in a fresh container: {'verify the signatures, ' if plan.options.sign else ''}install "
-                f"({how}) or upgrade from the newest published release, every library found, "
-                f"{len(recipe.test.commands)} test command(s), remove, nothing left behind",
-            )
-        )
-    steps.append(
-        PlanStep(
-            Step.SBOM,
-            "describe the package in an SBOM (CycloneDX): its source, the build image's packages, "
-            "its requirements, the recipe's files and every file in it",
-        )
-    )
-    steps.append(
-        PlanStep(
-            Step.PUBLISH,
-            f"record the build's inputs and publish {plan.rpm.name} into the {target.dist} repository"
-            if plan.options.publish
-            else f"leave {plan.rpm} in the output directory (not published)",
-        )
-    )
-    return BuildPlan(**{**plan.__dict__, "steps": tuple(steps)})
-
-
-def _ccache_words(plan: BuildPlan) -> str:
-    if plan.ccache_volume:
-        return f"; compilers through ccache (volume {plan.ccache_volume})"
-    return "; compilers through ccache, its cache empty" if plan.options.ccache else ""
+    return replace(plan, steps=steps_of(plan))
 
 
 def volume_name(prefix: str, target: str, recipe: str) -> str:

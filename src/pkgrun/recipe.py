@@ -29,6 +29,7 @@ from pkgrun.recipe_types import (
     Plain,
     PypiName,
     RecipePath,
+    Regex,
     RequirementKey,
     RequirementMap,
     RpmName,
@@ -150,6 +151,17 @@ class Lint(_Section):
     shellcheck_ignore: list[ShellcheckCode] = Field([], alias="shellcheck-ignore")
 
 
+class AutoDeps(_Section):
+    """[autodeps]: the Requires and Provides rpm's generators find in the packaged files
+    (autodeps.py), filtered as rpm's %__requires_exclude, %__provides_exclude and
+    %__requires_exclude_from/%__provides_exclude_from filter them."""
+
+    enabled: bool = True
+    requires_exclude: list[Regex] = Field([], alias="requires-exclude")  # dependencies not required
+    provides_exclude: list[Regex] = Field([], alias="provides-exclude")  # capabilities not provided
+    exclude_from: list[Regex] = Field([], alias="exclude-from")  # installed paths not scanned at all
+
+
 class Recipe(_Section):
     package: Package
     source: Source
@@ -160,6 +172,7 @@ class Recipe(_Section):
     fpm: Fpm = Fpm()
     test: Test = Test()
     lint: Lint = Lint()
+    autodeps: AutoDeps = AutoDeps()
 
     @property
     def name(self) -> str:

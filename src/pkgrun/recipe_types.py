@@ -234,6 +234,18 @@ def _test_command(value: str) -> str:
     return _no_dash(_not_empty(value))
 
 
+def _regex(value: str) -> str:
+    """A regular expression, as rpm's %__requires_exclude takes one (rpm's POSIX extended
+    expressions such as ^libfoo\\.so\\.1 read the same in Python's syntax, which checks them)."""
+    if not value:
+        raise ValueError("an empty pattern would match every dependency: write the pattern")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{_short(value)} is not a regular expression: {exc}") from None
+    return value
+
+
 RpmName = Annotated[str, AfterValidator(_rpm_name)]
 Version = Annotated[str, AfterValidator(rpm_version_rule("version"))]
 Iteration = Annotated[str, BeforeValidator(_int_to_str), AfterValidator(rpm_version_rule("iteration"))]
@@ -253,6 +265,7 @@ UrlTemplate = Annotated[str, AfterValidator(_url_template)]
 PypiName = Annotated[str, AfterValidator(_pypi_name)]
 TestCommand = Annotated[str, AfterValidator(_test_command)]
 ShellcheckCode = Annotated[str, AfterValidator(_shellcheck_code)]
+Regex = Annotated[str, AfterValidator(_regex)]
 
 
 def plain_file_name(name: str) -> bool:

@@ -52,7 +52,7 @@ from pkgrun.run import find_tool
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
 from pkgrun.sbom import describes, make_sbom
 from pkgrun.signing import KEY_FILE, SigningKey, public_key, verified
-from pkgrun.targets import Target
+from pkgrun.targets import Target, target_of_dist
 
 NOARCH_REPO = "x86_64"
 REPO_FILE = "pkgrun.repo"
@@ -83,8 +83,12 @@ def repo_arch(arch: str) -> str:
 
 def repo_file_text(dist: str, baseurl: str, signed: bool) -> str:
     """The .repo file of a distribution's repository: signed packages and metadata checked
-    against the key published beside it, or, for an unsigned repository, nothing checked."""
+    against the key published beside it, or, for an unsigned repository, nothing checked; and
+    the settings that make its packages win where the distribution's repositories are enabled
+    too (Target.repo_settings)."""
     base = baseurl.rstrip("/")
+    target = target_of_dist(dist)
+    settings = "".join(f"{line}\n" for line in (target.repo_settings if target else ()))
     check = (
         f"gpgcheck=1\nrepo_gpgcheck=1\ngpgkey={base}/{dist}/{KEY_FILE}\n"
         if signed
@@ -96,6 +100,7 @@ def repo_file_text(dist: str, baseurl: str, signed: bool) -> str:
         f"baseurl={base}/{dist}/$basearch/\n"
         "enabled=1\n"
         f"{check}"
+        f"{settings}"
         "metadata_expire=60\n"
     )
 

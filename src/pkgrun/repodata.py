@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,6 +118,38 @@ def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None
         if older_than is None or evr < older_than
     ]
     return max(releases, key=lambda item: item[0])[1] if releases else None
+
+
+def providers(
+    repo_root: Path, dist: str, requires: Collection[str], skip: Collection[str] = ()
+) -> list[Path]:
+    """The newest published release of each package that provides one of ``requires`` (the
+    names, as rpm writes them: "libfoo.so.1()(64bit)", "libfoo >= 1"), and of what those
+    require in turn: what a server's dnf would take from the repository to satisfy them.
+    Packages named in ``skip`` (the ones offered already) are not followed."""
+    newest: dict[str, tuple[EVR, Any, Path]] = {}
+    for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
+        arch_dir = repomd.parent.parent
+        for pkg in packages_in(arch_dir):
+            epoch = number(str(pkg.epoch or 0))
+            if epoch is None:
+                continue
+            evr = EVR(epoch, str(pkg.version), str(pkg.release))
+            if pkg.name not in newest or newest[pkg.name][0] < evr:
+                newest[pkg.name] = (evr, pkg, arch_dir / str(pkg.location_href))
+    wanted = {r.split(" ", 1)[0] for r in requires}
+    taken: dict[str, Path] = {}
+    while True:
+        found = [
+            (name, pkg)
+            for name, (_, pkg, _) in newest.items()
+            if name not in taken and name not in skip and wanted & {str(p[0]) for p in pkg.provides}
+        ]
+        if not found:
+            return sorted(taken.values())
+        for name, pkg in found:
+            taken[name] = newest[name][2]
+            wanted |= {str(r[0]) for r in pkg.requires}
 
 
 def list_published(repo_root: Path) -> list[PublishedPackage]:

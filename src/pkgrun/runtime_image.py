@@ -1,19 +1,22 @@
 """`pkgrun image`: the seed's runtime image (nginx, php-fpm and supervisor) built from the
 published packages.
 
-On el targets yum installs the three packages from a copy of the repository, resolving their
-dependencies from the distribution; on `local`, whose dependencies are Debian packages, the
-image starts from the runtime image with those libraries and rpm installs the newest published
-RPMs without dependency checks.
+On el targets yum/dnf installs the three packages by their exact NEVRAs from a copy of the
+repository, with pkgrun's .repo settings (priority, module_hotfixes) beside the image's own
+repositories, resolving their dependencies from the distribution; on `local`, whose
+dependencies are Debian packages, the image starts from the runtime image with those libraries
+and rpm installs the newest published RPMs without dependency checks. Either way each installed
+package is then checked to be the NEVRA pkgrun published.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import string
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,6 +29,7 @@ from pkgrun.repodata import newest_release
 from pkgrun.report import Reporter
 from pkgrun.signing import KEY_FILE
 from pkgrun.targets import RuntimeDeps, Target
+from pkgrun.verify import read_rpm
 
 PACKAGES = ("nginx", "php", "supervisor")
 REPO_IN_IMAGE = "/tmp/pkgrun-repo"
@@ -42,23 +46,48 @@ def default_tag(target: Target) -> str:
     return f"localhost/pkgrun-lnmp:{target.dist}"
 
 
-def install_command(target: Target, rpms: Sequence[str], signed: bool) -> list[str]:
-    """The RUN of the Containerfile (exec form, package names as arguments). ``signed``: the
-    repository is, and the image installs only what carries its key's signature."""
+# After the install: each package installed must be the very one pkgrun published ($@: the
+# NEVRAs, name-epoch:version-release.arch); another repository's package of the name fails
+# the image, saying which landed.
+_CHECK_NEVRAS = r"""
+status=0
+for want in "$@"; do
+    name=${want%-*}; name=${name%-*}
+    got=$(rpm -q --qf '%{NAME}-%|EPOCH?{%{EPOCH}}:{0}|:%{VERSION}-%{RELEASE}.%{ARCH}\n' "$name") || true
+    if [ "$got" != "$want" ]; then
+        echo "pkgrun image: $name is $got, not pkgrun's $want: another repository's package won" >&2
+        status=1
+    fi
+done
+[ "$status" -eq 0 ]
+"""
+
+
+def install_command(target: Target, rpms: Mapping[str, str], signed: bool) -> list[str]:
+    """The RUN of the Containerfile (exec form, packages as arguments). ``rpms``: file name ->
+    NEVRA of each package; yum/dnf installs exactly those NEVRAs from pkgrun's repository (with
+    its .repo settings, beside the image's own repositories), rpm the files; then each NEVRA
+    is checked. ``signed``: the repository is, and the image installs only what carries its
+    key's signature."""
     key = f"{REPO_IN_IMAGE}/{KEY_FILE}"
+    nevras = list(rpms.values())
     if target.runtime_deps is RuntimeDeps.PREINSTALLED:
         # rpm 4.14+ (the local image's) refuses an unsigned or badly signed package at this level
-        check = f"rpm --import {key} && " if signed else ""
         verify = " --define '_pkgverify_level signature'" if signed else ""
-        script = f'{check}rpm -i --nodeps{verify} "$@" && rm -rf {REPO_IN_IMAGE}'
-        return ["sh", "-c", script, "sh", *(f"{REPO_IN_IMAGE}/{rpm}" for rpm in rpms)]
+        files = " ".join(f"{REPO_IN_IMAGE}/{shlex.quote(name)}" for name in rpms)
+        lines = [f"rpm --import {key}"] if signed else []
+        lines += [f"rpm -i --nodeps{verify} {files}", _CHECK_NEVRAS.strip(), f"rm -rf {REPO_IN_IMAGE}"]
+        return ["sh", "-c", "set -e\n" + "\n".join(lines), "sh", *nevras]
     checks = f"gpgcheck=1\\nrepo_gpgcheck=1\\ngpgkey=file://{key}\\n" if signed else "gpgcheck=0\\n"
-    repo_file = f"[pkgrun]\\nname=pkgrun\\nbaseurl=file://{REPO_IN_IMAGE}\\n{checks}"
-    script = (
-        f"printf '{repo_file}' > /etc/yum.repos.d/pkgrun.repo && yum install -y \"$@\" && "
-        f"rm -f /etc/yum.repos.d/pkgrun.repo && yum clean all && rm -rf {REPO_IN_IMAGE}"
-    )
-    return ["sh", "-c", script, "sh", *PACKAGES]
+    settings = "".join(f"{line}\\n" for line in target.repo_settings)
+    repo_file = f"[pkgrun]\\nname=pkgrun\\nbaseurl=file://{REPO_IN_IMAGE}\\n{checks}{settings}"
+    lines = [
+        f"printf '{repo_file}' > /etc/yum.repos.d/pkgrun.repo",
+        f'{" ".join(target.install_rpm)} "$@"',
+        _CHECK_NEVRAS.strip(),
+        f"rm -f /etc/yum.repos.d/pkgrun.repo && yum clean all && rm -rf {REPO_IN_IMAGE}",
+    ]
+    return ["sh", "-c", "set -e\n" + "\n".join(lines), "sh", *nevras]
 
 
 def containerfile(base: str, install: Sequence[str]) -> str:
@@ -107,6 +136,7 @@ def build_runtime_image(
             recipe="image",
             kind="runtime",
         )
+    nevras = {path.name: read_rpm(path).nevra for path in newest.values()}
     with tempfile.TemporaryDirectory(prefix="pkgrun-image-") as tmp:
         context = Path(tmp)
         if target.runtime_deps is RuntimeDeps.PREINSTALLED:
@@ -122,7 +152,7 @@ def build_runtime_image(
         index = resources.files("pkgrun").joinpath("image", "index.php").read_bytes()
         (context / "index.php").write_bytes(index)
         (context / "Containerfile").write_text(
-            containerfile(base, install_command(target, [p.name for p in newest.values()], key.is_file()))
+            containerfile(base, install_command(target, nevras, key.is_file()))
         )
         with reporter.step("image", f"build {tag} from {', '.join(p.name for p in newest.values())}"):
             build_image_from(

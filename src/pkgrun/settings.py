@@ -23,12 +23,14 @@ or guesses a default of its own.
 | its GnuPG home | | GNUPGHOME | [sign] gnupg-home | gpg's default |
 | unsigned | --unsigned | | | no: every package is signed |
 | check skipped builds | --verify-skipped | | [nightly] verify-skipped | no |
+| EPEL 7 mirror (el7 images) | | PKGRUN_EPEL7_BASEURL | | the EPEL 7 archive |
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +39,7 @@ from typing import Any
 from pkgrun.config import CONFIG_FILE, Config, load_config
 from pkgrun.errors import UsageError
 from pkgrun.numerals import is_number, number
-from pkgrun.targets import Packager
+from pkgrun.targets import Packager, Target, get_target
 
 # The largest source pkgrun downloads unless told otherwise: a source is an archive, not a
 # disk's worth of data from a hostile server.
@@ -77,6 +79,12 @@ class Settings:
     hosts: tuple[str, ...] = ()  # --host: the [[hosts]] to build on ("local": this machine's engine)
     # pip's index settings, for sources found through pip's configured index
     pip: Mapping[str, str] = field(default_factory=dict)
+    # the Containerfiles' ARGs a site sets (its own mirrors): PKGRUN_EPEL7_BASEURL
+    build_args: tuple[tuple[str, str], ...] = ()
+
+    def target(self, name: str) -> Target:
+        """The target ``name`` with this site's values for its Containerfiles' ARGs."""
+        return replace(get_target(name), build_args=self.build_args) if self.build_args else get_target(name)
 
     @property
     def logs(self) -> Path:
@@ -152,7 +160,30 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         recompile=bool(option("recompile")),
         hosts=tuple(option("host") or ()),
         pip={k: v for k, v in env.items() if k in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")},
+        build_args=_build_args(env),
     )
+
+
+# A site's mirror for a Containerfile's ARG: the variable -> the ARG it sets
+BUILD_ARG_VARIABLES = {"PKGRUN_EPEL7_BASEURL": "EPEL7_BASEURL"}
+_BASE_URL_RE = re.compile(r"(https?|file)://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
+
+
+def _build_args(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """PKGRUN_EPEL7_BASEURL: EPEL 7's base URL without $basearch (a mirror of the archive)."""
+    out = []
+    for variable, arg in BUILD_ARG_VARIABLES.items():
+        value = env.get(variable)
+        if not value:
+            continue
+        if not _BASE_URL_RE.fullmatch(value):
+            raise UsageError(
+                f"{variable}={value!r} is not a base URL",
+                hint=f"write an http(s):// or file:// URL without quotes, spaces or '$' (the directory "
+                f"that holds $basearch/), or unset {variable}",
+            )
+        out.append((arg, value.rstrip("/")))
+    return tuple(out)
 
 
 def _path(value: str | None) -> Path | None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pkgrun.errors import PkgrunError, UsageError
 from pkgrun.run import find_tool, run
+from pkgrun.targets import Target
 
 KEY_FILE = "RPM-GPG-KEY-pkgrun"  # the public key, beside each distribution's repository
 GPG_HINT = "install gnupg and rpm (Debian/Ubuntu: apt-get install gnupg rpm)"
@@ -30,6 +31,13 @@ class SigningKey:
     # the fingerprints of the key and subkeys that can sign; gpg signs with the newest of them,
     # and rpm records that one's ID (an organisation's key usually signs with a subkey)
     signing_fingerprints: tuple[str, ...] = ()
+    # sign with the primary key itself, never a subkey (gpg's "FINGERPRINT!")
+    primary_only: bool = False
+
+    @property
+    def signer(self) -> str:
+        """How gpg is told which key signs."""
+        return f"{self.fingerprint}!" if self.primary_only else self.fingerprint
 
     @property
     def key_id(self) -> str:
@@ -62,7 +70,7 @@ def rpmsign_argv(key: SigningKey, rpms: Sequence[Path], gpg: str = "/usr/bin/gpg
     return [
         "rpmsign", "--addsign", "--rpmv3",
         "--define", f"__gpg {gpg}",  # Debian's macros name gpg2, which bookworm lacks
-        "--define", f"_gpg_name {key.fingerprint}",
+        "--define", f"_gpg_name {key.signer}",
         "--define", "_gpg_digest_algo sha256",
         # unattended: a key whose passphrase gpg-agent does not hold fails instead of prompting
         "--define", "_gpg_sign_cmd_extra_args --batch --pinentry-mode error",
@@ -73,7 +81,7 @@ def rpmsign_argv(key: SigningKey, rpms: Sequence[Path], gpg: str = "/usr/bin/gpg
 def detach_sign_argv(key: SigningKey, file: Path, signature: Path) -> list[str]:
     return [
         "gpg", "--batch", "--yes", "--pinentry-mode", "error",
-        "--local-user", key.fingerprint, "--digest-algo", "SHA256",
+        "--local-user", key.signer, "--digest-algo", "SHA256",
         "--armor", "--detach-sign", "--output", str(signature), str(file),
     ]  # fmt: skip
 
@@ -141,6 +149,22 @@ def secret_keys(home: Path | None, wanted: str | None = None) -> list[SigningKey
                 found[-1][1].append(fields[9])
             pending = None
     return [SigningKey(primary, home, tuple(signing)) for primary, signing in found if signing]
+
+
+def for_targets(key: SigningKey, targets: Sequence[Target]) -> SigningKey:
+    """``key`` as it must sign for ``targets``: with its primary key itself where a target's rpm
+    verifies against primary keys only (el7), refused before any work when that cannot sign."""
+    strict = [t.name for t in targets if t.primary_key_only]
+    if not strict:
+        return key
+    if key.fingerprint not in key.signing_fingerprints:
+        raise UsageError(
+            f"key {key.fingerprint} signs through a subkey only, and {', '.join(strict)}'s rpm (4.11) "
+            "verifies signatures against primary keys only: its servers would refuse every package",
+            hint="sign with a key whose primary key can sign (gpg --quick-generate-key ID rsa4096 sign), "
+            "or add the sign capability to this key's primary key (gpg --edit-key, change-usage)",
+        )
+    return replace(key, signing_fingerprints=(key.fingerprint,), primary_only=True)
 
 
 def find_secret_key(home: Path | None, wanted: str | None = None) -> SigningKey | None:

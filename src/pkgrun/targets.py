@@ -54,7 +54,7 @@ class Target:
     containerfile: str | None
     # The packager used unless --packager says otherwise: fpm where the build image carries it.
     packager: Packager
-    # How an RPM file is installed or upgraded in an install test (argv, the files appended).
+    # How an RPM file is installed (argv, the files appended): `pkgrun image` on el targets.
     install_rpm: tuple[str, ...]
     runtime_deps: RuntimeDeps
     # The Containerfile of the image install tests and runtime images start from; None: the
@@ -69,6 +69,19 @@ class Target:
     package_type: str = "rpm"  # their purl type
     # fpm --rpm-compression: what the target's rpm can unpack (CentOS 7 reads no zstd)
     payload_compression: str = "gzip"
+    # What pkgrun's .repo files say, beyond the address and the checks, so that a client that
+    # also enables the distribution's repositories and EPEL installs pkgrun's packages by name
+    # (see PRIORITY below).
+    repo_settings: tuple[str, ...] = ()
+    # The package manager a server installs by name with, as argv before its command (install,
+    # upgrade, repoquery): the install test's (byname.py). Its runtime image has it.
+    by_name: tuple[str, ...] = ("dnf",)
+    # A site's values for the Containerfiles' ARGs (its own mirrors: Settings.target), written
+    # into their defaults, so part of the images' identity
+    build_args: tuple[tuple[str, str], ...] = ()
+    # Whether the target's rpm verifies a signature against primary keys only (rpm 4.11 on
+    # CentOS 7 ignores subkeys): packages for it are signed with the primary key itself
+    primary_key_only: bool = False
 
     @property
     def install_test_network(self) -> str:
@@ -79,6 +92,38 @@ class Target:
     def packagers(self) -> tuple[Packager, ...]:
         """The packagers this target's build image can run."""
         return (Packager.FPM, Packager.NFPM) if self.packager is Packager.FPM else (Packager.NFPM,)
+
+
+# A pkgrun repository wins on a server, the documented way:
+# - priority: yum/dnf take a package from the repository of the lowest priority value that has
+#   its name, whatever the version or epoch elsewhere (dnf.conf(5); el7's yum needs the
+#   yum-plugin-priorities package for it). Repositories default to 99: EPEL's nginx-1:1.20.1
+#   and AppStream's nginx-1:1.20.1 lose to pkgrun's nginx-0:1.22.1.
+# - module_hotfixes: dnf's modular filtering hides every non-modular package whose name a
+#   default stream ships (el8's nginx:1.14, php:7.2); a hotfix repository is exempt
+#   (dnf.modularity(7), "HOTFIX REPOSITORIES"; mock marks its local repositories so).
+PRIORITY = 10
+YUM_REPO_SETTINGS = (f"priority={PRIORITY}",)
+DNF_REPO_SETTINGS = (f"priority={PRIORITY}", "module_hotfixes=1")
+
+
+def _dnf_el(release: int, description: str, base_image: str, metadata_compression: str) -> Target:
+    """An el target of dnf's: el8 and later, alike but for the image and the metadata."""
+    return Target(
+        name=f"el{release}",
+        description=description,
+        base_image=base_image,
+        dist=f"el{release}",
+        family=PackageFamily.YUM,
+        metadata_compression=metadata_compression,
+        install='dnf install -y "$@" && dnf clean all',
+        containerfile=f"el{release}.Containerfile",
+        packager=Packager.FPM,
+        install_rpm=("dnf", "install", "-y"),
+        runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
+        runtime_containerfile=f"el{release}-runtime.Containerfile",
+        repo_settings=DNF_REPO_SETTINGS,
+    )
 
 
 # Image names are short names on purpose: podman resolves them through its short-name aliases
@@ -100,35 +145,14 @@ TARGETS: dict[str, Target] = {
             install_rpm=("yum", "install", "-y", "--setopt=skip_missing_names_on_install=False"),
             runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
             runtime_containerfile="el7-runtime.Containerfile",
+            by_name=("yum", "--setopt=skip_missing_names_on_install=False"),
+            primary_key_only=True,
+            repo_settings=YUM_REPO_SETTINGS,
         ),
-        Target(
-            name="el8",
-            description="Rocky Linux 8",
-            base_image="rockylinux:8",
-            dist="el8",
-            family=PackageFamily.YUM,
-            metadata_compression="xz",
-            install='dnf install -y "$@" && dnf clean all',
-            containerfile="el8.Containerfile",
-            packager=Packager.FPM,
-            install_rpm=("dnf", "install", "-y"),
-            runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
-            runtime_containerfile="el8-runtime.Containerfile",
-        ),
-        Target(
-            name="el9",
-            description="Rocky Linux 9",
-            base_image="rockylinux:9",
-            dist="el9",
-            family=PackageFamily.YUM,
-            metadata_compression="zstd",
-            install='dnf install -y "$@" && dnf clean all',
-            containerfile="el9.Containerfile",
-            packager=Packager.FPM,
-            install_rpm=("dnf", "install", "-y"),
-            runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
-            runtime_containerfile="el9-runtime.Containerfile",
-        ),
+        _dnf_el(8, "Rocky Linux 8", "rockylinux:8", "xz"),
+        _dnf_el(9, "Rocky Linux 9", "rockylinux:9", "zstd"),
+        # RHEL 10 has no modules left; module_hotfixes is harmless to its dnf and keeps one rule
+        _dnf_el(10, "AlmaLinux 10 (a RHEL 10 rebuild)", "almalinux:10", "zstd"),
         Target(
             name="local",
             description="offline test target: a Debian 12 rootfs made by debootstrap, no registry needed",
@@ -144,14 +168,23 @@ TARGETS: dict[str, Target] = {
             install_rpm=("rpm", "-U"),
             runtime_deps=RuntimeDeps.PREINSTALLED,
             runtime_containerfile=None,
+            # Debian's dnf, which finds no release package to read $releasever from (pkgrun's
+            # .repo files do not use it): the debootstrap suite's, bookworm's
+            by_name=("dnf", "--releasever=12"),
             build_image_needs_rpm=True,
             package_query=("dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"),
             package_type="deb",
+            repo_settings=DNF_REPO_SETTINGS,
         ),
     )
 }
 
 DEFAULT_TARGET = "el7"
+
+
+def target_of_dist(dist: str) -> Target | None:
+    """The target whose packages a repository's distribution directory holds."""
+    return next((t for t in TARGETS.values() if t.dist == dist), None)
 
 
 def get_target(name: str) -> Target:

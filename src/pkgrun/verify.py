@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pkgrun.autodeps import Generated
 from pkgrun.errors import PkgrunError
 from pkgrun.nfpm import config_files
 from pkgrun.plan import BuildPlan
@@ -59,6 +60,7 @@ class RpmInfo:
     files: list[RpmFile]
     scripts: dict[str, str]  # PREIN ... -> body, "" when absent
     size: int  # of the .rpm file
+    provides: tuple[str, ...] = ()
 
     @property
     def nevra(self) -> str:
@@ -80,6 +82,7 @@ def read_rpm(rpm: Path) -> RpmInfo:
     # what the package requires of the system, whatever the kind (plain, pre, interp...), once
     # each, in order; not rpm's own features (rpmlib(...))
     requires = list(dict.fromkeys(r.split("\t", 1)[1] for r in lines if not r.startswith("rpmlib\t")))
+    provides = tuple(line.strip() for line in query("[%{PROVIDENEVRS}\n]").splitlines() if line.strip())
     files = []
     for line in query(
         "[%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEMODES}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}"
@@ -91,7 +94,7 @@ def read_rpm(rpm: Path) -> RpmInfo:
     for tag in (*SCRIPT_TAGS.values(), *FOREIGN_SCRIPT_TAGS):
         body = query(f"[%{{{tag}}}\n]" if tag == "TRIGGERSCRIPTS" else f"%{{{tag}}}")
         scripts[tag] = "" if body.strip() in ("(none)", "") else body
-    return RpmInfo(header, requires, files, scripts, rpm.stat().st_size)
+    return RpmInfo(header, requires, files, scripts, rpm.stat().st_size, provides)
 
 
 def check_rpm(
@@ -99,10 +102,12 @@ def check_rpm(
     plan: BuildPlan,
     scripts: Mapping[str, str] | None = None,
     entries: Sequence[Entry] | None = None,
+    generated: Generated | None = None,
 ) -> list[str]:
     """What in the RPM differs from the plan; empty when it is what the recipe asked for.
     ``scripts``: the scriptlets pkgrun made from the hooks (nfpm's keys), compared byte for byte;
-    ``entries``: the staged files, which must be the package's files with their modes."""
+    ``entries``: the staged files, which must be the package's files with their modes;
+    ``generated``: the Requires and Provides rpm's generators found, which it must declare."""
     pkg = plan.loaded.recipe.package
     expected = {
         "NAME": pkg.name,
@@ -125,8 +130,12 @@ def check_rpm(
         *plan.hook_requires,
         *(["/bin/sh"] if plan.loaded.recipe.hooks.items() else []),
     ]
+    if generated is not None:
+        wanted_requires += generated.requires
+        if missing := [p for p in generated.provides if p not in info.provides]:
+            problems.append(f"Provides lacks {', '.join(missing[:8])}")
     if missing := [r for r in dict.fromkeys(wanted_requires) if r not in info.requires]:
-        problems.append(f"Requires lacks {', '.join(missing)}")
+        problems.append(f"Requires lacks {', '.join(missing[:8])}")
     if not info.files:
         problems.append("the package holds no files")
     paths = {f.path for f in info.files}
@@ -181,9 +190,10 @@ def verify_rpm(
     plan: BuildPlan,
     scripts: Mapping[str, str] | None = None,
     entries: Sequence[Entry] | None = None,
+    generated: Generated | None = None,
 ) -> RpmInfo:
     info = read_rpm(rpm)
-    problems = check_rpm(info, plan, scripts, entries)
+    problems = check_rpm(info, plan, scripts, entries, generated)
     if problems:
         raise PkgrunError(
             f"{rpm.name} does not match its recipe: " + "; ".join(problems),

@@ -30,8 +30,8 @@ def build(recipes: Path, tmp_path: Path, podman: str, *names: str, extra: tuple[
             "--repo", str(tmp_path / "repo"), "--json", *extra]  # fmt: skip
 
 
-def requires_of(rpm: Path) -> list[str]:
-    out = subprocess.run(["rpm", "-qp", "--requires", str(rpm)], capture_output=True, text=True, check=True)
+def requires_of(rpm: Path, what: str = "--requires") -> list[str]:
+    out = subprocess.run(["rpm", "-qp", what, str(rpm)], capture_output=True, text=True, check=True)
     return out.stdout.splitlines()
 
 
@@ -50,18 +50,27 @@ def test_a_program_and_the_library_it_needs(
     assert "libgreet >= 1.0" in greet["requires"]
     steps = greet["install_test"]["steps"]
     assert "every library is found" in steps and steps[-1] == "nothing left behind"
-    assert "libgreet >= 1.0" in requires_of(Path(greet["rpm"]))
+    # the hand-written requirement, and what rpm's generators found: libgreet's soname, glibc's
+    # versioned symbols; the library provides its soname
+    requires = requires_of(Path(greet["rpm"]))
+    assert {"libgreet >= 1.0", "libgreet.so.1()(64bit)", "rtld(GNU_HASH)"} <= set(requires)
+    assert any(r.startswith("libc.so.6(GLIBC_") for r in requires)
+    libgreet = next(b for b in first["built"] if b["name"] == "libgreet")
+    assert "libgreet.so.1()(64bit)" in requires_of(Path(libgreet["rpm"]), "--provides")
     log = Path(greet["log"]).read_text()
     assert "rpm -U --nodeps --replacepkgs /pkgrun/deps/libgreet-1.0-1.local.x86_64.rpm" in log
-    # installed without --nodeps, beside libgreet: rpm checked every requirement
-    assert (
-        "rpm -U /pkgrun/new/greet-1.0-1.local.x86_64.rpm /pkgrun/new/libgreet-1.0-1.local.x86_64.rpm" in log
-    )
+    # installed by name with dnf, libgreet offered beside it; rpm checked every requirement
+    assert "+ [install greet by name from pkgrun's repositories, the image's repositories enabled] " in log
+    assert "dnf --releasever=12 install -y greet" in log
 
     # libgreet is published now: a build of greet uses it instead of building it again
     assert main(build(recipes, tmp_path, podman, "greet", extra=("--iteration", "2")), env=build_env) == 0
     second = json.loads(capsys.readouterr().out)
     assert [b["name"] for b in second["built"]] == ["greet"]
+    # the published release installed by name, then upgraded by name to the new one
+    log = Path(second["built"][0]["log"]).read_text()
+    assert "dnf --releasever=12 install -y --disablerepo=pkgrun-new greet" in log
+    assert "dnf --releasever=12 upgrade -y greet" in log
     assert second["skipped"] == [
         {
             "name": "libgreet",
@@ -82,17 +91,26 @@ def test_a_program_and_the_library_it_needs(
     assert {b["recipe"]: b["status"] for b in report["builds"]} == {"libgreet": "skipped", "greet": "skipped"}
 
 
-def test_a_library_the_package_does_not_require_fails_the_install_test(
+def test_the_soname_alone_brings_the_library_and_without_it_the_install_test_fails(
     podman, build_env, recipes, tmp_path, capsys, no_leftover_containers
 ) -> None:
     recipe = recipes / "greet" / "recipe.toml"
     recipe.write_text(recipe.read_text().replace('recipes = ["libgreet >= 1.0"]', ""))
     assert main(build(recipes, tmp_path, podman, "libgreet"), env=build_env) == 0
     capsys.readouterr()
+    # with the generators off, nothing requires the library: the install test finds it missing
+    text = recipe.read_text()
+    recipe.write_text(text + "\n[autodeps]\nenabled = false\n")
     assert main(build(recipes, tmp_path, podman, "greet"), env=build_env) == 1
     err = capsys.readouterr().err
     assert "install test of greet failed at 'every library is found'" in err
     assert "/usr/local/bin/greet needs libgreet.so.1" in err
+    # no hand-written requirement: the generated soname makes dnf take the published libgreet
+    recipe.write_text(text)
+    assert main(build(recipes, tmp_path, podman, "greet"), env=build_env) == 0, capsys.readouterr().err
+    log = Path(json.loads(capsys.readouterr().out)["built"][0]["log"]).read_text()
+    # dnf's transaction: libgreet installed from the published repository, as a dependency
+    assert any("libgreet" in line and "pkgrun-published" in line for line in log.splitlines()), log
 
 
 def add_to_build(recipes: Path, line: str) -> None:

@@ -26,7 +26,7 @@ def test_install_upgrade_remove_then_publish(
             "tell rpm what the image provides",
             "import the signing key",
             "verify the signatures",
-            "install hello-1.0-4.local.noarch.rpm",
+            "install hello by name from pkgrun's repositories, the image's repositories enabled",
             "every library is found",
             "test: hello tests | grep -q 'hello from pkgrun tests'",
             "test: test -L /usr/bin/hi",
@@ -34,6 +34,7 @@ def test_install_upgrade_remove_then_publish(
             "nothing left behind",
         ],
         "upgraded_from": None,
+        "competitors": [],  # Debian's repositories offer no RPMs
     }
     assert not any("no-signature" in f for f in first["built"][0]["rpmlint"])  # signed before the test
     assert [p["nevra"] for p in first["published"]] == ["hello-0:1.0-4.local.noarch"]
@@ -43,9 +44,11 @@ def test_install_upgrade_remove_then_publish(
     )
     second = json.loads(capsys.readouterr().out)["built"][0]["install_test"]
     assert second["upgraded_from"] == "hello-1.0-4.local.noarch.rpm"
-    assert second["steps"][4:6] == [
-        "install the published hello-1.0-4.local.noarch.rpm",
-        "upgrade to hello-1.0-5.local.noarch.rpm",
+    steps = second["steps"]
+    installs = [step for step in steps if " by name " in step]
+    assert installs == [
+        "install hello by name from the published release's repository, the image's repositories enabled",
+        "upgrade hello by name from pkgrun's repositories, the image's repositories enabled",
     ]
     log = sorted((tmp_path / "state" / "pkgrun" / "logs").glob("hello-1.0-5.local-*.log"))[-1].read_text()
     assert "hello: after install (2)" in log  # the hook saw an upgrade (rpm's count 2)
@@ -57,8 +60,8 @@ def test_a_failing_hook_blocks_the_publish(
     code = main(build("badhook", tmp_path, build_env, podman), env=build_env)
     err = capsys.readouterr().err
     assert code == 1
-    assert "install test of hello failed at 'install hello-1.0-4.local.noarch.rpm'" in err
-    assert "rpm -U /pkgrun/new/hello-1.0-4.local.noarch.rpm" in err  # every requirement checked
+    assert "install test of hello failed at 'install hello by name from pkgrun's repositories" in err
+    assert "dnf --releasever=12 install -y hello" in err  # by name, every requirement checked
     assert "hello: after install fails on purpose" in err  # the command's output
     assert "%post" in err and "scriptlet failed" in err
     assert not (tmp_path / "repo").exists() or not list((tmp_path / "repo").rglob("*.rpm"))
