@@ -15,8 +15,10 @@ STAMP  := $(VENV)/.installed
 SYSTEM_TOOLS := bash sh=dash
 SIGN_TOOLS   := gpg=gnupg rpmsign=rpm
 BUILD_TOOLS  := rpm rpmlint debootstrap podman runc $(SIGN_TOOLS)
-# diffoscope reads RPMs with rpm's Python bindings
-TEST_TOOLS   := $(BUILD_TOOLS) dnf dockerd=docker.io diffoscope=diffoscope-minimal,python3-rpm
+# diffoscope reads RPMs with rpm's Python bindings; gcc and readelf make and read the ELF files
+# the dependency generator's tests compare with rpmbuild's
+TEST_TOOLS   := $(BUILD_TOOLS) rpmbuild=rpm dnf dockerd=docker.io diffoscope=diffoscope-minimal,python3-rpm \
+                gcc readelf=binutils
 # Debian's orig tarballs for the integration tests and benchmarks (scripts/fetch-test-sources.sh)
 TEST_MIRROR  ?= $(or $(PKGRUN_TEST_MIRROR),$(CURDIR)/.cache/mirror)
 # podman with runc: what hosts whose cgroup layout crun refuses need (this project's CI machines

@@ -45,13 +45,12 @@ def elves(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (where / "main.c").write_text(
         "#include <math.h>\nint demo(void);\nint main(int c, char **v) { return demo() + (int)sqrt(c); }\n"
     )
-    lib, prog = where / "libdemo.so.1.0", where / "prog"
-    subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-Wl,-soname,libdemo.so.1", "-o", str(lib), str(where / "demo.c")],
-        check=True,
-    )
+    lib, prog, plain = where / "libdemo.so.1.0", where / "prog", where / "libplain.so"
+    demo = str(where / "demo.c")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libdemo.so.1", "-o", str(lib), demo], check=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(plain), demo], check=True)  # no soname
     subprocess.run(["gcc", "-o", str(prog), str(where / "main.c"), str(lib), "-lm"], check=True)
-    return {"lib": lib, "prog": prog}
+    return {"lib": lib, "prog": prog, "plain": plain}
 
 
 def test_a_library_provides_its_soname_and_a_program_requires_what_it_links(elves: dict[str, Path]) -> None:
@@ -124,7 +123,8 @@ def test_only_the_packaged_regular_files_are_scanned(tmp_path: Path, elves: dict
     into.mkdir()
     found = staged_files(archive, ["usr"], into)
     assert sorted(path for path, _ in found) == ["/usr/bin/prog", "/usr/bin/run", "/usr/lib/tool"]
-    assert all(local.parent == into for _, local in found)
+    # each under its own name, in a directory of pkgrun's: never a path the archive names
+    assert all(local.parent.parent == into and local.name == path.rsplit("/", 1)[1] for path, local in found)
     recipe_dir = tmp_path / "recipe"
     recipe_dir.mkdir()
     (recipe_dir / "tool").write_text("#!/bin/dash\n")
@@ -178,6 +178,7 @@ def test_the_lists_are_those_rpmbuild_generates(tmp_path: Path, elves: dict[str,
     for path, source, mode in (
         ("usr/lib64/libdemo.so.1.0", elves["lib"], 0o755),
         ("usr/bin/prog", elves["prog"], 0o755),
+        ("usr/lib64/libplain.so", elves["plain"], 0o755),  # no soname: rpm names it by its file
         ("usr/bin/tool", None, 0o755),
         ("usr/share/demo/notes", None, 0o644),
     ):
@@ -207,4 +208,4 @@ def test_the_lists_are_those_rpmbuild_generates(tmp_path: Path, elves: dict[str,
         tar.add(stage, arcname=".")
     found = generate(staged_files(archive, ["usr"], into), AutoDeps())
     assert set(found.requires) == listed("--requires") and found.requires
-    assert set(found.provides) == listed("--provides") and found.provides
+    assert set(found.provides) == listed("--provides") and "libplain.so()(64bit)" in found.provides

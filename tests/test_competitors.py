@@ -60,3 +60,19 @@ def test_pkgrun_check_says_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert "nginx on el7: epel's nginx-1:1.20.1-10.el7.x86_64 is newer than pkgrun's 0:1.12.1-2.el7" in err
     assert "epoch = 2 in [package] wins there" in err
+
+
+def test_a_tie_is_told_as_one(tmp_path: Path) -> None:
+    record(tmp_path, "el9", "supervisor", [Offer("epel", "supervisor-0:4.2.5-1.el9.noarch")])
+    (loss,) = losses(tmp_path, load_recipes(RECIPES), [TARGETS["el9"]])
+    assert loss.tie and loss.winning_epoch == 1 and "is as new as pkgrun's 0:4.2.5-1.el9" in loss.text()
+
+
+def test_a_planted_record_shows_nothing_it_should_not(tmp_path: Path) -> None:
+    path = record_file(tmp_path, "el7", "nginx")
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        '[{"repo": "epel\\u001b]0;owned\\u0007", "nevra": "nginx-9:9-9.el7.x86_64"},'
+        ' {"repo": "epel", "nevra": "nginx-9:9-9.el7.x86_64\\n\\u001b[2J"}]'
+    )
+    assert recorded(tmp_path, "el7") == {"nginx": []}

@@ -7,7 +7,16 @@ import configparser
 
 import pytest
 
-from pkgrun.byname import NEW_REPO, PUBLISHED_REPO, Offer, explain, install_argv, nevra_evr, repo_text
+from pkgrun.byname import (
+    NEW_REPO,
+    PUBLISHED_REPO,
+    Offer,
+    explain,
+    install_argv,
+    nevra_evr,
+    parse_offers,
+    repo_text,
+)
 from pkgrun.errors import UsageError
 from pkgrun.evr import EVR
 from pkgrun.images import base_image_tag, containerfile_text
@@ -63,7 +72,19 @@ def test_a_site_mirror_for_epel7_is_part_of_the_image() -> None:
     assert resolve({}, {"HOME": "/nonexistent"}).target("el7") == TARGETS["el7"]
 
 
-@pytest.mark.parametrize("value", ["x", "https://a b", 'https://a"b', "https://a/$basearch", "ftp://a"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x",
+        "https://a b",
+        'https://a"b',
+        "https://a/$basearch",
+        "ftp://a",
+        "https://a/?b",
+        "https://a&b",
+        "https://a|b",
+    ],
+)
 def test_a_bad_epel7_mirror_is_refused(value: str) -> None:
     with pytest.raises(UsageError, match="PKGRUN_EPEL7_BASEURL"):
         resolve({}, {"HOME": "/nonexistent", "PKGRUN_EPEL7_BASEURL": value})
@@ -77,13 +98,13 @@ def test_install_by_name_argv() -> None:
         f"--disablerepo={NEW_REPO}",
         "nginx",
     ]
+    # best=True: an upgrade whose requirements do not resolve fails, never exits 0 keeping the old
     assert install_argv(TARGETS["local"], "nginx", upgrade=True) == [
-        "dnf",
-        "--releasever=12",
-        "upgrade",
-        "-y",
-        "nginx",
-    ]
+        "dnf", "--setopt=best=True", "--releasever=12", "upgrade", "-y", "nginx",
+    ]  # fmt: skip
+    assert all(
+        "--setopt=best=True" in install_argv(t, "x") for t in TARGETS.values() if t.by_name[0] == "dnf"
+    )
 
 
 def test_nevras_parse() -> None:
@@ -102,6 +123,26 @@ def test_explanations() -> None:
     assert "version 1.22.1-3.el8 is higher than pkgrun's 1.22.1-2.el8" in why
     older = Offer("local-mirror", "nginx-0:1.20.0-1.el8.x86_64")
     assert "won on priority" in explain("nginx", OURS, older.nevra, [mine, older], [mine, older])
+    # the published release stayed: the new build did not install, whatever else is offered
+    published = Offer(PUBLISHED_REPO, "nginx-0:1.22.1-1.el8.x86_64")
+    why = explain("nginx", OURS, published.nevra, [mine, published], [mine, published])
+    assert "pkgrun's own older release, stayed" in why and "did not resolve" in why
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "epel\tnginx-1:1.20.1-10.el7.x86_64\x1b[2J",
+        "ep\x1bel\tnginx-1:1.20.1-10.el7.x86_64",
+        "epel\tnginx 1:1.20.1-10.el7.x86_64",
+        "\tnginx-1:1.20.1-10.el7.x86_64",
+    ],
+)
+def test_offers_that_are_not_repo_and_nevra_are_left_out(line: str) -> None:
+    assert parse_offers(line) == []
+    assert parse_offers("epel\tnginx-1:1.20.1-10.el7.x86_64\n" + line) == [
+        Offer("epel", "nginx-1:1.20.1-10.el7.x86_64")
+    ]
 
 
 def test_the_local_shim_owns_el_s_filesystem_directories() -> None:

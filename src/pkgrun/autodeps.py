@@ -68,7 +68,10 @@ def rpm_config_dir() -> Path:
     """Where this machine's rpm keeps rpmdeps and its file attributes."""
     from pkgrun.run import run  # here: fpm and nfpm take Generated, and their builders start nothing
 
-    hint = "install rpm (Debian/Ubuntu: apt-get install rpm); its rpmdeps generates the dependencies"
+    hint = (
+        "install rpm's dependency generator (Debian/Ubuntu: apt-get install rpm; Fedora/el: dnf install "
+        "rpm-build): its rpmdeps finds every package's sonames"
+    )
     found = Path(run(["rpm", "--eval", "%{_rpmconfigdir}"], hint=hint).stdout.strip())
     if not (found / "rpmdeps").is_file():
         raise PkgrunError(f"rpm's dependency generator {found / 'rpmdeps'} is missing", hint=hint)
@@ -111,7 +114,8 @@ def packaged_files(archive: Path, files: Files, recipe_dir: Path, into: Path) ->
     added = set(files.add)
     out = [(path, local) for path, local in staged_files(archive, files.paths, into) if path not in added]
     for dest, source in files.add.items():
-        local = into / f"add{len(out):06d}"
+        local = into / f"add{len(out):06d}" / posixpath.basename(dest)
+        local.parent.mkdir()
         shutil.copyfile(recipe_dir / source, local)
         local.chmod(0o644)
         out.append((dest, local))
@@ -120,8 +124,9 @@ def packaged_files(archive: Path, files: Files, recipe_dir: Path, into: Path) ->
 
 def staged_files(archive: Path, paths: Sequence[str], into: Path) -> list[tuple[str, Path]]:
     """The regular files of the staged tree in ``archive`` (tar -C DESTDIR .) under the [files]
-    ``paths``, written into ``into`` under names of pkgrun's own (never the archive's) with
-    their permission bits (a script's generator reads executable files only)."""
+    ``paths``, written into ``into``, each in a directory of pkgrun's own under its own file
+    name (never a path from the archive), with their permission bits (a script's generator
+    reads executable files only)."""
     tops = ["/" + posixpath.normpath(path) for path in paths]
     out: list[tuple[str, Path]] = []
     with tarfile.open(archive, "r:") as tar:
@@ -134,7 +139,10 @@ def staged_files(archive: Path, paths: Sequence[str], into: Path) -> list[tuple[
             source = tar.extractfile(member)
             if source is None:  # a hard link to a file the archive lacks
                 continue
-            local = into / f"{len(out):06d}"
+            # the file's own name, in a directory of pkgrun's: rpm's elf generator takes the
+            # name of a library without a soname for its soname, as rpmbuild does
+            local = into / f"{len(out):06d}" / posixpath.basename(path)
+            local.parent.mkdir()
             with source, local.open("xb") as fh:
                 shutil.copyfileobj(source, fh)
             local.chmod(member.mode & 0o755)

@@ -13,6 +13,7 @@ Everything here is pure: argv, the test repositories' .repo text, and the explan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,12 @@ REPO_FILE = f"{REPOS_DIR}/pkgrun-install-test.repo"
 # rpm's query of one installed package as a NEVRA (epoch 0 when the header has none)
 NEVRA_FORMAT = "%{NAME}-%|EPOCH?{%{EPOCH}}:{0}|:%{VERSION}-%{RELEASE}.%{ARCH}\\n"
 _OFFER_FORMAT = "%{repoid}\\t%{name}-%{epoch}:%{version}-%{release}.%{arch}\\n"
+# What a repository id and a NEVRA can be (yum's and rpm's characters): anything else in a
+# package manager's answer, or in a record, is not shown (no terminal escapes, no new lines).
+_REPO_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_NEVRA_RE = re.compile(
+    r"[A-Za-z0-9._+-]{1,255}-[0-9]{1,10}:[A-Za-z0-9._+~^]{1,255}-[A-Za-z0-9._+~^]{1,255}\.[A-Za-z0-9_]{1,32}"
+)
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,23 @@ def offers_argv(target: Target, name: str, *, unfiltered: bool = False) -> list[
 
 
 def parse_offers(text: str) -> list[Offer]:
+    """The offers of "repo<TAB>NEVRA" lines; a line that is not one is left out."""
     offers = []
     for line in text.splitlines():
         repo, _, nevra = line.strip().partition("\t")
-        if repo and nevra.count("-") >= 2 and ":" in nevra:
+        if is_offer(repo, nevra):
             offers.append(Offer(repo, nevra))
     return offers
+
+
+def is_offer(repo: object, nevra: object) -> bool:
+    """A repository id and a NEVRA as yum and rpm write them (nothing else is ever shown)."""
+    return (
+        isinstance(repo, str)
+        and isinstance(nevra, str)
+        and bool(_REPO_ID_RE.fullmatch(repo))
+        and bool(_NEVRA_RE.fullmatch(nevra))
+    )
 
 
 def explain(
@@ -108,6 +126,11 @@ def explain(
     of pkgrun's repositories."""
     if not any(o.nevra == wanted and o.repo in ours for o in every):
         return f"pkgrun's repositories do not offer {wanted}"
+    if any(o.nevra == got and o.repo in ours for o in every):
+        return (
+            f"{got}, pkgrun's own older release, stayed: {wanted} could not be installed (its "
+            "requirements did not resolve: see the package manager's output above)"
+        )
     theirs = [o for o in every if o.repo not in ours]
     winner = next((o for o in theirs if o.nevra == got), None)
     if not any(o.nevra == wanted for o in visible):

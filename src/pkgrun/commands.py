@@ -195,10 +195,12 @@ def _engine_and_tools(settings: Settings) -> Engine:
 
 
 def _tools(settings: Settings) -> None:
+    from pkgrun.autodeps import rpm_config_dir
     from pkgrun.lint import LINT_HINT
     from pkgrun.run import find_tool
 
     find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
+    rpm_config_dir()  # rpmdeps, which generates every package's sonames
     if settings.publish:
         find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
     if settings.lint:

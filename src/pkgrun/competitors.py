@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrun.byname import Offer
+from pkgrun.byname import Offer, is_offer
 from pkgrun.evr import EVR
 from pkgrun.fpm import release
 from pkgrun.recipe import LoadedRecipe
@@ -50,7 +50,7 @@ def recorded(state_dir: Path, dist: str) -> dict[str, list[Offer]]:
             out[path.stem] = [
                 Offer(o["repo"], o["nevra"])
                 for o in data
-                if isinstance(o, dict) and isinstance(o.get("repo"), str) and _nevra_like(o.get("nevra"))
+                if isinstance(o, dict) and is_offer(o.get("repo"), o.get("nevra"))
             ]
     return out
 
@@ -62,12 +62,15 @@ class Loss:
     ours: str  # epoch:version-release
     theirs: Offer
     winning_epoch: int
+    tie: bool = False  # the same epoch-version-release: which one a client takes is not ours to say
 
     def text(self) -> str:
+        how = "is as new as" if self.tie else "is newer than"
         return (
-            f"{self.recipe} on {self.target}: {self.theirs.repo}'s {self.theirs.nevra} is newer than "
+            f"{self.recipe} on {self.target}: {self.theirs.repo}'s {self.theirs.nevra} {how} "
             f"pkgrun's {self.ours} by version order; a client without pkgrun's .repo settings "
-            f"(priority, module_hotfixes) installs it. epoch = {self.winning_epoch} in [package] wins there"
+            f"(priority, module_hotfixes) may install it. epoch = {self.winning_epoch} in [package] "
+            "wins there"
         )
 
 
@@ -86,14 +89,9 @@ def losses(state_dir: Path, loaded: Sequence[LoadedRecipe], targets: Sequence[Ta
             ours = EVR(recipe.package.epoch, version, rel)
             if ours < best.evr or ours == best.evr:
                 epoch = best.evr.key[0] + (0 if EVR(best.evr.key[0], version, rel) > best.evr else 1)
-                out.append(
-                    Loss(recipe.name, target.name, f"{recipe.package.epoch}:{version}-{rel}", best, epoch)
-                )
+                ours_text = f"{recipe.package.epoch}:{version}-{rel}"
+                out.append(Loss(recipe.name, target.name, ours_text, best, epoch, tie=ours == best.evr))
     return out
-
-
-def _nevra_like(value: object) -> bool:
-    return isinstance(value, str) and value.count("-") >= 2 and ":" in value
 
 
 def _parses(offer: Offer) -> bool:

@@ -269,14 +269,16 @@ def offered_packages(
     dist: str,
 ) -> dict[str, list[Path]]:
     """pkgrun's packages offered as a server is offered them, by repository: the new build with
-    the packages of the recipes it requires; the published release, with those, and with what
-    the published repository holds that they require (a library's soname), in another."""
+    the packages of the recipes it requires (this run's builds, or the published ones); and the
+    repository as it is published: the previous release, with what the published repository
+    holds that it and the new packages require (a library's soname, the siblings' published
+    releases), as a server that upgrades has it."""
     offered = {NEW_REPO: [rpm, *siblings]}
-    needed = [r for i in (info, *sibling_infos) for r in i.requires]
-    named = {info.header["NAME"], *(i.header["NAME"] for i in sibling_infos)}
-    published = providers(repo_root, dist, needed, skip=named)
+    previous_info = [read_rpm(previous)] if previous is not None else []
+    needed = [r for i in (info, *sibling_infos, *previous_info) for r in i.requires]
+    published = [p for p in providers(repo_root, dist, needed, skip={info.header["NAME"]}) if p != previous]
     if previous is not None or published:
-        offered[PUBLISHED_REPO] = [*([previous] if previous else []), *siblings, *published]
+        offered[PUBLISHED_REPO] = [*([previous] if previous else []), *published]
     return offered
 
 
@@ -358,27 +360,39 @@ class _Steps:
             "a requirement did not resolve: check [requires] (the image's package names, or recipes = "
             "[...]) and the generated sonames ([autodeps]) in the output above",
         )
-        landed = self.container.capture(installed_argv(name), check=False).stdout.strip()
-        every = parse_offers(self.capture_quietly(offers_argv(target, name, unfiltered=True)))
-        self.report.competitors = competitors(every)
+        query = self.container.capture(installed_argv(name), check=False)
+        landed = query.stdout.strip() if query.returncode == 0 else "nothing"
+        every, failed = self.offers(offers_argv(target, name, unfiltered=True))
+        if failed is None:  # the record `pkgrun check` reads; not from a question that failed
+            self.report.competitors = competitors(every)
         if landed == nevra:
             return
-        visible = parse_offers(self.capture_quietly(offers_argv(target, name)))
-        why = explain(name, nevra, landed or "nothing", visible, every)
+        visible, failed_too = self.offers(offers_argv(target, name))
+        if failed or failed_too:
+            why = f"the repositories' offers could not be listed: {failed or failed_too}"
+            hint = "see the package manager's output above"
+        else:
+            why = explain(name, nevra, landed, visible, every)
+            hint = (
+                "keep pkgrun's .repo settings (priority, module_hotfixes) on the servers, or give the "
+                "recipe an epoch above the other repository's ([package] epoch)"
+            )
         raise InstallTestFailed(
             self.name,
             f"{verb} {name} by name",
             install_argv(target, name, upgrade=upgrade, only=only),
-            f"{landed or 'nothing'} was installed, not pkgrun's {nevra}: {why}\noffers:\n"
+            f"{landed} was installed, not pkgrun's {nevra}: {why}\noffers:\n"
             + "\n".join(f"  {o.repo}: {o.nevra}" for o in every),
-            hint="keep pkgrun's .repo settings (priority, module_hotfixes) on the servers, or give the "
-            "recipe an epoch above the other repository's ([package] epoch)",
+            hint=hint,
         )
 
-    def capture_quietly(self, command: Sequence[str]) -> str:
-        """A question's answer, "" when it fails (the answer only explains a failure)."""
+    def offers(self, command: Sequence[str]) -> tuple[list[Offer], str | None]:
+        """What the repositories offer, and why the question failed (None when it did not)."""
         result = self.container.capture(command, check=False)
-        return result.stdout if result.returncode == 0 else ""
+        if result.returncode != 0:
+            said = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
+            return [], f"{shlex.join(command)} exited {result.returncode}: {said[:300]}"
+        return parse_offers(result.stdout), None
 
     def check_libraries(self, info: RpmInfo) -> None:
         files = [f.path for f in info.files if f.mode.startswith("-")]

@@ -159,7 +159,8 @@ class AutoDeps(_Section):
     enabled: bool = True
     requires_exclude: list[Regex] = Field([], alias="requires-exclude")  # dependencies not required
     provides_exclude: list[Regex] = Field([], alias="provides-exclude")  # capabilities not provided
-    exclude_from: list[Regex] = Field([], alias="exclude-from")  # installed paths not scanned at all
+    # installed paths not scanned at all: %__requires_exclude_from and %__provides_exclude_from
+    exclude_from: list[Regex] = Field([], alias="exclude-from")
 
 
 class Recipe(_Section):

@@ -235,10 +235,16 @@ def _test_command(value: str) -> str:
 
 
 def _regex(value: str) -> str:
-    """A regular expression, as rpm's %__requires_exclude takes one (rpm's POSIX extended
-    expressions such as ^libfoo\\.so\\.1 read the same in Python's syntax, which checks them)."""
+    """A regular expression in Python's syntax, searched as rpm's %__requires_exclude is (most of
+    rpm's POSIX extended expressions, such as ^libfoo\\.so\\.1, read the same; a POSIX class
+    such as [[:digit:]] does not, and is refused rather than never matching)."""
     if not value:
-        raise ValueError("an empty pattern would match every dependency: write the pattern")
+        raise ValueError("an empty pattern matches everything: write the pattern, or remove the entry")
+    if "[:" in value:
+        raise ValueError(
+            f"{_short(value)} holds a POSIX character class ([:digit:]), which Python's regular "
+            "expressions read as a set of characters: write [0-9], [A-Za-z], \\s instead"
+        )
     try:
         re.compile(value)
     except re.error as exc:

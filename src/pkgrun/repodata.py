@@ -127,28 +127,29 @@ def providers(
     names, as rpm writes them: "libfoo.so.1()(64bit)", "libfoo >= 1"), and of what those
     require in turn: what a server's dnf would take from the repository to satisfy them.
     Packages named in ``skip`` (the ones offered already) are not followed."""
-    newest: dict[str, tuple[EVR, Any, Path]] = {}
+    # the newest release of each name and architecture: what a client of any of them would take
+    newest: dict[tuple[str, str], tuple[EVR, Any, Path]] = {}
     for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
         arch_dir = repomd.parent.parent
         for pkg in packages_in(arch_dir):
             epoch = number(str(pkg.epoch or 0))
             if epoch is None:
                 continue
-            evr = EVR(epoch, str(pkg.version), str(pkg.release))
-            if pkg.name not in newest or newest[pkg.name][0] < evr:
-                newest[pkg.name] = (evr, pkg, arch_dir / str(pkg.location_href))
+            evr, which = EVR(epoch, str(pkg.version), str(pkg.release)), (str(pkg.name), str(pkg.arch))
+            if which not in newest or newest[which][0] < evr:
+                newest[which] = (evr, pkg, arch_dir / str(pkg.location_href))
     wanted = {r.split(" ", 1)[0] for r in requires}
-    taken: dict[str, Path] = {}
+    taken: dict[tuple[str, str], Path] = {}
     while True:
         found = [
-            (name, pkg)
-            for name, (_, pkg, _) in newest.items()
-            if name not in taken and name not in skip and wanted & {str(p[0]) for p in pkg.provides}
+            (which, pkg)
+            for which, (_, pkg, _) in newest.items()
+            if which not in taken and which[0] not in skip and wanted & {str(p[0]) for p in pkg.provides}
         ]
         if not found:
             return sorted(taken.values())
-        for name, pkg in found:
-            taken[name] = newest[name][2]
+        for which, pkg in found:
+            taken[which] = newest[which][2]
             wanted |= {str(r[0]) for r in pkg.requires}
 
 

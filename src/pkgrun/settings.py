@@ -166,7 +166,8 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
 
 # A site's mirror for a Containerfile's ARG: the variable -> the ARG it sets
 BUILD_ARG_VARIABLES = {"PKGRUN_EPEL7_BASEURL": "EPEL7_BASEURL"}
-_BASE_URL_RE = re.compile(r"(https?|file)://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+")
+# no '&' or '|' (sed's), no '?' or '#' (the path goes on after it), no quotes, spaces or '$'
+_BASE_URL_RE = re.compile(r"(https?|file)://[A-Za-z0-9._~:/%@+-]+")
 
 
 def _build_args(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

@@ -74,8 +74,10 @@ class Target:
     # (see PRIORITY below).
     repo_settings: tuple[str, ...] = ()
     # The package manager a server installs by name with, as argv before its command (install,
-    # upgrade, repoquery): the install test's (byname.py). Its runtime image has it.
-    by_name: tuple[str, ...] = ("dnf",)
+    # upgrade, repoquery): the install test's (byname.py). Its runtime image has it. dnf is told
+    # best=True: with best=False (Debian's dnf.conf) an upgrade whose dependencies do not
+    # resolve is skipped with exit status 0.
+    by_name: tuple[str, ...] = ("dnf", "--setopt=best=True")
     # A site's values for the Containerfiles' ARGs (its own mirrors: Settings.target), written
     # into their defaults, so part of the images' identity
     build_args: tuple[tuple[str, str], ...] = ()
@@ -170,7 +172,7 @@ TARGETS: dict[str, Target] = {
             runtime_containerfile=None,
             # Debian's dnf, which finds no release package to read $releasever from (pkgrun's
             # .repo files do not use it): the debootstrap suite's, bookworm's
-            by_name=("dnf", "--releasever=12"),
+            by_name=("dnf", "--setopt=best=True", "--releasever=12"),
             build_image_needs_rpm=True,
             package_query=("dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"),
             package_type="deb",

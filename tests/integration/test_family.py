@@ -61,7 +61,7 @@ def test_a_program_and_the_library_it_needs(
     assert "rpm -U --nodeps --replacepkgs /pkgrun/deps/libgreet-1.0-1.local.x86_64.rpm" in log
     # installed by name with dnf, libgreet offered beside it; rpm checked every requirement
     assert "+ [install greet by name from pkgrun's repositories, the image's repositories enabled] " in log
-    assert "dnf --releasever=12 install -y greet" in log
+    assert "dnf --setopt=best=True --releasever=12 install -y greet" in log
 
     # libgreet is published now: a build of greet uses it instead of building it again
     assert main(build(recipes, tmp_path, podman, "greet", extra=("--iteration", "2")), env=build_env) == 0
@@ -69,8 +69,8 @@ def test_a_program_and_the_library_it_needs(
     assert [b["name"] for b in second["built"]] == ["greet"]
     # the published release installed by name, then upgraded by name to the new one
     log = Path(second["built"][0]["log"]).read_text()
-    assert "dnf --releasever=12 install -y --disablerepo=pkgrun-new greet" in log
-    assert "dnf --releasever=12 upgrade -y greet" in log
+    assert "dnf --setopt=best=True --releasever=12 install -y --disablerepo=pkgrun-new greet" in log
+    assert "dnf --setopt=best=True --releasever=12 upgrade -y greet" in log
     assert second["skipped"] == [
         {
             "name": "libgreet",

@@ -61,7 +61,9 @@ def test_a_failing_hook_blocks_the_publish(
     err = capsys.readouterr().err
     assert code == 1
     assert "install test of hello failed at 'install hello by name from pkgrun's repositories" in err
-    assert "dnf --releasever=12 install -y hello" in err  # by name, every requirement checked
+    assert (
+        "dnf --setopt=best=True --releasever=12 install -y hello" in err
+    )  # by name, every requirement checked
     assert "hello: after install fails on purpose" in err  # the command's output
     assert "%post" in err and "scriptlet failed" in err
     assert not (tmp_path / "repo").exists() or not list((tmp_path / "repo").rglob("*.rpm"))
