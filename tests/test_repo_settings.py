@@ -150,3 +150,32 @@ def test_the_local_shim_owns_el_s_filesystem_directories() -> None:
     owned = {c["dst"] for c in config["contents"] if c["type"] == "dir"}  # type: ignore[index,union-attr]
     assert {"/etc/sysconfig", "/usr/lib64/pkgconfig", "/usr/local/share/man/man1"} <= owned
     assert owned == set(EL_FILESYSTEM_DIRS) and len(owned) == len(EL_FILESYSTEM_DIRS)
+
+
+def test_a_site_registry_qualifies_every_el_image() -> None:
+    """Short names resolve through each engine's own configuration; with PKGRUN_REGISTRY set,
+    podman and docker are given the very same reference."""
+    site = resolve({}, {"HOME": "/nonexistent", "PKGRUN_REGISTRY": "registry.example.internal:5000/mirror/"})
+    for name, target in TARGETS.items():
+        qualified_target = site.target(name)
+        if target.containerfile is None:  # local: an image made here, never pulled
+            assert qualified_target.from_image == target.base_image
+            continue
+        assert qualified_target.from_image == f"registry.example.internal:5000/mirror/{target.base_image}"
+        for file in (target.containerfile, target.runtime_containerfile):
+            assert file is not None
+            froms = [
+                line
+                for line in containerfile_text(file, (), qualified_target.registry).splitlines()
+                if line.startswith("FROM ")
+            ]
+            assert froms == [f"FROM {qualified_target.from_image}"]
+            assert base_image_tag(qualified_target, file) != base_image_tag(target, file)
+
+
+@pytest.mark.parametrize(
+    "value", ["https://registry.example.internal", "a b", "host/Path", "host:port", "h/x:tag"]
+)
+def test_a_bad_registry_is_refused(value: str) -> None:
+    with pytest.raises(UsageError, match="PKGRUN_REGISTRY"):
+        resolve({}, {"HOME": "/nonexistent", "PKGRUN_REGISTRY": value})

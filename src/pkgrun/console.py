@@ -172,7 +172,7 @@ class Console:
             ("packager", f"{plan.packager} (the {target.name} target's)"),
             (
                 "image",
-                f"{target.base_image} + build requirements ({target.family.value}): "
+                f"{target.from_image} + build requirements ({target.family.value}): "
                 + (" ".join(plan.build_requires) or "none"),
             ),
             ("requires", ", ".join(plan.requires) or "none"),

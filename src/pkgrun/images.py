@@ -30,31 +30,34 @@ from pkgrun.container import Engine, build_image, image_id, import_image
 from pkgrun.errors import PkgrunError
 from pkgrun.report import Reporter
 from pkgrun.run import find_tool, run_logged
-from pkgrun.targets import Target
+from pkgrun.targets import Target, qualified
 
 # Bumped when the way build images are made changes, so that old ones are not reused.
 BUILD_IMAGE_SCHEME = "2"
 DEBOOTSTRAP_SUITE = "bookworm"
 
 
-def containerfile_text(name: str, args: Sequence[tuple[str, str]] = ()) -> str:
+def containerfile_text(name: str, args: Sequence[tuple[str, str]] = (), registry: str = "") -> str:
     """The Containerfile ``name``, each ARG of ``args`` (Target.build_args) given its value as
-    the default: the value is then part of the text, and so of the image's identity."""
+    the default, and its FROM image qualified with ``registry`` (Target.registry): both are
+    then part of the text, and so of the image's identity."""
     text = resources.files("pkgrun").joinpath("containerfiles", name).read_text()
-    lines = text.splitlines(keepends=True)
-    for arg, value in args:
-        lines = [
-            f"ARG {arg}={json.dumps(value)}\n" if line.startswith(f"ARG {arg}=") else line for line in lines
-        ]
-    text = "".join(lines)
-    return text
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("FROM ") and registry:
+            line = f"FROM {qualified(line.split()[1], registry)}\n"
+        for arg, value in args:
+            if line.startswith(f"ARG {arg}="):
+                line = f"ARG {arg}={json.dumps(value)}\n"
+        lines.append(line)
+    return "".join(lines)
 
 
 def base_image_tag(target: Target, containerfile: str | None) -> str:
     """The image made from ``containerfile`` (the target's base image when None)."""
     if containerfile is None:
         return target.base_image
-    text = containerfile_text(containerfile, target.build_args)
+    text = containerfile_text(containerfile, target.build_args, target.registry)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     stem = containerfile.removesuffix(".Containerfile")
     return f"localhost/pkgrun-base-{stem}:{digest}"
@@ -71,7 +74,7 @@ def base_definition(target: Target, containerfile: str | None) -> str:
     for the local target's base (None) the debootstrap command that makes its root file system."""
     if containerfile is None:
         return " ".join(debootstrap_argv(Path("ROOTFS"))) + f" -> {target.base_image}"
-    return containerfile_text(containerfile, target.build_args)
+    return containerfile_text(containerfile, target.build_args, target.registry)
 
 
 def image_identity(target: Target, containerfile: str | None, requirements: Sequence[str] = ()) -> str:
@@ -157,7 +160,7 @@ def _make_base_image(
             build_image(
                 engine,
                 tag,
-                containerfile_text(containerfile, target.build_args),
+                containerfile_text(containerfile, target.build_args, target.registry),
                 log=log,
                 hint=f"the {target.name} image needs its registry and package repositories",
             )

@@ -126,7 +126,7 @@ class BuildPlan:
             "target": {
                 "name": self.target.name,
                 "dist": self.target.dist,
-                "image": self.target.base_image,
+                "image": self.target.from_image,
                 "family": self.target.family.value,
                 "metadata_compression": self.target.metadata_compression,
             },

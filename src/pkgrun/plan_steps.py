@@ -70,7 +70,7 @@ def steps_of(plan: BuildPlan) -> tuple[PlanStep, ...]:
         ),
         PlanStep(
             Step.IMAGE,
-            f"prepare the build image: {target.base_image} plus {len(plan.build_requires)} build "
+            f"prepare the build image: {target.from_image} plus {len(plan.build_requires)} build "
             f"requirement(s) ({target.family.value}), made once and found by their hash",
         ),
     ]

@@ -24,6 +24,7 @@ or guesses a default of its own.
 | unsigned | --unsigned | | | no: every package is signed |
 | check skipped builds | --verify-skipped | | [nightly] verify-skipped | no |
 | EPEL 7 mirror (el7 images) | | PKGRUN_EPEL7_BASEURL | | the EPEL 7 archive |
+| registry of the el images | | PKGRUN_REGISTRY | | none: short names, each engine's own resolution |
 """
 
 from __future__ import annotations
@@ -81,10 +82,15 @@ class Settings:
     pip: Mapping[str, str] = field(default_factory=dict)
     # the Containerfiles' ARGs a site sets (its own mirrors): PKGRUN_EPEL7_BASEURL
     build_args: tuple[tuple[str, str], ...] = ()
+    registry: str = ""  # PKGRUN_REGISTRY: the registry the el images' names are qualified with
 
     def target(self, name: str) -> Target:
-        """The target ``name`` with this site's values for its Containerfiles' ARGs."""
-        return replace(get_target(name), build_args=self.build_args) if self.build_args else get_target(name)
+        """The target ``name`` with this site's values for its Containerfiles' ARGs and the
+        registry its images come from."""
+        target = get_target(name)
+        if self.build_args or self.registry:
+            target = replace(target, build_args=self.build_args, registry=self.registry)
+        return target
 
     @property
     def logs(self) -> Path:
@@ -161,7 +167,22 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         hosts=tuple(option("host") or ()),
         pip={k: v for k, v in env.items() if k in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")},
         build_args=_build_args(env),
+        registry=_registry(env.get("PKGRUN_REGISTRY", "")),
     )
+
+
+# host[:port] then path parts, as image references name a registry (no scheme, no tag)
+_REGISTRY_RE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
+
+
+def _registry(value: str) -> str:
+    """PKGRUN_REGISTRY: where the el images are pulled from, e.g. a site's mirror."""
+    if value and not _REGISTRY_RE.fullmatch(value.rstrip("/")):
+        raise UsageError(
+            f"PKGRUN_REGISTRY={value!r} is not a registry",
+            hint="write host[:port][/path] as image references name it (no scheme, no tag), or unset it",
+        )
+    return value.rstrip("/")
 
 
 # A site's mirror for a Containerfile's ARG: the variable -> the ARG it sets

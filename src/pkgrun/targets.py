@@ -81,9 +81,18 @@ class Target:
     # A site's values for the Containerfiles' ARGs (its own mirrors: Settings.target), written
     # into their defaults, so part of the images' identity
     build_args: tuple[tuple[str, str], ...] = ()
+    # A site's registry (host[:port][/path], PKGRUN_REGISTRY: Settings.target) that the el
+    # images' FROM names are qualified with, so that podman and docker pull the very same image
+    # (a short name resolves through each engine's own configuration); "" for short names.
+    registry: str = ""
     # Whether the target's rpm verifies a signature against primary keys only (rpm 4.11 on
     # CentOS 7 ignores subkeys): packages for it are signed with the primary key itself
     primary_key_only: bool = False
+
+    @property
+    def from_image(self) -> str:
+        """The image its Containerfiles start from, as the engine is told it."""
+        return qualified(self.base_image, self.registry) if self.containerfile else self.base_image
 
     @property
     def install_test_network(self) -> str:
@@ -182,6 +191,14 @@ TARGETS: dict[str, Target] = {
 }
 
 DEFAULT_TARGET = "el7"
+
+
+def qualified(image: str, registry: str) -> str:
+    """``image`` under ``registry`` unless it names a registry of its own (a first part with a
+    '.' or ':', or localhost)."""
+    first = image.split("/", 1)[0]
+    has_registry = "/" in image and ("." in first or ":" in first or first == "localhost")
+    return image if not registry or has_registry else f"{registry}/{image}"
 
 
 def target_of_dist(dist: str) -> Target | None:
