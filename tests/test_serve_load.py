@@ -56,6 +56,19 @@ def connections(port: int, count: int, send: bytes = b"") -> Iterator[list[socke
             conn.close()
 
 
+def test_stopping_with_connections_mid_request_is_no_error(repo: Path) -> None:
+    """Connections still reading a request when the server stops are cancelled with it; Python
+    3.11's streams report each through the loop's exception handler, which counted them as
+    errors (a flood test failed so, once in a while, under load)."""
+    head = b"GET /el7/x86_64/big.rpm HTTP/1.1\r\nHost: h"
+    for _ in range(5):
+        # the server stops first (running's exit checks that it counted no error), then the
+        # connections close
+        limits = Limits(max_connections=16, head_timeout=300)
+        with contextlib.ExitStack() as later, running(repo, limits) as (_server, port):
+            later.enter_context(connections(port, 40, head))
+
+
 def closed_by_server(conn: socket.socket) -> bool:
     conn.settimeout(10)
     try:

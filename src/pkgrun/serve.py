@@ -133,7 +133,11 @@ class RepoServer:
                 connection.writer.transport.abort()
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        # accept() out of file descriptors and the like: asyncio retries; never a traceback
+        # accept() out of file descriptors and the like: asyncio retries; never a traceback.
+        # A connection's task cancelled when the server stops (asyncio.run cancels what is left)
+        # is no error: Python 3.11's streams report it through here (3.12 checks first).
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            return
         self._error(f"{context.get('message')}: {context.get('exception')!r}")
 
     def _error(self, what: str) -> None:
