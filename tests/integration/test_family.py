@@ -146,3 +146,21 @@ def test_the_staging_path_in_a_file_is_refused(
     err = capsys.readouterr().err
     assert "1 staged file(s) hold the staging directory's path /pkgrun/destdir" in err
     assert "/usr/local/lib/greet.pc" in err
+
+
+def test_an_upgrade_whose_requirements_do_not_resolve_fails_by_name(
+    podman, build_env, recipes, tmp_path, capsys, no_leftover_containers
+) -> None:
+    """dnf with best=True: the new release requires what no repository has, so the upgrade by
+    name fails with the resolver's words (Debian's best=False would keep the old release and
+    exit 0)."""
+    assert main(build(recipes, tmp_path, podman, "greet"), env=build_env) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    recipe = recipes / "greet" / "recipe.toml"
+    recipe.write_text(
+        recipe.read_text().replace('recipes = ["libgreet >= 1.0"]', 'recipes = ["libgreet >= 2.0"]')
+    )
+    assert main(build(recipes, tmp_path, podman, "greet", extra=("--iteration", "2")), env=build_env) == 1
+    err = capsys.readouterr().err
+    assert "install test of greet failed at 'upgrade greet by name from pkgrun's repositories" in err
+    assert "libgreet >= 2.0" in err and "greet-1.0-2.local.x86_64" in err
