@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import pkgrun.container
-from pkgrun.build import _STAGE_SCRIPT
+from pkgrun.container_commands import _STAGE_SCRIPT
 from pkgrun.errors import CommandFailed
 from pkgrun.evr import EVR
 from pkgrun.nfpm import fpm_style_scripts

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from helpers import RECIPES, seed_recipe
-from pkgrun import build, compiling, install_test, runtime_image, shim
-from pkgrun.build import fpm_command, nfpm_argv
+from pkgrun import compiling, container_commands, install_test, runtime_image, shim
 from pkgrun.compiling import dependencies_argv
+from pkgrun.container_commands import fpm_command, nfpm_argv
 from pkgrun.lint import parse_findings, rpmlint_argv
 from pkgrun.metadata import createrepo_argv
 from pkgrun.plan import Options, make_plan
@@ -106,7 +106,7 @@ def test_script_checks_argv_and_output() -> None:
 # Every shell snippet pkgrun runs in a container, and each target's install line: shellcheck
 # (as POSIX sh, which every image has) finds nothing in them.
 SNIPPETS = {
-    "stage": build._STAGE_SCRIPT,
+    "stage": container_commands._STAGE_SCRIPT,
     "ccache links": compiling._CCACHE_LINKS,
     "snapshot": install_test._SNAPSHOT,
     "left behind": install_test._LEFT_BEHIND,
@@ -138,6 +138,6 @@ def test_every_shell_snippet_passes_shellcheck(name: str, tmp_path: Path) -> Non
 
 
 def test_clamp_argv_dates_every_staged_file() -> None:
-    assert build.clamp_argv(1700000000) == [
+    assert container_commands.clamp_argv(1700000000) == [
         "find", "/pkgrun/destdir", "-exec", "touch", "-h", "-d", "@1700000000", "{}", "+",
     ]  # fmt: skip

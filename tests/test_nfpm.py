@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers import RECIPES, demo, seed_recipe
-from pkgrun.build import stage_argv
 from pkgrun.compiling import unpack_argv
+from pkgrun.container_commands import stage_argv
 from pkgrun.fpm import FpmPaths, fpm_argv
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import Options, make_plan

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pkgrun.errors import PkgrunError
 from pkgrun.recipe import AutoDeps as Filters
-from pkgrun.recipe import Files
+from pkgrun.recipe import Files, Recipe
 
 # rpm's file attributes whose generators run (rpm's fileattrs/NAME.attr)
 ATTRIBUTES = ("elf", "script")
@@ -105,6 +105,15 @@ def generate(files: Iterable[tuple[str, Path]], filters: Filters) -> Generated:
         provides=tuple(d for d in found["--provides"] if not _matches(filters.provides_exclude, _name(d))),
         scanned=len(scanned),
     )
+
+
+def of_package(archive: Path, recipe: Recipe, recipe_dir: Path) -> Generated:
+    """What rpm's generators find in the files the package of ``recipe`` will hold: the staged
+    tree in ``archive`` and [files.add] from ``recipe_dir`` ([autodeps] filters them)."""
+    if not recipe.autodeps.enabled:
+        return NOTHING
+    with tempfile.TemporaryDirectory(prefix="pkgrun-packaged-") as tmp:
+        return generate(packaged_files(archive, recipe.files, recipe_dir, Path(tmp)), recipe.autodeps)
 
 
 def packaged_files(archive: Path, files: Files, recipe_dir: Path, into: Path) -> list[tuple[str, Path]]:

@@ -23,14 +23,22 @@ from pathlib import Path
 
 from pkgrun import __version__, images, sbom
 from pkgrun.archive import Item
-from pkgrun.autodeps import NOTHING, Generated, generate, packaged_files
+from pkgrun.autodeps import Generated, of_package
 from pkgrun.build_result import BuildResult as BuildResult  # callers take it from here too
 from pkgrun.compiles import DEFAULT_MAX_BYTES, CompileCache, packaging_only
 from pkgrun.compiling import Compiled, compile_or_reuse, copy_in, look_up
 from pkgrun.container import Container, Engine, Transfers, start_container
+from pkgrun.container_commands import (
+    buildroot_argv,
+    clamp_argv,
+    fpm_command,
+    hook_texts,
+    nfpm_argv,
+    stage_argv,
+)
 from pkgrun.describe import sbom_facts
 from pkgrun.errors import PkgrunError
-from pkgrun.fpm import changelog_text, fpm_argv, spec_escape
+from pkgrun.fpm import changelog_text, spec_escape
 from pkgrun.install_test import run_install_test
 from pkgrun.lint import LintResult, lint_rpm
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config, with_generated
@@ -337,7 +345,7 @@ def _stage_and_package(
             )
         directories = expand_directories(recipe.files.directories, entries)
     with steps(Step.PACKAGE, f"package with {plan.packager}"):
-        generated = generated_dependencies(plan, tree)
+        generated = of_package(tree, recipe, plan.loaded.directory)
         if plan.packager is Packager.FPM:
             container.exec(
                 fpm_command(plan, directories, generated),
@@ -371,16 +379,6 @@ def _stage_and_package(
     return entries, generated
 
 
-def generated_dependencies(plan: BuildPlan, tree: Path) -> Generated:
-    """What rpm's generators find in the files the package will hold ([autodeps])."""
-    recipe = plan.loaded.recipe
-    if not recipe.autodeps.enabled:
-        return NOTHING
-    with tempfile.TemporaryDirectory(prefix="pkgrun-packaged-") as tmp:
-        files = packaged_files(tree, recipe.files, plan.loaded.directory, Path(tmp))
-        return generate(files, recipe.autodeps)
-
-
 def _packaging_files(ctx: BuildContext, epoch_time: int) -> list[Item]:
     """What only packaging reads, for the steps after the compile: recipe.toml, the hooks and
     the [files.add] sources; nfpm, or fpm's %changelog (which holds the iteration) and the hooks
@@ -403,11 +401,6 @@ def _packaging_files(ctx: BuildContext, epoch_time: int) -> list[Item]:
     return [*items, Item(CONTAINER_CHANGELOG, data=text.encode()), *hooks]
 
 
-def buildroot_argv(plan: BuildPlan) -> list[str]:
-    """The staged files that hold the staging directory's path (run in the staging directory)."""
-    return ["grep", "-rlsF", "--", CONTAINER_DESTDIR, *plan.loaded.recipe.files.paths]
-
-
 def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[Entry]) -> list[str]:
     """Staged files (and links) that name the staging directory: they would point nowhere once
     installed (a .pyc compiled with the staging path, a script with #!/pkgrun/destdir/...)."""
@@ -417,64 +410,9 @@ def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[En
     return sorted(set(leaks))
 
 
-def clamp_argv(epoch_time: int) -> list[str]:
-    """Every staged file (links too: -h) dated SOURCE_DATE_EPOCH: the times in the package are
-    the source's, never the build's clock, even when the source's own date is in the future."""
-    return ["find", CONTAINER_DESTDIR, "-exec", "touch", "-h", "-d", f"@{epoch_time}", "{}", "+"]
-
-
 def _rfc3339(epoch_time: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_time))
 
 
 def _day(epoch_time: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch_time))
-
-
-def fpm_command(plan: BuildPlan, directories: Sequence[str], generated: Generated = NOTHING) -> list[str]:
-    """The plan's fpm argv, its [files] directories as the build expanded their patterns, with
-    the generated dependencies."""
-    recipe = plan.loaded.recipe
-    return fpm_argv(
-        recipe,
-        plan.version,
-        plan.target,
-        plan.fpm_paths,
-        plan.iteration,
-        directories=directories,
-        generated=generated,
-    )
-
-
-def nfpm_argv(plan: BuildPlan) -> list[str]:
-    return [
-        CONTAINER_NFPM, "package", "--config", f"{CONTAINER_TOOLS_DIR}/nfpm.yaml",
-        "--packager", "rpm", "--target", plan.container_rpm,
-    ]  # fmt: skip
-
-
-# Copies the recipe's [files.add] into the staging directory and creates [files.directories],
-# with the modes staged_tree.staged expects (umask 022). Recipe paths arrive as arguments,
-# never as shell text.
-_STAGE_SCRIPT = """set -eu
-umask 022
-dest=$1; shift
-while [ "$1" != -- ]; do install -D -m 0644 "$1" "$dest$2"; shift 2; done
-shift
-for dir in "$@"; do mkdir -p "$dest$dir"; done
-"""
-
-
-def stage_argv(plan: BuildPlan) -> list[str]:
-    files = plan.loaded.recipe.files
-    argv = ["sh", "-c", _STAGE_SCRIPT, "sh", CONTAINER_DESTDIR]
-    for dest, src in files.add.items():
-        argv += [f"{CONTAINER_RECIPE_DIR}/{src}", dest]
-    argv.append("--")
-    return argv + [d for d in files.directories if not any(c in d for c in "*?[")]
-
-
-def hook_texts(plan: BuildPlan) -> dict[str, str]:
-    return {
-        hook: (plan.loaded.directory / path).read_text() for hook, path in plan.loaded.recipe.hooks.items()
-    }

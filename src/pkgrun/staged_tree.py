@@ -69,7 +69,7 @@ def tree_of(archive: Path, algorithm: str) -> dict[str, Node]:
 
 
 def staged(tree: Mapping[str, Node], plan: BuildPlan, algorithm: str) -> dict[str, Node]:
-    """``tree`` as the stage step leaves it (build.stage_argv, umask 022): the [files.add] files
+    """``tree`` as the stage step leaves it (container_commands.stage_argv, umask 022): the [files.add] files
     installed from this machine's recipe directory at 0644, the [files.directories] made."""
     out = dict(tree)
     files = plan.loaded.recipe.files
