@@ -81,7 +81,7 @@ def losses(state_dir: Path, loaded: Sequence[LoadedRecipe], targets: Sequence[Ta
         offers = recorded(state_dir, target.dist)
         for item in loaded:
             recipe = item.recipe
-            theirs = [o for o in offers.get(recipe.name, []) if _parses(o)]
+            theirs = offers.get(recipe.name, [])  # each a repo id and a NEVRA (is_offer): they parse
             if not theirs:
                 continue
             best = max(theirs, key=lambda o: o.evr)
@@ -92,11 +92,3 @@ def losses(state_dir: Path, loaded: Sequence[LoadedRecipe], targets: Sequence[Ta
                 ours_text = f"{recipe.package.epoch}:{version}-{rel}"
                 out.append(Loss(recipe.name, target.name, ours_text, best, epoch, tie=ours == best.evr))
     return out
-
-
-def _parses(offer: Offer) -> bool:
-    try:
-        offer.evr  # noqa: B018  (a parse that may fail)
-    except (ValueError, IndexError):
-        return False
-    return True

@@ -44,8 +44,9 @@ def containerfile_text(name: str, args: Sequence[tuple[str, str]] = (), registry
     text = resources.files("pkgrun").joinpath("containerfiles", name).read_text()
     lines = []
     for line in text.splitlines(keepends=True):
-        if line.startswith("FROM ") and registry:
-            line = f"FROM {qualified(line.split()[1], registry)}\n"
+        if line.startswith("FROM ") and registry:  # FROM image [AS name]: the image qualified
+            _, image, *rest = line.split()
+            line = " ".join(["FROM", qualified(image, registry), *rest]) + "\n"
         for arg, value in args:
             if line.startswith(f"ARG {arg}="):
                 line = f"ARG {arg}={json.dumps(value)}\n"

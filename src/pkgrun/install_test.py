@@ -64,7 +64,6 @@ from pkgrun.verify import RpmInfo, read_rpm
 
 # What Debian calls a package (Debian policy 5.6.1)
 _DEBIAN_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
-NEW_DIR = "/pkgrun/new"
 KEY_IN_CONTAINER = "/pkgrun/RPM-GPG-KEY-pkgrun"
 TEST_REPOS_DIR = "/pkgrun/repos"
 # For each regular ELF file given, the libraries ldd does not find, as "file<TAB>library".
@@ -183,8 +182,11 @@ def run_install_test(
     target, name = plan.target, plan.name
     sibling_infos = [read_rpm(s) for s in siblings]
     previous = previous_release(plan, info, repo_root)
+    previous_info = read_rpm(previous) if previous is not None else None
     report = InstallTestReport(upgraded_from=previous.name if previous else None)
-    offered = offered_packages(rpm, info, siblings, sibling_infos, previous, repo_root, target.dist)
+    offered = offered_packages(
+        rpm, info, siblings, sibling_infos, previous, previous_info, repo_root, target.dist
+    )
     offered_infos = [read_rpm(path) for paths in offered.values() for path in paths]
     image = test_image(plan, offered_infos, engine, log, reporter, cache_dir)
     with tempfile.TemporaryDirectory(prefix="pkgrun-test-repos-") as tmp:
@@ -206,16 +208,14 @@ def run_install_test(
             test = _Steps(container, name, log, reporter, report)
             test.step("list the file system", ["sh", "-c", _SNAPSHOT, "sh", "/pkgrun/before"])
             if target.runtime_deps is RuntimeDeps.PREINSTALLED:
-                shim.install(
-                    container, test.step, [read_rpm(path) for paths in offered.values() for path in paths]
-                )
+                shim.install(container, test.step, offered_infos)
             if key is not None:
                 test.verify_signatures(
                     key, [f"{TEST_REPOS_DIR}/{r}/{p.name}" for r, ps in offered.items() for p in ps]
                 )
             package = info.header["NAME"]
-            if previous is not None:
-                test.install_by_name(target, package, read_rpm(previous).nevra, only=PUBLISHED_REPO)
+            if previous_info is not None:
+                test.install_by_name(target, package, previous_info.nevra, only=PUBLISHED_REPO)
                 test.install_by_name(target, package, info.nevra, upgrade=True)
             else:
                 test.install_by_name(target, package, info.nevra)
@@ -265,6 +265,7 @@ def offered_packages(
     siblings: Sequence[Path],
     sibling_infos: Sequence[RpmInfo],
     previous: Path | None,
+    previous_info: RpmInfo | None,
     repo_root: Path,
     dist: str,
 ) -> dict[str, list[Path]]:
@@ -274,8 +275,8 @@ def offered_packages(
     holds that it and the new packages require (a library's soname, the siblings' published
     releases), as a server that upgrades has it."""
     offered = {NEW_REPO: [rpm, *siblings]}
-    previous_info = [read_rpm(previous)] if previous is not None else []
-    needed = [r for i in (info, *sibling_infos, *previous_info) for r in i.requires]
+    infos = [info, *sibling_infos, *([previous_info] if previous_info else [])]
+    needed = [r for i in infos for r in i.requires]
     published = [p for p in providers(repo_root, dist, needed, skip={info.header["NAME"]}) if p != previous]
     if previous is not None or published:
         offered[PUBLISHED_REPO] = [*([previous] if previous else []), *published]
@@ -354,9 +355,10 @@ class _Steps:
         that lands is ``nevra``: then the repositories' offers say which won and why."""
         verb = "upgrade" if upgrade else "install"
         where = "the published release's repository" if only == PUBLISHED_REPO else "pkgrun's repositories"
+        command = install_argv(target, name, upgrade=upgrade, only=only)
         self.step(
             f"{verb} {name} by name from {where}, the image's repositories enabled",
-            install_argv(target, name, upgrade=upgrade, only=only),
+            command,
             "a requirement did not resolve: check [requires] (the image's package names, or recipes = "
             "[...]) and the generated sonames ([autodeps]) in the output above",
         )
@@ -380,7 +382,7 @@ class _Steps:
         raise InstallTestFailed(
             self.name,
             f"{verb} {name} by name",
-            install_argv(target, name, upgrade=upgrade, only=only),
+            command,
             f"{landed} was installed, not pkgrun's {nevra}: {why}\noffers:\n"
             + "\n".join(f"  {o.repo}: {o.nevra}" for o in every),
             hint=hint,

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from pkgrun import images
+from pkgrun.byname import NEVRA_FORMAT
 from pkgrun.container import Engine, build_image_from, image_id
 from pkgrun.errors import PkgrunError
 from pkgrun.plan import BuildPlan
@@ -53,14 +54,14 @@ _CHECK_NEVRAS = r"""
 status=0
 for want in "$@"; do
     name=${want%-*}; name=${name%-*}
-    got=$(rpm -q --qf '%{NAME}-%|EPOCH?{%{EPOCH}}:{0}|:%{VERSION}-%{RELEASE}.%{ARCH}\n' "$name") || true
+    got=$(rpm -q --qf 'NEVRA_FORMAT' "$name") || true
     if [ "$got" != "$want" ]; then
         echo "pkgrun image: $name is $got, not pkgrun's $want: another repository's package won" >&2
         status=1
     fi
 done
 [ "$status" -eq 0 ]
-"""
+""".replace("NEVRA_FORMAT", NEVRA_FORMAT)
 
 
 def install_command(target: Target, rpms: Mapping[str, str], signed: bool) -> list[str]:
