@@ -209,3 +209,14 @@ def test_the_lists_are_those_rpmbuild_generates(tmp_path: Path, elves: dict[str,
     found = generate(staged_files(archive, ["usr"], into), AutoDeps())
     assert set(found.requires) == listed("--requires") and found.requires
     assert set(found.provides) == listed("--provides") and "libplain.so()(64bit)" in found.provides
+
+
+@pytest.mark.parametrize("name", ["a\nb", "with\x1bescape", "bytes\udcff", "-rf", "..hidden", "sp ace"])
+def test_an_odd_file_name_in_the_staged_tree_is_scanned_safely(tmp_path: Path, name: str) -> None:
+    archive = tar_of(tmp_path, {f"./usr/bin/{name}": (b"#!/bin/dash\necho\n", 0o755)}, {})
+    into = tmp_path / "into"
+    into.mkdir()
+    found = staged_files(archive, ["usr"], into)
+    assert [path for path, _ in found] == [f"/usr/bin/{name}"]
+    assert all(local.is_relative_to(into) for _, local in found)
+    assert generate(found, AutoDeps()).requires == ("/bin/dash",)

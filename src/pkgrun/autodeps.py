@@ -149,8 +149,10 @@ def staged_files(archive: Path, paths: Sequence[str], into: Path) -> list[tuple[
             if source is None:  # a hard link to a file the archive lacks
                 continue
             # the file's own name, in a directory of pkgrun's: rpm's elf generator takes the
-            # name of a library without a soname for its soname, as rpmbuild does
-            local = into / f"{len(out):06d}" / posixpath.basename(path)
+            # name of a library without a soname for its soname, as rpmbuild does (a name that
+            # would break rpmdeps' one-path-a-line input is not taken; staging refuses it anyway)
+            name = posixpath.basename(path)
+            local = into / f"{len(out):06d}" / (name if name.isprintable() else "file")
             local.parent.mkdir()
             with source, local.open("xb") as fh:
                 shutil.copyfileobj(source, fh)

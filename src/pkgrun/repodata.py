@@ -5,11 +5,12 @@ index beside it."""
 from __future__ import annotations
 
 import json
+import stat
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import createrepo_c as cr  # type: ignore[import-untyped]
@@ -99,15 +100,32 @@ class PublishedPackage:
 
 def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR, Path]]:
     """The releases of package ``name`` that the distribution's metadata lists."""
-    out = []
+    return [(evr, path) for pkg, evr, path in _listed(repo_root, dist) if pkg.name == name]
+
+
+def _listed(repo_root: Path, dist: str) -> Iterator[tuple[Any, EVR, Path]]:
+    """Every package the distribution's metadata lists, with its EVR and its file: one whose
+    epoch rpm never writes, or whose file is not a regular file of its architecture's
+    directory (a listed "../x", a planted link), is skipped; a package is copied and read
+    from here, never a file elsewhere."""
     for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
         arch_dir = repomd.parent.parent
         for pkg in packages_in(arch_dir):
             epoch = number(str(pkg.epoch or 0))  # rpm writes a number; skip what it never would
-            if pkg.name == name and epoch is not None:
-                evr = EVR(epoch, str(pkg.version), str(pkg.release))
-                out.append((evr, arch_dir / str(pkg.location_href)))
-    return out
+            path = _package_file(arch_dir, str(pkg.location_href))
+            if epoch is not None and path is not None:
+                yield pkg, EVR(epoch, str(pkg.version), str(pkg.release)), path
+
+
+def _package_file(arch_dir: Path, href: str) -> Path | None:
+    parts = PurePosixPath(href).parts
+    if not parts or href.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        return None
+    path = arch_dir.joinpath(*parts)
+    try:
+        return path if stat.S_ISREG(path.lstat().st_mode) else None
+    except OSError:
+        return None
 
 
 def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None = None) -> Path | None:
@@ -129,15 +147,10 @@ def providers(
     Packages named in ``skip`` (the ones offered already) are not followed."""
     # the newest release of each name and architecture: what a client of any of them would take
     newest: dict[tuple[str, str], tuple[EVR, Any, Path]] = {}
-    for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
-        arch_dir = repomd.parent.parent
-        for pkg in packages_in(arch_dir):
-            epoch = number(str(pkg.epoch or 0))
-            if epoch is None:
-                continue
-            evr, which = EVR(epoch, str(pkg.version), str(pkg.release)), (str(pkg.name), str(pkg.arch))
-            if which not in newest or newest[which][0] < evr:
-                newest[which] = (evr, pkg, arch_dir / str(pkg.location_href))
+    for pkg, evr, path in _listed(repo_root, dist):
+        which = (str(pkg.name), str(pkg.arch))
+        if which not in newest or newest[which][0] < evr:
+            newest[which] = (evr, pkg, path)
     wanted = {r.split(" ", 1)[0] for r in requires}
     taken: dict[tuple[str, str], Path] = {}
     while True:
