@@ -83,6 +83,7 @@ def update_metadata(
         fsync(new / "repomd.xml")
         if key is not None:
             sign_file(key, new / "repomd.xml", new / SIGNATURE)
+            shutil.copyfile(new / SIGNATURE, trusted / "repodata" / SIGNATURE)
             os.replace(new / SIGNATURE, repodata / SIGNATURE)
         os.replace(new / "repomd.xml", repodata / "repomd.xml")  # the switch
         if key is None:
@@ -92,6 +93,20 @@ def update_metadata(
     for item in repodata.iterdir():
         if item.name not in keep:
             item.unlink()
+
+
+def is_current(arch_dir: Path, ledger: Ledger, signed: bool) -> bool:
+    """Whether ``arch_dir``'s live repomd.xml (and its signature, when ``signed``; none when not)
+    is, byte for byte, what pkgrun last wrote there: metadata of packages that did not change
+    is then not written again."""
+    trusted = ledger.path.with_suffix("") / arch_dir.name / "repodata"
+    names = ("repomd.xml", SIGNATURE) if signed else ("repomd.xml",)
+    try:
+        if not signed and (arch_dir / "repodata" / SIGNATURE).exists():
+            return False
+        return all((arch_dir / "repodata" / n).read_bytes() == (trusted / n).read_bytes() for n in names)
+    except OSError:
+        return False
 
 
 def _check_lists(output: Path, arch_dir: Path, packages: Mapping[str, Record]) -> None:

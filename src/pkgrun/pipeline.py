@@ -290,7 +290,11 @@ def run_builds(
             if not decision.build:
                 outcome.status, outcome.nevra = Status.SKIPPED, decision.published
                 entry = index.get(buildcache.key(plan), {})
-                published = dist_dir / repo_arch(plan.loaded.recipe.package.arch) / str(entry.get("file"))
+                published = (
+                    dist_dir
+                    / repo_arch(plan.target, plan.loaded.recipe.package.arch)
+                    / str(entry.get("file"))
+                )
                 if entry.get("file") and published.is_file():
                     made[node] = published
                 if settings.verify_skipped and node in made:

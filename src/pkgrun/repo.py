@@ -1,7 +1,10 @@
 """Publishing RPMs into a yum repository that stays readable while it changes.
 
 Layout: ``<repo>/<dist>/<basearch>/`` holds the RPMs and ``repodata/``; ``<repo>/<dist>/pkgrun.repo``
-is the .repo file for it. noarch packages go into the repository of the machines they serve.
+is the .repo file for it. Every architecture the distribution ships (Target.arches) has its
+repository, and a noarch package is in each of them, as Fedora and EPEL publish noarch: one
+published before another architecture's directory was made is copied into it by the next
+publish (its record says what pkgrun published there).
 
 Every publish holds the distribution's lock (fcntl) and works so that a publish killed at any
 moment leaves the previous repository whole:
@@ -27,7 +30,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +38,8 @@ from typing import Any
 from pkgrun.describe import file_facts
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError, UsageError
 from pkgrun.evr import EVR
-from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, reconcile
-from pkgrun.metadata import SIGNATURE, update_metadata
+from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, href_allowed, reconcile
+from pkgrun.metadata import SIGNATURE, is_current, update_metadata
 from pkgrun.repodata import INDEX_FILE, read_index
 from pkgrun.repofiles import (
     clean_stale,
@@ -46,7 +49,16 @@ from pkgrun.repofiles import (
     write_atomically,
 )
 from pkgrun.report import Reporter
-from pkgrun.resign import ToSign, plan_signing, prepared_copy, refusal, remove_waiting, settle, sign_aside
+from pkgrun.resign import (
+    ToSign,
+    Unaccounted,
+    plan_signing,
+    prepared_copy,
+    refusal,
+    remove_waiting,
+    settle,
+    sign_aside,
+)
 from pkgrun.rpmheader import RpmHeader, UnsafeRpm, content_digest, read_header
 from pkgrun.run import find_tool
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
@@ -54,7 +66,6 @@ from pkgrun.sbom import describes, make_sbom
 from pkgrun.signing import KEY_FILE, SigningKey, public_key, verified
 from pkgrun.targets import Target, target_of_dist
 
-NOARCH_REPO = "x86_64"
 REPO_FILE = "pkgrun.repo"
 
 
@@ -77,8 +88,10 @@ class PublishResult:
     signed: list[Path] = field(default_factory=list)  # packages already there, signed now
 
 
-def repo_arch(arch: str) -> str:
-    return NOARCH_REPO if arch == "noarch" else arch
+def repo_arch(target: Target, arch: str) -> str:
+    """The architecture directory where a package of ``arch`` is looked up: noarch is in every
+    one, so in the distribution's first."""
+    return target.arches[0] if arch == "noarch" else arch
 
 
 def repo_file_text(dist: str, baseurl: str, signed: bool) -> str:
@@ -128,13 +141,24 @@ def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def destination(dist_dir: Path, header: RpmHeader) -> Path:
-    """Where ``header``'s package goes: checked to resolve inside ``dist_dir``."""
-    dest = dist_dir / repo_arch(header.arch) / header.filename
+def destinations(
+    dist_dir: Path, target: Target, header: RpmHeader, made: Collection[Path] = ()
+) -> list[Path]:
+    """Where ``header``'s package goes: its architecture's directory, or for noarch every one of
+    the distribution's and of those ``made`` already; each checked to resolve inside ``dist_dir``."""
+    if header.arch == "noarch":
+        dirs = [dist_dir / arch for arch in target.arches]
+        dirs += sorted(d for d in made if d not in dirs and d.name != "noarch")
+    else:
+        dirs = [dist_dir / header.arch]
+    return [_inside(dist_dir, d / header.filename, header.nevra) for d in dirs]
+
+
+def _inside(dist_dir: Path, dest: Path, what: str) -> Path:
     inside = dist_dir.resolve()
     if not dest.resolve().is_relative_to(inside) or not dest.parent.resolve().is_relative_to(inside):
         raise UnsafeRpm(
-            f"{header.nevra} would be written to {dest.resolve()}, outside {inside}",
+            f"{what} would be written to {dest.resolve()}, outside {inside}",
             hint="nothing was written; is a directory of the repository a symlink?",
         )
     return dest
@@ -163,7 +187,7 @@ def publish_rpms(
     dist_dir = repo_root / target.dist
     headers = [(rpm, read_header(rpm)) for rpm in rpms]  # before the lock: reading takes time
     for _, header in headers:
-        destination(dist_dir, header)  # every header is safe before anything is written
+        destinations(dist_dir, target, header)  # every header is safe before anything is written
     with repo_lock(dist_dir, reporter, "publish"):
         ledger = Ledger.load(records, dist_dir)
         state = _accounted(dist_dir, target, ledger, {h.sha256 for _, h in headers}, reporter)
@@ -173,14 +197,16 @@ def publish_rpms(
                 hint="nothing was written; publish signed packages (drop --unsigned), or pass --force to "
                 "make the whole repository unsigned (gpgcheck=0)",
             )
-        placements = _placements(headers, dist_dir, state, force)
+        placements = _placements(headers, dist_dir, target, state, force)
         todo: list[ToSign] = []
         if key is not None and ledger.signed_with != key.fingerprint:
             # the .repo file will ask for this key's signature on everything: everything gets it
             todo, refused = plan_signing(state, key, skip={dest for _, dest, *_ in placements})
             if refused:
                 raise refusal(refused, dist_dir, target.dist)
-        published = [_place(p, ledger, state, key, target.dist) for p in placements]
+        first: dict[Path, Path] = {}  # each RPM's first placed copy: the others copy it
+        placed = [_place(p, ledger, state, key, target.dist, first) for p in placements]
+        _spread_noarch(dist_dir, target, ledger, state)
         if key is not None:  # a package published again by name, and not signed with the key yet
             again = [
                 ToSign(d.parent, d.name, state[d.parent][d.name]) for _, d, _, _, same in placements if same
@@ -189,7 +215,7 @@ def publish_rpms(
             todo += [item for item in again if item.path not in good]
         pruned: list[Path] = []
         for arch_dir, packages in sorted(state.items()):
-            new = {p.path.name for p in published if p.path.parent == arch_dir}
+            new = {p.path.name for p in placed if p.path.parent == arch_dir}
             for name in sorted(_beyond_retention(packages, keep, new) if keep else set()):
                 del packages[name]
                 pruned.append(arch_dir / name)
@@ -197,6 +223,7 @@ def publish_rpms(
         _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
         if index:
             record_index(dist_dir, index)
+    published = list({p.nevra: p for p in reversed(placed)}.values())[::-1]  # each once: its first copy
     return PublishResult(published, pruned, time.monotonic() - started, [t.arch_dir / t.href for t in todo])
 
 
@@ -207,6 +234,7 @@ State = dict[Path, dict[str, Record]]  # architecture directory -> path inside i
 def _placements(
     headers: Sequence[tuple[Path, RpmHeader]],
     dist_dir: Path,
+    target: Target,
     state: State,
     force: bool,
 ) -> list[Placement]:
@@ -214,28 +242,35 @@ def _placements(
     refused before anything changes."""
     placements: list[Placement] = []
     for rpm, header in headers:
-        dest = destination(dist_dir, header)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale(dest.parent)
-        old = state.setdefault(dest.parent, {}).get(dest.name)
         content = content_digest(rpm)
-        # the same package whatever its signature: the main header and the payload
-        same = old is not None and (old.content or content_digest(dest)) == content
-        if old is not None and not same and not force:
-            raise NevraClash(
-                f"{header.nevra} is already published as a different file ({dest})",
-                hint="a published version never changes: raise the iteration (--iteration) and "
-                "build again, or pass --force to replace it",
-            )
-        placements.append((rpm, dest, header, old, same))
+        for dest in destinations(dist_dir, target, header, state):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            clean_stale(dest.parent)
+            old = state.setdefault(dest.parent, {}).get(dest.name)
+            # the same package whatever its signature: the main header and the payload
+            same = old is not None and (old.content or content_digest(dest)) == content
+            if old is not None and not same and not force:
+                raise NevraClash(
+                    f"{header.nevra} is already published as a different file ({dest})",
+                    hint="a published version never changes: raise the iteration (--iteration) and "
+                    "build again, or pass --force to replace it",
+                )
+            placements.append((rpm, dest, header, old, same))
     return placements
 
 
 def _place(
-    placement: Placement, ledger: Ledger, state: State, key: SigningKey | None, dist: str
+    placement: Placement,
+    ledger: Ledger,
+    state: State,
+    key: SigningKey | None,
+    dist: str,
+    first: dict[Path, Path],
 ) -> Published:
     """One package into place (signed there with ``key``), with its SBOM, and in the record. One
-    that replaces a listed file of other bytes (--force) waits in ``resigned/`` for the switch."""
+    that replaces a listed file of other bytes (--force) waits in ``resigned/`` for the switch.
+    A noarch package's copies after its ``first`` are copies of that one: signed once, the same
+    bytes in every architecture's repository."""
     rpm, dest, header, old, same = placement
     arch_dir = dest.parent
     if same and old is not None:  # published again by name: vouched for, whatever its record said
@@ -245,14 +280,50 @@ def _place(
         return Published(header.nevra, dest, "unchanged")
     href = dest.name if old is None else f"{RESIGNED}/{dest.name}"
     (arch_dir / href).parent.mkdir(exist_ok=True)
-    tmp, sha256, content = prepared_copy(rpm, arch_dir / href, key)
+    if rpm in first:
+        tmp, sha256, content = prepared_copy(first[rpm], arch_dir / href, None, follow=False)
+        _copy_sbom(first[rpm], dest, dist)
+    else:
+        tmp, sha256, content = prepared_copy(rpm, arch_dir / href, key)
+        _copy_sbom(rpm, dest, dist)
     record = Record.from_header(header, sha256, content)
     rename_into_place(tmp, arch_dir / href)
-    _copy_sbom(rpm, dest, dist)
+    first.setdefault(rpm, arch_dir / href)
     ledger.add(arch_dir.name, href, record)
     state[arch_dir].pop(dest.name, None)
     state[arch_dir][href] = record
     return Published(header.nevra, dest, "replaced" if old else "added")
+
+
+def _spread_noarch(dist_dir: Path, target: Target, ledger: Ledger, state: State) -> None:
+    """Every architecture's repository made, and holding every noarch package one of them holds
+    (published before the other was made, or by a pkgrun that kept noarch in one): a copy of the
+    published file, checked against pkgrun's record of it, with its SBOM."""
+    for arch in target.arches:
+        arch_dir = _inside(dist_dir, dist_dir / arch, f"the {arch} repository")
+        arch_dir.mkdir(exist_ok=True)
+        state.setdefault(arch_dir, {})
+    held: dict[str, tuple[Path, Record]] = {}
+    for arch_dir, records in sorted(state.items()):
+        for href, record in records.items():
+            if record.arch == "noarch" and href_allowed(href) and "/" not in href:
+                held.setdefault(href, (arch_dir, record))
+    for href, (source, record) in sorted(held.items()):
+        for arch_dir, records in sorted(state.items()):
+            if href in records or f"{RESIGNED}/{href}" in records or arch_dir.name == "noarch":
+                continue
+            tmp, sha256, _ = prepared_copy(source / href, arch_dir / href, None, record.content, follow=False)
+            if sha256 != record.sha256:
+                tmp.unlink()
+                raise Unaccounted(
+                    f"{source / href} is not the file pkgrun published (sha256 {sha256[:16]}…, "
+                    f"recorded {record.sha256[:16]}…); nothing was switched",
+                    hint="someone else writes into the repository: find out who before publishing again",
+                )
+            rename_into_place(tmp, arch_dir / href)
+            _copy_sbom(source / href, arch_dir / href, target.dist)
+            ledger.add(arch_dir.name, href, record)
+            records[href] = record
 
 
 def _accounted(
@@ -308,8 +379,12 @@ def _switch(
     for arch_dir, records in sorted(state.items()):
         settle(ledger, arch_dir, records)
     ledger.save()  # what the switches below add
+    signer = key.fingerprint if key is not None else None
     for arch_dir, records in sorted(state.items()):
-        update_metadata(arch_dir, dist_dir, ledger, records, target.metadata_compression, key)
+        arch = arch_dir.name
+        unchanged = records == ledger.in_arch(arch) and not ledger.in_arch(arch, ledger.pending)
+        if not (unchanged and signer == ledger.signed_with and is_current(arch_dir, ledger, key is not None)):
+            update_metadata(arch_dir, dist_dir, ledger, records, target.metadata_compression, key)
         ledger.confirm(arch_dir.name, records)
         remove_waiting(arch_dir, set(records))
         _prune(arch_dir, set(records))
@@ -348,6 +423,8 @@ def sign_repository(
     with repo_lock(dist_dir, reporter, "sign"):
         ledger = Ledger.load(records, dist_dir)
         state = _accounted(dist_dir, target, ledger, set(), reporter)
+        if not dry_run:
+            _spread_noarch(dist_dir, target, ledger, state)
         todo, refused = plan_signing(state, key, skip=set())
         if refused:
             raise refusal(refused, dist_dir, target.dist)

@@ -18,6 +18,7 @@ import createrepo_c as cr  # type: ignore[import-untyped]
 from pkgrun.evr import EVR
 from pkgrun.numerals import number
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
+from pkgrun.targets import target_of_dist
 
 # What the builds of the published packages were made of: an index kept beside the repository
 # for the build cache (buildcache.py), opaque here: entries by key, each a JSON object.
@@ -104,17 +105,30 @@ def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR,
 
 
 def _listed(repo_root: Path, dist: str) -> Iterator[tuple[Any, EVR, Path]]:
-    """Every package the distribution's metadata lists, with its EVR and its file: one whose
-    epoch rpm never writes, or whose file is not a regular file of its architecture's
+    """Every package the distribution's metadata lists, with its EVR and its file, once (a
+    noarch package is in every architecture's repository: its copy in the first of them): one
+    whose epoch rpm never writes, or whose file is not a regular file of its architecture's
     directory (a listed "../x", a planted link), is skipped; a package is copied and read
     from here, never a file elsewhere."""
-    for repomd in sorted((repo_root / dist).glob("*/repodata/repomd.xml")):
-        arch_dir = repomd.parent.parent
+    seen: set[tuple[str, EVR, str]] = set()
+    for arch_dir in arch_dirs(repo_root / dist):
         for pkg in packages_in(arch_dir):
             epoch = number(str(pkg.epoch or 0))  # rpm writes a number; skip what it never would
             path = _package_file(arch_dir, str(pkg.location_href))
-            if epoch is not None and path is not None:
-                yield pkg, EVR(epoch, str(pkg.version), str(pkg.release)), path
+            evr = EVR(epoch or 0, str(pkg.version), str(pkg.release))
+            which = (str(pkg.name), evr, str(pkg.arch))
+            if epoch is not None and path is not None and which not in seen:
+                seen.add(which)
+                yield pkg, evr, path
+
+
+def arch_dirs(dist_dir: Path) -> list[Path]:
+    """The architectures' directories that hold metadata: the distribution's own in its order
+    (Target.arches), then any other."""
+    found = {repomd.parent.parent for repomd in dist_dir.glob("*/repodata/repomd.xml")}
+    target = target_of_dist(dist_dir.name)
+    order = {arch: i for i, arch in enumerate(target.arches if target else ())}
+    return sorted(found, key=lambda d: (order.get(d.name, len(order)), d.name))
 
 
 def _package_file(arch_dir: Path, href: str) -> Path | None:
@@ -168,17 +182,22 @@ def providers(
 
 def list_published(repo_root: Path) -> list[PublishedPackage]:
     """What the repository's metadata lists, as consumers see it (read with createrepo_c)."""
-    rows = []
-    for repomd in sorted(repo_root.glob("*/*/repodata/repomd.xml")):
-        arch_dir = repomd.parent.parent
-        for pkg in packages_in(arch_dir):
-            rows.append(
-                PublishedPackage(
-                    dist=arch_dir.parent.name,
-                    nevra=f"{pkg.name}-{pkg.epoch or 0}:{pkg.version}-{pkg.release}.{pkg.arch}",
-                    size=int(pkg.size_package),
-                    built=datetime.fromtimestamp(int(pkg.time_build), tz=UTC),
-                    path=arch_dir / pkg.location_href,
+    rows: dict[tuple[str, str], PublishedPackage] = {}
+    for dist_dir in sorted(
+        {repomd.parent.parent.parent for repomd in repo_root.glob("*/*/repodata/repomd.xml")}
+    ):
+        for arch_dir in arch_dirs(dist_dir):
+            for pkg in packages_in(arch_dir):
+                nevra = f"{pkg.name}-{pkg.epoch or 0}:{pkg.version}-{pkg.release}.{pkg.arch}"
+                # a noarch package is in every architecture's repository: one row, its first copy
+                rows.setdefault(
+                    (dist_dir.name, nevra),
+                    PublishedPackage(
+                        dist=dist_dir.name,
+                        nevra=nevra,
+                        size=int(pkg.size_package),
+                        built=datetime.fromtimestamp(int(pkg.time_build), tz=UTC),
+                        path=arch_dir / pkg.location_href,
+                    ),
                 )
-            )
-    return sorted(rows, key=lambda r: (r.dist, r.nevra))
+    return sorted(rows.values(), key=lambda r: (r.dist, r.nevra))

@@ -88,6 +88,11 @@ class Target:
     # Whether the target's rpm verifies a signature against primary keys only (rpm 4.11 on
     # CentOS 7 ignores subkeys): packages for it are signed with the primary key itself
     primary_key_only: bool = False
+    # The architectures the distribution ships: the $basearch of its servers, the first the one
+    # a package is for unless its recipe says otherwise. Every one of them has a repository
+    # (metadata, empty if need be), and a noarch package goes into each, as Fedora and EPEL
+    # publish noarch: the .repo file's $basearch finds it on a server of any of them.
+    arches: tuple[str, ...] = ("x86_64", "aarch64", "ppc64le", "s390x")
 
     @property
     def from_image(self) -> str:
@@ -159,6 +164,7 @@ TARGETS: dict[str, Target] = {
             by_name=("yum", "--setopt=skip_missing_names_on_install=False"),
             primary_key_only=True,
             repo_settings=YUM_REPO_SETTINGS,
+            arches=("x86_64", "aarch64", "ppc64le"),  # CentOS 7's, altarch's included
         ),
         _dnf_el(8, "Rocky Linux 8", "rockylinux:8", "xz"),
         _dnf_el(9, "Rocky Linux 9", "rockylinux:9", "zstd"),
