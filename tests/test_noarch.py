@@ -7,7 +7,9 @@ from the files pkgrun's record vouches for."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,8 +17,10 @@ import pytest
 
 from helpers import key_env, make_rpm, require_tools, state_env
 from pkgrun.cli import main
+from pkgrun.describe import file_facts
 from pkgrun.repodata import list_published, listed_files
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
+from pkgrun.sbom import make_sbom
 from pkgrun.targets import TARGETS, get_target
 
 ARCHES = get_target("local").arches
@@ -191,3 +195,82 @@ def test_an_architecture_whose_packages_did_not_change_keeps_its_metadata_unless
             check=True,
             capture_output=True,
         )
+
+
+@pytest.mark.parametrize("link", ["aarch64", "aarch64/repodata"])
+def test_an_architecture_directory_that_is_a_link_is_refused_and_nothing_is_written_through_it(
+    tmp_path: Path, link: str
+) -> None:
+    """Someone who can write the repository makes an architecture's directory, or its
+    repodata/, a link (outside, or to another architecture's): the publish refuses, naming it,
+    and writes or removes nothing where it leads."""
+    repo = tmp_path / "repo"
+    assert publish(repo, [make_rpm(tmp_path / "rpms", "tool", arch="noarch")], state_env()) == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep me\n")
+    shutil.rmtree(repo / "local" / "aarch64")
+    if link == "aarch64/repodata":
+        (repo / "local" / "aarch64").mkdir()
+    (repo / "local" / link).symlink_to(outside)
+    assert publish(repo, [make_rpm(tmp_path / "rpms", "daemon")], state_env()) == 2
+    assert sorted(p.name for p in outside.iterdir()) == ["precious"]
+    assert "daemon-1.0-1.local.x86_64.rpm" not in listed_files(repo / "local" / "x86_64")
+
+
+def test_a_new_key_signs_a_noarch_package_once_for_every_architecture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pkgrun.resign as resign
+
+    repo = tmp_path / "repo"
+    tool = make_rpm(tmp_path / "rpms", "tool", arch="noarch")
+    assert publish(repo, [tool], state_env()) == 0
+    signed: list[Path] = []
+    real = resign.sign_rpms
+    monkeypatch.setattr(resign, "sign_rpms", lambda key, paths: (signed.extend(paths), real(key, paths))[1])
+    assert main(["repo", "sign", "--repo", str(repo), "--target", "local"], env=key_env()) == 0
+    assert len(signed) == 1
+    assert len({(repo / "local" / arch / tool.name).read_bytes() for arch in ARCHES}) == 1
+
+
+def test_a_replaced_noarch_package_has_the_same_sbom_everywhere(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert publish(repo, [make_rpm(tmp_path / "a", "tool", arch="noarch")], key_env()) == 0
+    new = make_rpm(tmp_path / "b", "tool", arch="noarch", payload="v2")
+    sbom = new.with_name(new.name.removesuffix(".rpm") + SBOM_SUFFIX)
+    document = json.loads(make_sbom(file_facts(new, "local")))
+    document["metadata"].setdefault("properties", []).append({"name": "built-by", "value": "the build"})
+    sbom.write_text(json.dumps(document))
+    argv = ["publish", "--force", "--repo", str(repo), "--target", "local", str(new)]
+    assert main(argv, env=key_env()) == 0
+    for arch in ARCHES:
+        assert (repo / "local" / arch / sbom.name).read_text() == sbom.read_text(), arch
+
+
+def test_retention_drops_a_noarch_release_from_every_architecture(tmp_path: Path) -> None:
+    """foo was noarch and is x86_64 now: x86_64's retention drops foo-1.0.noarch, and so does
+    every other architecture's repository (which hold no newer foo): one set everywhere."""
+    repo = tmp_path / "repo"
+    rpms = [make_rpm(tmp_path / "rpms", "foo", "1.0", arch="noarch")]
+    rpms += [make_rpm(tmp_path / "rpms", "foo", version) for version in ("1.1", "1.2")]
+    for rpm in rpms:
+        argv = ["publish", "--unsigned", "--keep", "2", "--repo", str(repo), "--target", "local", str(rpm)]
+        assert main(argv, env=state_env()) == 0
+    for arch in ARCHES:
+        assert not any(name.startswith("foo-1.0-") for name in listed_files(repo / "local" / arch)), arch
+        assert not (repo / "local" / arch / "foo-1.0-1.local.noarch.rpm").exists(), arch
+
+
+def test_altered_metadata_is_written_anew_even_where_no_package_changed(tmp_path: Path) -> None:
+    """x86_64's primary file replaced (repomd.xml left as it was): the next publish, which
+    changes nothing there, writes x86_64's metadata again: its files match repomd.xml."""
+    repo = tmp_path / "repo"
+    rpms = [make_rpm(tmp_path / "rpms", "tool", arch="noarch"), make_rpm(tmp_path / "rpms", "daemon")]
+    assert publish(repo, rpms, state_env()) == 0
+    x86 = repo / "local" / "x86_64" / "repodata"
+    primary = next(x86.glob("*-primary.xml*"))
+    shutil.copyfile(next((repo / "local" / "s390x" / "repodata").glob("*-primary.xml*")), primary)
+    assert publish(repo, [make_rpm(tmp_path / "rpms", "armd", arch="aarch64")], state_env()) == 0
+    primary = next(x86.glob("*-primary.xml*"))  # the one repomd.xml names, its checksum its name
+    assert primary.name.startswith(hashlib.sha256(primary.read_bytes()).hexdigest())

@@ -60,6 +60,12 @@ def update_metadata(
     metadata it wrote last (kept beside its record), never the repository's, which anyone who can
     write the repository can rewrite."""
     repodata = arch_dir / "repodata"
+    if arch_dir.is_symlink() or repodata.is_symlink():
+        raise PkgrunError(
+            f"{repodata if repodata.is_symlink() else arch_dir} is a symlink; pkgrun does not write "
+            "through links in the repository",
+            hint="nothing was switched; remove the link (it was not made by pkgrun) and publish again",
+        )
     trusted = ledger.path.with_suffix("") / arch_dir.name
     with tempfile.TemporaryDirectory(prefix=".metadata-", dir=dist_dir) as tmp:
         pkglist = Path(tmp) / "pkglist"  # exactly the packages to list, by path
@@ -97,15 +103,16 @@ def update_metadata(
 
 def is_current(arch_dir: Path, ledger: Ledger, signed: bool) -> bool:
     """Whether ``arch_dir``'s live repomd.xml (and its signature, when ``signed``; none when not)
-    is, byte for byte, what pkgrun last wrote there: metadata of packages that did not change
-    is then not written again."""
+    and every data file it names are, byte for byte, what pkgrun last wrote there: metadata of
+    packages that did not change is then not written again."""
     trusted = ledger.path.with_suffix("") / arch_dir.name / "repodata"
-    names = ("repomd.xml", SIGNATURE) if signed else ("repomd.xml",)
+    live = arch_dir / "repodata"
     try:
-        if not signed and (arch_dir / "repodata" / SIGNATURE).exists():
+        if live.is_symlink() or (not signed and (live / SIGNATURE).exists()):
             return False
-        return all((arch_dir / "repodata" / n).read_bytes() == (trusted / n).read_bytes() for n in names)
-    except OSError:
+        names = {"repomd.xml", *_referenced(trusted / "repomd.xml"), *((SIGNATURE,) if signed else ())}
+        return all((live / n).read_bytes() == (trusted / n).read_bytes() for n in sorted(names))
+    except (OSError, ElementTree.ParseError):
         return False
 
 

@@ -204,9 +204,10 @@ def publish_rpms(
             todo, refused = plan_signing(state, key, skip={dest for _, dest, *_ in placements})
             if refused:
                 raise refusal(refused, dist_dir, target.dist)
-        first: dict[Path, Path] = {}  # each RPM's first placed copy: the others copy it
+        first: dict[Path, tuple[Path, Path]] = {}  # each RPM's first copy (file, name): the others copy it
         placed = [_place(p, ledger, state, key, target.dist, first) for p in placements]
-        _spread_noarch(dist_dir, target, ledger, state)
+        for warning in _spread_noarch(dist_dir, target, ledger, state):
+            reporter.note("publish", warning)
         if key is not None:  # a package published again by name, and not signed with the key yet
             again = [
                 ToSign(d.parent, d.name, state[d.parent][d.name]) for _, d, _, _, same in placements if same
@@ -214,9 +215,17 @@ def publish_rpms(
             good = verified(key, [item.path for item in again])
             todo += [item for item in again if item.path not in good]
         pruned: list[Path] = []
+        doomed = {
+            arch_dir: _beyond_retention(
+                packages, keep, {p.path.name for p in placed if p.path.parent == arch_dir}
+            )
+            for arch_dir, packages in state.items()
+            if keep
+        }
+        # a noarch release one architecture's retention drops goes from every one: the same set
+        gone_noarch = {name for names in doomed.values() for name in names if name.endswith(".noarch.rpm")}
         for arch_dir, packages in sorted(state.items()):
-            new = {p.path.name for p in placed if p.path.parent == arch_dir}
-            for name in sorted(_beyond_retention(packages, keep, new) if keep else set()):
+            for name in sorted(doomed.get(arch_dir, set()) | (gone_noarch & set(packages))):
                 del packages[name]
                 pruned.append(arch_dir / name)
         _switch(dist_dir, target, ledger, state, todo, key)
@@ -265,7 +274,7 @@ def _place(
     state: State,
     key: SigningKey | None,
     dist: str,
-    first: dict[Path, Path],
+    first: dict[Path, tuple[Path, Path]],
 ) -> Published:
     """One package into place (signed there with ``key``), with its SBOM, and in the record. One
     that replaces a listed file of other bytes (--force) waits in ``resigned/`` for the switch.
@@ -281,33 +290,37 @@ def _place(
     href = dest.name if old is None else f"{RESIGNED}/{dest.name}"
     (arch_dir / href).parent.mkdir(exist_ok=True)
     if rpm in first:
-        tmp, sha256, content = prepared_copy(first[rpm], arch_dir / href, None, follow=False)
-        _copy_sbom(first[rpm], dest, dist)
+        copied, named = first[rpm]
+        tmp, sha256, content = prepared_copy(copied, arch_dir / href, None, follow=False)
+        copy_into_place(sbom_path(named), sbom_path(dest))
     else:
         tmp, sha256, content = prepared_copy(rpm, arch_dir / href, key)
         _copy_sbom(rpm, dest, dist)
     record = Record.from_header(header, sha256, content)
     rename_into_place(tmp, arch_dir / href)
-    first.setdefault(rpm, arch_dir / href)
+    first.setdefault(rpm, (arch_dir / href, dest))
     ledger.add(arch_dir.name, href, record)
     state[arch_dir].pop(dest.name, None)
     state[arch_dir][href] = record
     return Published(header.nevra, dest, "replaced" if old else "added")
 
 
-def _spread_noarch(dist_dir: Path, target: Target, ledger: Ledger, state: State) -> None:
+def _spread_noarch(dist_dir: Path, target: Target, ledger: Ledger, state: State) -> list[str]:
     """Every architecture's repository made, and holding every noarch package one of them holds
     (published before the other was made, or by a pkgrun that kept noarch in one): a copy of the
-    published file, checked against pkgrun's record of it, with its SBOM."""
+    published file, checked against pkgrun's record of it, with its SBOM. What to warn of: a
+    noarch package whose copies differ (a --force replacement killed between two switches)."""
     for arch in target.arches:
         arch_dir = _inside(dist_dir, dist_dir / arch, f"the {arch} repository")
         arch_dir.mkdir(exist_ok=True)
         state.setdefault(arch_dir, {})
     held: dict[str, tuple[Path, Record]] = {}
+    contents: dict[str, set[str | None]] = {}
     for arch_dir, records in sorted(state.items()):
         for href, record in records.items():
             if record.arch == "noarch" and href_allowed(href) and "/" not in href:
                 held.setdefault(href, (arch_dir, record))
+                contents.setdefault(href, set()).add(record.content)
     for href, (source, record) in sorted(held.items()):
         for arch_dir, records in sorted(state.items()):
             if href in records or f"{RESIGNED}/{href}" in records or arch_dir.name == "noarch":
@@ -324,6 +337,12 @@ def _spread_noarch(dist_dir: Path, target: Target, ledger: Ledger, state: State)
             _copy_sbom(source / href, arch_dir / href, target.dist)
             ledger.add(arch_dir.name, href, record)
             records[href] = record
+    return [
+        f"{href} differs between the architectures' repositories (a replacement with --force "
+        "was stopped part way): publish it again with --force to make every copy the same"
+        for href, seen in sorted(contents.items())
+        if len(seen) > 1
+    ]
 
 
 def _accounted(
@@ -333,6 +352,15 @@ def _accounted(
     each path and why, when the live metadata lists anything else."""
     arch_dirs = {p.parent.parent for p in dist_dir.glob("*/repodata/repomd.xml")}
     arch_dirs |= {dist_dir / href.split("/", 1)[0] for href in ledger.files}
+    arch_dirs |= {dist_dir / arch for arch in target.arches if os.path.lexists(dist_dir / arch)}
+    linked = sorted(d for d in arch_dirs if d.is_symlink() or (d / "repodata").is_symlink())
+    if linked:
+        raise UnsafeRpm(
+            "the repository's architecture directories must be its own: "
+            + ", ".join(str(d if d.is_symlink() else d / "repodata") for d in linked)
+            + " is a symlink",
+            hint="nothing was written; remove the link (pkgrun never makes one) and publish again",
+        )
     state: State = {}
     refused: list[Refused] = []
     adopting = not ledger.known
@@ -418,7 +446,9 @@ def sign_repository(
     dist_dir = repo_root / target.dist
     if not any(dist_dir.glob("*/repodata/repomd.xml")):
         raise UsageError(
-            f"no repository at {dist_dir}", hint="check --repo and --target (the default target is el7)"
+            f"no repository at {dist_dir}",
+            hint="check --repo and --target (without it: the first of pkgrun.toml's [nightly] "
+            "targets, else el7)",
         )
     with repo_lock(dist_dir, reporter, "sign"):
         ledger = Ledger.load(records, dist_dir)
@@ -465,6 +495,10 @@ def _prune(arch_dir: Path, kept: set[str]) -> None:
     for path in arch_dir.glob(f"*{SBOM_SUFFIX}"):
         if path.name.removesuffix(SBOM_SUFFIX) + ".rpm" not in kept and not path.is_symlink():
             path.unlink()
+
+
+def sbom_path(rpm: Path) -> Path:
+    return rpm.with_name(rpm.name.removesuffix(".rpm") + SBOM_SUFFIX)
 
 
 def _copy_sbom(rpm: Path, dest: Path, dist: str) -> None:

@@ -115,6 +115,7 @@ def sign_aside(
 ) -> None:
     """A signed copy of each package in ``<arch>/resigned/``, in ``state`` and pending in the
     ledger in place of the package (which the live metadata lists until the switch)."""
+    signed: dict[tuple[str, str | None], Path] = {}  # a noarch package's copies: signed once
     for package in todo:
         waiting = package.arch_dir / RESIGNED
         if waiting.is_symlink():
@@ -125,9 +126,14 @@ def sign_aside(
         waiting.mkdir(exist_ok=True)
         name = Path(package.href).name
         content = package.record.content
-        tmp, sha256, _ = prepared_copy(package.path, waiting / name, key, content, follow=False)
+        first = signed.get((name, content))
+        if first is None:
+            tmp, sha256, _ = prepared_copy(package.path, waiting / name, key, content, follow=False)
+        else:  # the same package in another architecture's directory: the same signed bytes
+            tmp, sha256, _ = prepared_copy(first, waiting / name, None, content, follow=False)
         record = replace(package.record, sha256=sha256)
         rename_into_place(tmp, waiting / name)
+        signed.setdefault((name, content), waiting / name)
         ledger.add(package.arch_dir.name, f"{RESIGNED}/{name}", record)
         del state[package.arch_dir][package.href]
         state[package.arch_dir][f"{RESIGNED}/{name}"] = record
