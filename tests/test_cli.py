@@ -231,3 +231,16 @@ def test_an_odd_number_is_a_usage_error_naming_the_option(
     code, out, err = run_cli(capsys, *argv, env=full_env)
     assert code == 2, (out, err)
     assert named in err and "Traceback" not in out + err
+
+
+def test_a_table_in_a_log_is_never_cut_to_a_terminal_s_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output that is no terminal (a log, a pipe) keeps every cell whole, however long."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, _ = run_cli(capsys, "list", "--target", "el7")
+    assert code == 0
+    php = next(line for line in out.splitlines() if "│ php " in line)
+    assert "…" not in out
+    assert "libjpeg libpng freetype libxml2 zlib glibc glib2 bzip2 curl e2fsprogs openssl" in php
+    assert len(php) > 120

@@ -137,3 +137,23 @@ def test_an_engine_that_does_not_answer_stops_the_nightly_before_any_work(
     assert "podman does not answer: the fake engine was told to fail here" in err
     assert "start the engine" in err
     assert [argv for argv in engine.calls if "version" not in argv] == []  # one call, and no other
+
+
+def test_without_target_the_configured_targets_are_the_default(
+    engine: FakeEngine, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pkgrun.toml names local and el9: `pkgrun build` builds for both, `plan` and `list` take
+    the first, and `repo list --target` shows one target's packages."""
+    assert main(["build", "hello", "--json"], env=env(project)) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert sorted(p["nevra"] for p in built["published"]) == [
+        "hello-0:1.0-4.el9.noarch",
+        "hello-0:1.0-4.local.noarch",
+    ]
+    assert main(["plan", "hello", "--json"], env=env(project)) == 0
+    assert json.loads(capsys.readouterr().out)["nevra"] == "hello-0:1.0-4.1.local.noarch"
+    assert main(["repo", "list", "--target", "el9", "--json"], env=env(project)) == 0
+    assert [row["nevra"] for row in json.loads(capsys.readouterr().out)] == ["hello-0:1.0-4.el9.noarch"]
+    assert main(["list", "--json"], env=env(project)) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["target"], row["published"]) == ("local", "1.0-4.local")

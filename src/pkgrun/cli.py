@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         common(sub, argparse.SUPPRESS)
         return sub
 
-    list_ = command("list", "show the recipes as a table")
+    list_ = command("list", "show the recipes as a table, with the newest release published of each")
     _target(list_)
+    _repo(list_)
     _json(list_)
 
     check = command("check", "validate recipes and report every problem at once")
@@ -113,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     repo_commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND", required=True)
     repo_list = repo_commands.add_parser("list", help="what is published: NEVRA, size, date, SBOM")
     _repo(repo_list)
+    repo_list.add_argument(
+        "--target", choices=TARGETS, help="only this target's packages (default: every target's)"
+    )
     _json(repo_list)
     repo_sign = repo_commands.add_parser(
         "sign",
@@ -227,8 +231,9 @@ def _target(parser: argparse.ArgumentParser, help: str | None = None) -> None:
     parser.add_argument(
         "--target",
         choices=TARGETS,
-        default=DEFAULT_TARGET,
-        help=help or f"build target: {', '.join(TARGETS)} (default: {DEFAULT_TARGET})",
+        help=help
+        or f"build target: {', '.join(TARGETS)} (default: the first of pkgrun.toml's [nightly] targets "
+        f"when it names them, else {DEFAULT_TARGET})",
     )
 
 

@@ -32,11 +32,24 @@ def _load(settings: Settings, names: Sequence[str] = (), *, scripts: bool = True
 def cmd_list(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     target = settings.target(args.target)
     loaded = _load(settings, scripts=False)  # runs nothing: `check` lints the scripts
+    published = _newest_published(settings, target)
     if args.json:
-        console.json([_recipe_json(item, target) for item in loaded])
+        console.json(
+            [{**_recipe_json(item, target), "published": published.get(item.name)} for item in loaded]
+        )
     else:
-        console.recipes(loaded, target, settings.recipes)
+        console.recipes(loaded, target, settings.recipes, published)
     return 0
+
+
+def _newest_published(settings: Settings, target: Target) -> dict[str, str]:
+    """The newest published release of each package for ``target`` ("version-release"); the
+    repository's metadata is read only when there is one."""
+    if not any((settings.repo / target.dist).glob("*/repodata/repomd.xml")):
+        return {}
+    from pkgrun.repodata import newest_releases
+
+    return newest_releases(settings.repo, target.dist)
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -50,6 +63,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from pkgrun.delivery import named_release
     from pkgrun.pipeline import run_options
     from pkgrun.plan import make_plan
     from pkgrun.repodata import newest_release
@@ -65,6 +79,8 @@ def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> 
         iteration=args.iteration,
         packager=settings.packager,
     )
+    # the release the build would take: the recipe's, the next free one, or refused (exit 2)
+    plan, release = named_release(plan, settings, explicit=args.iteration is not None)
     needs = []
     for name in loaded.recipe.build.recipes:
         published = newest_release(settings.repo, target.dist, name)
@@ -73,9 +89,9 @@ def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> 
         )
     nightly = _nightly_lines(plan, settings) if args.nightly else {}
     if args.json:
-        console.json({**plan.to_json(), "needs": needs, **nightly})
+        console.json({**plan.to_json(), "needs": needs, "release": release, **nightly})
     else:
-        console.plan(plan, needs, nightly)
+        console.plan(plan, needs, nightly, release)
     return 0
 
 
@@ -103,7 +119,8 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
             "--version and --iteration apply to one recipe at a time",
             hint="build the recipes one by one, or drop --version/--iteration",
         )
-    target = settings.target(args.target)
+    # --target, else every target pkgrun.toml names (else el7)
+    targets = [settings.target(name) for name in ([args.target] if args.target else settings.default_targets)]
     everything = {item.name: item for item in _all_named(settings, args.recipe)}
     requests = [
         Request(
@@ -113,10 +130,11 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
             version=args.version if name in args.recipe else None,
             iteration=args.iteration if name in args.recipe else None,
         )
+        for target in targets
         for name in needed(everything, dict.fromkeys(args.recipe))
     ]
     hosts, down = _hosts_and_tools(settings, console)
-    settings, key = signing_key(settings, console, [target])
+    settings, key = signing_key(settings, console, targets)
     with console.reporter() as reporter:
         run = run_builds(requests, settings, hosts, reporter, key, down=down)
     for outcome in run.outcomes:

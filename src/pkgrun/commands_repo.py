@@ -14,7 +14,7 @@ from pkgrun.errors import UsageError
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
-from pkgrun.targets import Target, get_target
+from pkgrun.targets import Target
 
 Command = Callable[[argparse.Namespace, Settings, Console], int]
 
@@ -51,7 +51,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) 
     missing = [str(rpm) for rpm in args.rpm if not rpm.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
-    target, repo = get_target(args.target), settings.repo
+    target, repo = settings.target(args.target), settings.repo
     settings, key = signing_key(settings, console, [target])
     with (
         console.reporter() as reporter,
@@ -87,6 +87,8 @@ def cmd_repo_list(args: argparse.Namespace, settings: Settings, console: Console
     from pkgrun.repodata import list_published
 
     rows = list_published(settings.repo)
+    if args.target is not None:
+        rows = [row for row in rows if row.dist == settings.target(args.target).dist]
     if args.json:
         console.json([row.to_json() for row in rows])
     else:
@@ -97,7 +99,7 @@ def cmd_repo_list(args: argparse.Namespace, settings: Settings, console: Console
 def cmd_repo_sign(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from pkgrun.repo import sign_repository
 
-    target = get_target(args.target)
+    target = settings.target(args.target)
     _, key = signing_key(settings.but(unsigned=False, publish=True), console, [target])
     assert key is not None
     with (
@@ -155,7 +157,7 @@ def cmd_key(args: argparse.Namespace, settings: Settings, console: Console) -> i
 def cmd_sbom(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from pkgrun.sbom_lookup import find_sbom
 
-    console.raw(find_sbom(args.package, settings.repo, get_target(args.target)))
+    console.raw(find_sbom(args.package, settings.repo, settings.target(args.target)))
     return 0
 
 
@@ -164,7 +166,7 @@ def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) ->
     from pkgrun.plan import Options, make_plan
     from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
 
-    target = get_target(args.target)
+    target = settings.target(args.target)
     plans = [
         make_plan(item, target, out_dir=settings.out_dir, options=Options())
         for item in load_recipes(settings.recipes, PACKAGES, cache_dir=settings.cache_dir, scripts=False)

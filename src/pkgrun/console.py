@@ -36,6 +36,23 @@ if TYPE_CHECKING:
 COLOURS = {"built": "green", "skipped": "dim", "failed": "red", "blocked": "yellow", "identical": "cyan"}
 
 
+# what a table may take where the output is no terminal (a log, a pipe): its natural width,
+# never cut to rich's 80 columns
+UNLIMITED = 10_000
+
+
+def _rich(stderr: bool) -> rich.console.Console:
+    """rich's console for stdout or stderr: a terminal's width, else unlimited (COLUMNS wins)."""
+    import os
+
+    from rich.console import Console as Rich
+
+    console = Rich(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = UNLIMITED
+    return console
+
+
 class Console:
     def __init__(self) -> None:
         self._out: rich.console.Console | None = None
@@ -44,17 +61,13 @@ class Console:
     @property
     def out(self) -> rich.console.Console:
         if self._out is None:
-            from rich.console import Console as Rich
-
-            self._out = Rich(highlight=False, soft_wrap=True)
+            self._out = _rich(stderr=False)
         return self._out
 
     @property
     def err(self) -> rich.console.Console:
         if self._err is None:
-            from rich.console import Console as Rich
-
-            self._err = Rich(stderr=True, highlight=False, soft_wrap=True)
+            self._err = _rich(stderr=True)
         return self._err
 
     def reporter(self) -> RichReporter:
@@ -124,14 +137,16 @@ class Console:
 
     # --- recipes ----------------------------------------------------------------------------------
 
-    def recipes(self, loaded: Sequence[LoadedRecipe], target: Target, recipes_dir: Path) -> None:
+    def recipes(
+        self, loaded: Sequence[LoadedRecipe], target: Target, recipes_dir: Path, published: Mapping[str, str]
+    ) -> None:
         from rich.table import Table
 
         table = Table(
             title=f"recipes in {recipes_dir} (dependencies for {target.name})",
             caption="(+N): N more versions with a checksum; `pkgrun list --json` lists them",
         )
-        for column in ("name", "version", "iteration", "source"):
+        for column in ("name", "version", "iteration", f"published ({target.name})", "source"):
             table.add_column(column, no_wrap=True)
         table.add_column("dependencies", ratio=1, min_width=24)
         table.add_column("needs to build", min_width=8)
@@ -145,7 +160,8 @@ class Console:
             origin = f"PyPI {src.pypi}" if url is None else urlsplit(url).netloc
             requires = " ".join(recipe.requires_for(target)) or "-"
             needs = " ".join(recipe.build.recipes) or "-"
-            table.add_row(pkg.name, version, pkg.iteration, origin, requires, needs)
+            newest = published.get(pkg.name, "-")
+            table.add_row(pkg.name, version, pkg.iteration, newest, origin, requires, needs)
         self.out.print(table)
 
     def checked(self, loaded: Sequence[LoadedRecipe]) -> None:
@@ -159,7 +175,13 @@ class Console:
                 )
         self.out.print(f"{len(loaded)} recipe{'s' if len(loaded) != 1 else ''} valid")
 
-    def plan(self, plan: BuildPlan, builds_first: Sequence[str], nightly: Mapping[str, str]) -> None:
+    def plan(
+        self,
+        plan: BuildPlan,
+        builds_first: Sequence[str],
+        nightly: Mapping[str, str],
+        release: str | None = None,
+    ) -> None:
         from rich.text import Text
 
         target = plan.target
@@ -181,6 +203,8 @@ class Console:
         ]
         if builds_first:
             rows.insert(5, ("needs", "; ".join(builds_first)))
+        if release:
+            rows.insert(1, ("release", release))
         for key, value in rows:
             out.print(Text.assemble((f"  {key:<10}", "cyan"), value))
         out.print(Text("steps", style="bold"))

@@ -10,6 +10,7 @@ from typing import Any
 from pkgrun import buildcache, competitors
 from pkgrun.build import Steps
 from pkgrun.build_result import BuildResult
+from pkgrun.errors import UsageError
 from pkgrun.plan import BuildPlan, Step, make_plan
 from pkgrun.repo import Published, publish_rpms
 from pkgrun.repodata import published_releases
@@ -70,16 +71,63 @@ def iteration_of(rpm: Path, plan: BuildPlan) -> str:
     return read_header(rpm).release.removesuffix("." + plan.target.dist)
 
 
-def with_free_release(plan: BuildPlan, settings: Settings) -> BuildPlan:
-    """The plan with the next free iteration when its NEVRA is published already: a rebuild with
-    changed inputs gets a new release instead of clashing with the published one."""
+class ReleaseTaken(UsageError):
+    """The iteration a user named is published already: refused before any work."""
+
+
+def is_published(plan: BuildPlan, settings: Settings) -> bool:
+    """Whether the plan's NEVRA is published already."""
+    return plan.iteration in _published_iterations(plan, settings)
+
+
+def named_release(plan: BuildPlan, settings: Settings, *, explicit: bool) -> tuple[BuildPlan, str | None]:
+    """The one rule for a build whose NEVRA is published already, in `pkgrun build` as in the
+    nightly job, decided before any work: the build takes the next free release (3 -> 3.1, which
+    rpm orders after it; a package that equals the published one apart from its release is then
+    not published again), or, when the user named the iteration (``explicit``), it is refused
+    here, saying which line to change. --force keeps the release and replaces the package. The
+    plan the build runs, and what to say of its release (None: the recipe's, nothing to say)."""
+    if not is_published(plan, settings):
+        return plan, None
+    taken = f"{plan.name}-{plan.version}-{plan.release} is published already"
+    if settings.force:
+        return plan, f"{taken}: --force replaces it"
+    if explicit:
+        raise ReleaseTaken(
+            f"{taken}, and --iteration {plan.iteration} names it: a published release never changes",
+            hint="nothing was built; drop --iteration (the build then takes the next free release, "
+            f"{with_free_release(plan, settings).iteration}), or name a new one; "
+            + iteration_line(plan, "to keep the recipe in step, raise"),
+        )
+    free = with_free_release(plan, settings)
+    return free, (
+        f"{taken}: this build is {free.release}, the next free release (not published if it equals "
+        f"the published package apart from its release); " + iteration_line(plan, "to name it, raise")
+    )
+
+
+def iteration_line(plan: BuildPlan, what: str) -> str:
+    """Where the recipe's iteration is set: its file and line, or where to add one."""
+    path = plan.loaded.file
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if line.split("=", 1)[0].strip() == "iteration":
+            return f"{what} {line.strip()} in {path}:{number}"
+    return f'{what} the iteration: add iteration = "{plan.iteration}.1" or higher to [package] in {path}'
+
+
+def _published_iterations(plan: BuildPlan, settings: Settings) -> list[str]:
     dist = "." + plan.target.dist
-    iterations = [
+    return [
         evr.key[2].removesuffix(dist)
         for evr, _ in published_releases(settings.repo, plan.target.dist, plan.name)
         if evr.key[1] == plan.version
     ]
-    iteration = buildcache.next_iteration(plan.iteration, iterations)
+
+
+def with_free_release(plan: BuildPlan, settings: Settings) -> BuildPlan:
+    """The plan with the next free iteration when its NEVRA is published already: a rebuild with
+    changed inputs gets a new release instead of clashing with the published one."""
+    iteration = buildcache.next_iteration(plan.iteration, _published_iterations(plan, settings))
     if iteration == plan.iteration:
         return plan
     return replanned(plan, settings, iteration=iteration)

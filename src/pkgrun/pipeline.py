@@ -28,7 +28,7 @@ from typing import Any
 from pkgrun import buildcache
 from pkgrun.build import BuildContext, BuildResult, build_recipe
 from pkgrun.container import Engine, EngineDown
-from pkgrun.delivery import deliver, iteration_of, published_twin, replanned, with_free_release
+from pkgrun.delivery import deliver, iteration_of, named_release, published_twin, replanned, with_free_release
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.hosts import LOCAL, BuildHost, Down, Watch, answers, engine_failed, local_host
 from pkgrun.install_test import InstallTestFailed
@@ -39,7 +39,7 @@ from pkgrun.rebuild import rebuild_published
 from pkgrun.repo import record_builds, repo_arch
 from pkgrun.repodata import listed_in_dist, newest_release, read_index
 from pkgrun.report import Advance, Reporter
-from pkgrun.rpmheader import content_digest
+from pkgrun.rpmheader import content_digest, read_header
 from pkgrun.scheduler import ATTEMPTS, HostLost, Node, Slots, graph, schedule
 from pkgrun.settings import Settings
 from pkgrun.signing import SigningKey
@@ -98,6 +98,9 @@ def run_builds(
     recipes = {r.loaded.name: r.loaded for r in requests}
     nodes = graph([r.loaded for r in requests], {r.target for r in requests}, only=set(modes))
     plans = plan_requests(requests, settings)
+    named = {(r.target.name, r.loaded.name) for r in requests if r.iteration is not None}
+    for node in sorted(named):  # a named iteration that is published is refused before any work
+        named_release(plans[node], settings, explicit=True)
     if isinstance(hosts, Engine):
         hosts = [local_host(hosts, settings, len(nodes))]
     by_name = {host.name: host for host in hosts}
@@ -280,7 +283,7 @@ def run_builds(
                 Status.SKIPPED,
                 f"needed by a named recipe: {published.name} is published",
             )
-            outcome.nevra, made[node] = published.name.removesuffix(".rpm"), published
+            outcome.nevra, made[node] = read_header(published).nevra, published
             labelled.note(plan.name, f"using the published {published.name}")
             return False
         if mode is Mode.IF_CHANGED:
@@ -306,12 +309,16 @@ def run_builds(
             outcome.reason = (
                 "named on the command line" if mode is Mode.ALWAYS else "needed, and not published"
             )
+            plan, said = named_release(plan, settings, explicit=node in named)
+            if said:
+                outcome.reason += f"; {said}"
+                labelled.note(plan.name, said)
         pending[node] = (plan, inputs, deps)
         return True
 
     def _build(node: Node, outcome: Outcome, host: BuildHost) -> None:
         plan, inputs, deps = pending[node]
-        plan, mode, labelled = _on_host(plan, host, settings), modes[node], _labels(plan)
+        plan, labelled = _on_host(plan, host, settings), _labels(plan)
         outcome.log = settings.logs / f"{plan.name}-{plan.version}-{plan.release}-{_stamp()}.log"
         if several:
             labelled.note(
@@ -338,11 +345,11 @@ def run_builds(
         result = build_recipe(ctx, labelled)
         if result.compile and result.compile.startswith("compile reused"):  # said where it happened
             outcome.reason += f"; {result.compile}"
-        twin = published_twin(result, settings) if mode is Mode.IF_CHANGED else None
+        twin = None if settings.force else published_twin(result, settings)
         if twin is not None:  # nothing new for servers: keep the published one, record why
             outcome.status, outcome.result = Status.IDENTICAL, result
             outcome.reason += f"; identical to the published {twin.name} apart from release and signature"
-            outcome.nevra, outcome.rpm, made[node] = twin.name.removesuffix(".rpm"), str(twin), twin
+            outcome.nevra, outcome.rpm, made[node] = read_header(twin).nevra, str(twin), twin
             labelled.note(plan.name, f"identical to the published {twin.name}: not published again")
             if settings.publish:
                 iteration = iteration_of(twin, plan)

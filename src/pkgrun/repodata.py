@@ -142,6 +142,15 @@ def _package_file(arch_dir: Path, href: str) -> Path | None:
         return None
 
 
+def newest_releases(repo_root: Path, dist: str) -> dict[str, str]:
+    """The newest published release of each package name, as "version-release"."""
+    newest: dict[str, EVR] = {}
+    for pkg, evr, _ in _listed(repo_root, dist):
+        if str(pkg.name) not in newest or newest[str(pkg.name)] < evr:
+            newest[str(pkg.name)] = evr
+    return {name: f"{evr.key[1]}-{evr.key[2]}" for name, evr in newest.items()}
+
+
 def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None = None) -> Path | None:
     """The newest published release of ``name`` (older than ``older_than``, when given)."""
     releases = [

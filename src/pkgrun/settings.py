@@ -40,7 +40,7 @@ from typing import Any
 from pkgrun.config import CONFIG_FILE, Config, load_config
 from pkgrun.errors import UsageError
 from pkgrun.numerals import is_number, number
-from pkgrun.targets import Packager, Target, get_target
+from pkgrun.targets import DEFAULT_TARGET, Packager, Target, get_target
 
 # The largest source pkgrun downloads unless told otherwise: a source is an archive, not a
 # disk's worth of data from a hostile server.
@@ -84,10 +84,17 @@ class Settings:
     build_args: tuple[tuple[str, str], ...] = ()
     registry: str = ""  # PKGRUN_REGISTRY: the registry the el images' names are qualified with
 
-    def target(self, name: str) -> Target:
-        """The target ``name`` with this site's values for its Containerfiles' ARGs and the
-        registry its images come from."""
-        target = get_target(name)
+    @property
+    def default_targets(self) -> tuple[str, ...]:
+        """What a command builds for without --target: pkgrun.toml's [nightly] targets when it
+        names them, else DEFAULT_TARGET."""
+        nightly = self.config.nightly
+        return tuple(nightly.targets) if "targets" in nightly.model_fields_set else (DEFAULT_TARGET,)
+
+    def target(self, name: str | None) -> Target:
+        """The target ``name`` (None: the first default target) with this site's values for its
+        Containerfiles' ARGs and the registry its images come from."""
+        target = get_target(name or self.default_targets[0])
         if self.build_args or self.registry:
             target = replace(target, build_args=self.build_args, registry=self.registry)
         return target

@@ -1,0 +1,116 @@
+"""One rule for a build whose NEVRA is published already, the same in `pkgrun build` and the
+nightly job, decided before any work: a packaging-only change built again with `pkgrun build`
+takes the next free release (and says so first); a rebuild that changes nothing is not published
+again; an iteration the user named that is published is refused before any container starts,
+naming the recipe's line; `pkgrun plan` and `pkgrun list` show the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fake_engine import FakeEngine
+from helpers import require_tools, state_env
+from pkgrun.cli import main
+from pkgrun.delivery import ReleaseTaken
+from pkgrun.outcome import Mode, Status
+from pkgrun.repodata import list_published
+from test_pipeline import build, settings_for
+
+
+@pytest.fixture(autouse=True)
+def host_tools() -> None:
+    require_tools("rpm", "rpmlint", "gpg")
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    return FakeEngine(tmp_path / "engine").install(monkeypatch)
+
+
+def published(settings) -> list[str]:  # type: ignore[no-untyped-def]
+    return [p.nevra for p in list_published(settings.repo)]
+
+
+def test_a_packaging_only_change_built_again_takes_the_next_free_release(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    (first,) = build(settings).outcomes
+    assert first.status is Status.BUILT and first.nevra == "hello-0:1.0-4.local.noarch"
+    (settings.recipes / "hello" / "after_install.sh").write_text('echo "hello: changed ($1)"\n')
+    (again,) = build(settings).outcomes
+    assert again.status is Status.BUILT, again.error
+    assert again.nevra == "hello-0:1.0-4.1.local.noarch"
+    assert (
+        "hello-1.0-4.local is published already: this build is 4.1.local, the next free release"
+        in again.reason
+    )
+    assert f"raise iteration = 4 in {settings.recipes / 'hello' / 'recipe.toml'}:5" in again.reason
+    assert published(settings) == ["hello-0:1.0-4.1.local.noarch", "hello-0:1.0-4.local.noarch"]
+
+
+def test_the_same_build_again_is_not_published_again(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    (again,) = build(settings).outcomes
+    assert again.status is Status.IDENTICAL, again.error
+    assert again.nevra == "hello-0:1.0-4.local.noarch"
+    assert published(settings) == ["hello-0:1.0-4.local.noarch"]
+
+
+def test_a_named_iteration_that_is_published_is_refused_before_any_work(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    calls = len(engine.calls)
+    with pytest.raises(ReleaseTaken) as refused:
+        build(settings, iteration="4")
+    assert len(engine.calls) == calls  # no image, no container
+    assert refused.value.message == (
+        "hello-1.0-4.local is published already, and --iteration 4 names it: "
+        "a published release never changes"
+    )
+    assert "the next free release, 4.1" in str(refused.value.hint)
+    assert f"raise iteration = 4 in {settings.recipes / 'hello' / 'recipe.toml'}:5" in str(refused.value.hint)
+
+
+def test_force_keeps_the_release_and_replaces_the_package(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    (settings.recipes / "hello" / "after_install.sh").write_text('echo "hello: changed ($1)"\n')
+    (again,) = build(settings.but(force=True), iteration="4").outcomes
+    assert again.status is Status.BUILT, again.error
+    assert again.nevra == "hello-0:1.0-4.local.noarch"
+    assert [p.action for p in again.published] == ["replaced"]
+
+
+def test_the_nightly_job_follows_the_same_rule(engine: FakeEngine, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    (settings.recipes / "hello" / "after_install.sh").write_text('echo "hello: changed ($1)"\n')
+    (nightly,) = build(settings, mode=Mode.IF_CHANGED).outcomes
+    assert nightly.nevra == "hello-0:1.0-4.1.local.noarch"
+
+
+def test_plan_and_list_show_the_release_a_build_takes(
+    engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    common = ["--recipes", str(settings.recipes)]
+    where = ["--repo", str(settings.repo), "--target", "local"]
+    env = {**state_env(), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    capsys.readouterr()
+    assert main([*common, "plan", "hello", *where, "--json"], env=env) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["nevra"] == "hello-0:1.0-4.1.local.noarch"
+    assert plan["release"].startswith("hello-1.0-4.local is published already: this build is 4.1.local")
+    assert main([*common, "plan", "hello", *where, "--iteration", "4"], env=env) == 2
+    assert "--iteration 4 names it" in capsys.readouterr().err
+    assert main([*common, "list", *where, "--json"], env=env) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["iteration"], row["published"]) == ("4", "1.0-4.local")
