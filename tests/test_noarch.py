@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -163,6 +165,9 @@ def test_repo_list_names_a_noarch_package_once(tmp_path: Path, capsys: pytest.Ca
     capsys.readouterr()
     assert main(["repo", "list", "--json", "--repo", str(repo)], env=state_env()) == 0
     rows = json.loads(capsys.readouterr().out)
+    # when it was published, not the source's date its reproducible build time is
+    published, built = (datetime.fromisoformat(rows[0][k]) for k in ("published", "built"))
+    assert abs((datetime.now(UTC) - published).total_seconds()) < 3600 and built.year == 2024
     assert [(row["nevra"], Path(row["path"]).parent.name) for row in rows] == [
         ("tool-0:1.0-1.local.noarch", "x86_64")
     ]
@@ -272,5 +277,9 @@ def test_altered_metadata_is_written_anew_even_where_no_package_changed(tmp_path
     primary = next(x86.glob("*-primary.xml*"))
     shutil.copyfile(next((repo / "local" / "s390x" / "repodata").glob("*-primary.xml*")), primary)
     assert publish(repo, [make_rpm(tmp_path / "rpms", "armd", arch="aarch64")], state_env()) == 0
-    primary = next(x86.glob("*-primary.xml*"))  # the one repomd.xml names, its checksum its name
+    # the primary repomd.xml names now (the previous one stays for readers that hold the old
+    # repomd.xml) has the checksum its name says
+    named = re.search(r'href="repodata/([^"]*-primary\.xml[^"]*)"', (x86 / "repomd.xml").read_text())
+    assert named is not None
+    primary = x86 / named[1]
     assert primary.name.startswith(hashlib.sha256(primary.read_bytes()).hexdigest())
