@@ -82,3 +82,27 @@ def test_a_fifo_in_the_recipe_directory_is_a_problem(
     os.mkfifo(demo / "pipe")
     assert main(["--recipes", str(tmp_path / "recipes"), "check"], env={}) == 2
     assert "pipe in the recipe directory is not a file, a directory or a symlink" in capsys.readouterr().err
+
+
+def test_a_symlink_loop_in_the_recipes_directory_is_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipes = tmp_path / "recipes"
+    shutil.copytree(CASES.parent / "recipes" / "good" / "hello", recipes / "hello")
+    (recipes / "a").symlink_to("b")
+    (recipes / "b").symlink_to("a")
+    (recipes / "gone").symlink_to(tmp_path / "removed")
+    assert main(["--recipes", str(recipes), "check"], env={"XDG_CACHE_HOME": str(tmp_path)}) == 2
+    err = capsys.readouterr().err
+    for name in ("a", "b", "gone"):
+        assert f"error: {recipes / name}: this link in the recipes directory leads nowhere" in err
+
+
+def test_a_recipes_directory_holding_no_recipe_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "README").write_text("notes\n")
+    for command in ("check", "list"):
+        assert main(["--recipes", str(tmp_path / "recipes"), command], env={}) == 2
+        assert f"the recipes directory {tmp_path / 'recipes'} holds no recipe" in capsys.readouterr().err

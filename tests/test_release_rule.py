@@ -12,22 +12,14 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from helpers import require_tools, state_env
+from helpers import state_env
 from pkgrun.cli import main
 from pkgrun.delivery import ReleaseTaken
 from pkgrun.outcome import Mode, Status
 from pkgrun.repodata import list_published
 from test_pipeline import build, settings_for
 
-
-@pytest.fixture(autouse=True)
-def host_tools() -> None:
-    require_tools("rpm", "rpmlint", "gpg")
-
-
-@pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    return FakeEngine(tmp_path / "engine").install(monkeypatch)
+pytestmark = pytest.mark.usefixtures("pipeline_tools")
 
 
 def published(settings) -> list[str]:  # type: ignore[no-untyped-def]

@@ -61,6 +61,7 @@ from pkgrun.sources import fetch_source, source_date_epoch
 from pkgrun.staged_tree import check_package
 from pkgrun.staging import (
     Entry,
+    check_config_files,
     expand_directories,
     find_argv,
     owned_directories,
@@ -247,7 +248,8 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
 
 def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
     """rpmlint's findings; the checks the recipe lists in [lint] fail fail the build."""
-    result = lint_rpm(rpm, ctx.plan.loaded.recipe.lint.fail)
+    lint = ctx.plan.loaded.recipe.lint
+    result = lint_rpm(rpm, lint.fail, lint.ignore, ctx.key.fingerprint if ctx.key else None)
     with ctx.log.open("a") as fh:
         fh.write("rpmlint:\n" + "".join(f"  {f}\n" for f in result.findings))
     if result.failing:
@@ -343,7 +345,8 @@ def _stage_and_package(
                 "/installed/dir`, configure with --prefix and install with DESTDIR); rpmbuild's "
                 "check-buildroot refuses such a package too",
             )
-        directories = expand_directories(recipe.files.directories, entries)
+        check_config_files(recipe.files.config, entries, str(plan.loaded.file))
+        directories = expand_directories(recipe.files.directories, entries, str(plan.loaded.file))
     with steps(Step.PACKAGE, f"package with {plan.packager}"):
         generated = of_package(tree, recipe, plan.loaded.directory)
         if plan.packager is Packager.FPM:

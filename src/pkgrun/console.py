@@ -316,10 +316,13 @@ class Console:
             self.out.print(f"nothing published in {repo}")
             return
         table = Table(title=f"published in {repo}")
-        for column in ("dist", "NEVRA", "size", "built"):
+        for column in ("dist", "NEVRA", "size", "published", "build time (the source's date)"):
             table.add_column(column, no_wrap=True)
         for row in rows:
-            table.add_row(row.dist, row.nevra, size(row.size), row.built.strftime("%Y-%m-%d %H:%M"))
+            published = row.published.strftime("%Y-%m-%d %H:%M") if row.published else "-"
+            table.add_row(
+                row.dist, row.nevra, size(row.size), published, row.built.strftime("%Y-%m-%d %H:%M")
+            )
         self.out.print(table)
 
 

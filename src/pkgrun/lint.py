@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +21,15 @@ class Finding:
     detail: str
 
     def __str__(self) -> str:
-        return f"{self.level}: {self.check} {self.detail}".rstrip()
+        # rpmlint's own E/W is not shown: only what fails the build is an error (LintResult)
+        return f"{self.check} {self.detail}".rstrip()
 
 
 @dataclass(frozen=True)
 class LintResult:
-    findings: list[Finding]
+    findings: list[Finding]  # every finding reported: not ignored
     failing: list[Finding]  # findings of the checks that fail the build
+    ignored: int = 0  # findings of the checks the recipe's [lint] ignore names, with a reason
 
     def summary(self) -> str:
         """What fails the build and what is advice, plainly."""
@@ -37,7 +39,8 @@ class LintResult:
             if not self.failing
             else f"{len(self.failing)} finding(s) fail the build"
         )
-        return f"{fails}; {advice} finding(s) are advice (the checks [lint] fail does not name)"
+        ignored = f"; {self.ignored} ignored ([lint] ignore)" if self.ignored else ""
+        return f"{fails}; {advice} finding(s) are advice (the checks [lint] fail does not name){ignored}"
 
 
 def grouped(findings: Sequence[Finding]) -> list[str]:
@@ -46,10 +49,10 @@ def grouped(findings: Sequence[Finding]) -> list[str]:
     for f in findings:
         by_check.setdefault((f.level, f.check), []).append(f.detail)
     lines = []
-    for (level, check), details in sorted(by_check.items()):
+    for (_level, check), details in sorted(by_check.items()):
         shown = "; ".join(d for d in details[:2] if d)
         more = f" (+{len(details) - 2} more)" if len(details) > 2 else ""
-        lines.append(f"{level}: {check} x{len(details)}: {shown}{more}".rstrip(": "))
+        lines.append(f"{check} x{len(details)}: {shown}{more}".rstrip(": "))
     return lines
 
 
@@ -66,8 +69,22 @@ def parse_findings(output: str) -> list[Finding]:
     return findings
 
 
-def lint_rpm(rpm: Path, fail_checks: Sequence[str]) -> LintResult:
+def lint_rpm(
+    rpm: Path, fail_checks: Sequence[str], ignore: Collection[str] = (), key_id: str | None = None
+) -> LintResult:
+    """rpmlint's findings of ``rpm``, those of the checks in ``ignore`` left out, and so is the
+    unknown-key finding of pkgrun's own signing key (``key_id``, its fingerprint), which pkgrun
+    checked the signature against itself."""
     # rpmlint exits non-zero when it finds errors: its findings, not its status, are the result
     result = run(rpmlint_argv(rpm), check=False, hint=LINT_HINT)
-    findings = parse_findings(result.stdout)
-    return LintResult(findings, [f for f in findings if f.check in fail_checks])
+    every = parse_findings(result.stdout)
+    findings = [f for f in every if f.check not in ignore and not _own_key(f, key_id)]
+    return LintResult(findings, [f for f in findings if f.check in fail_checks], len(every) - len(findings))
+
+
+def _own_key(finding: Finding, key_id: str | None) -> bool:
+    """An unknown-key finding naming ``key_id`` (by its last 8 or 16 hex digits)."""
+    if key_id is None or finding.check != "unknown-key":
+        return False
+    detail = finding.detail.lower()
+    return key_id.lower()[-8:] in detail

@@ -149,6 +149,8 @@ class Lint(_Section):
     fail: list[NonEmpty] = list(DEFAULT_LINT_FAIL)
     # shellcheck codes (SC2086) not reported for this recipe's hooks and build script
     shellcheck_ignore: list[ShellcheckCode] = Field([], alias="shellcheck-ignore")
+    # rpmlint checks not reported for this recipe, each with the reason: check = "why"
+    ignore: dict[NonEmpty, NonEmpty] = {}
 
 
 class AutoDeps(_Section):
@@ -289,6 +291,14 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
     """Rules that span fields, so that pydantic cannot pin them on one."""
     found: list[tuple[str, str, str | None]] = []
     pkg, src, files = recipe.package, recipe.source, recipe.files
+    for check in sorted(set(recipe.lint.fail) & set(recipe.lint.ignore)):
+        found.append(
+            (
+                f"lint.ignore.{check}",
+                f"the rpmlint check {check!r} is both in [lint] fail and ignored",
+                "remove it from one of them: ignore leaves its findings out, fail fails the build on them",
+            )
+        )
     if file.parent.name != pkg.name:
         found.append(
             (

@@ -56,8 +56,18 @@ def _folders(recipes_dir: Path) -> list[Path]:
 
 
 def stray_folders(recipes_dir: Path) -> list[Problem]:
-    """Folders of the recipes directory that hold no recipe.toml: a typo must not pass silently."""
-    problems = []
+    """Folders of the recipes directory that hold no recipe.toml, and links there that lead
+    nowhere (a loop, a removed target): a typo must not pass silently."""
+    problems = [
+        Problem(
+            entry,
+            "",
+            "this link in the recipes directory leads nowhere (a symlink loop, or its target is gone)",
+            "remove it, or point it at a recipe folder",
+        )
+        for entry in sorted(recipes_dir.iterdir())
+        if not entry.name.startswith(".") and entry.is_symlink() and not entry.exists()
+    ]
     for folder in _folders(recipes_dir):
         file = folder / RECIPE_FILE
         if file.exists() or file.is_symlink():
@@ -107,6 +117,12 @@ def load_recipes(
             loaded.append(load_recipe(found[name], cache_dir=cache_dir, scripts=scripts))
         except RecipeError as exc:
             problems += exc.problems
+    if not names and not found and not problems:
+        raise UsageError(
+            f"the recipes directory {recipes_dir} holds no recipe",
+            hint=f"a recipe is a folder holding {RECIPE_FILE} (recipes/NAME/{RECIPE_FILE}; the README's "
+            "recipe reference says what goes in it); or pass --recipes DIR",
+        )
     problems += _unknown_recipe_dependencies(loaded, found)
     if not problems:
         problems += recipe_cycles(loaded)
@@ -274,13 +290,14 @@ def check_recipe_files(
             problems.append(Problem(file, name, f"{relative} fails `{shell} -n`: {error}"))
             continue
         for finding in check.findings:
-            problem = Problem(
-                file,
-                name,
-                f"{relative}: shellcheck {finding}",
-                f"see https://www.shellcheck.net/wiki/{finding.code}; silence it with "
-                f'[lint] shellcheck-ignore = ["{finding.code}"] if it is intended',
+            hint = (
+                "rpm runs hooks with /bin/sh, which is dash on Debian and busybox in small images: "
+                "write POSIX sh, or run bash from the hook (bash -c '...')"
+                if finding.not_posix
+                else f"see https://www.shellcheck.net/wiki/{finding.code}; silence it with "
+                f'[lint] shellcheck-ignore = ["{finding.code}"] if it is intended'
             )
+            problem = Problem(file, name, f"{relative}: shellcheck {finding}", hint)
             (problems if finding.fails else warnings).append(problem)
     return problems, warnings
 

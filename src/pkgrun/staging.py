@@ -3,6 +3,7 @@ package contents that follow from it and the recipe (pure)."""
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import posixpath
 from collections.abc import Sequence
@@ -59,19 +60,52 @@ def shown(path: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else f"\\x{ord(c):02x}" for c in text)
 
 
-def expand_directories(patterns: Sequence[str], entries: Sequence[Entry]) -> list[str]:
+class NotStaged(PkgrunError):
+    """A [files] path or pattern of the recipe that the build did not stage."""
+
+
+def expand_directories(
+    patterns: Sequence[str], entries: Sequence[Entry], recipe: str = "recipe.toml"
+) -> list[str]:
     """[files] directories, glob patterns matched against the staged directories."""
     dirs = [e.path for e in entries if e.kind == "d"]
     out: list[str] = []
-    for pattern in patterns:
+    for i, pattern in enumerate(patterns):
         matches = [d for d in dirs if fnmatch.fnmatchcase(d, pattern)] if _is_glob(pattern) else [pattern]
         if not matches:
-            raise PkgrunError(
-                f"files.directories: {pattern} matches no directory in the staging directory",
-                hint="check the pattern against what the build script installs",
+            raise NotStaged(
+                f"{recipe}: files.directories[{i}]: {shown(pattern)} matches no directory the build staged"
+                + _nearest(pattern, dirs),
+                hint="fix the pattern in the recipe (the package was not made); PKGRUN_KEEP_CONTAINER=1 "
+                "keeps the build's container to look at the staging directory",
             )
         out += [m for m in matches if m not in out]
     return out
+
+
+def check_config_files(config: Sequence[str], entries: Sequence[Entry], recipe: str = "recipe.toml") -> None:
+    """Every [files] config path is a file, link or directory (every file in it) the build
+    staged: refused at staging, with the staged paths nearest to it, not as a package that does
+    not match its recipe."""
+    staged = [e.path for e in entries]
+    for i, path in enumerate(config):
+        if path in staged:
+            continue
+        raise NotStaged(
+            f"{recipe}: files.config[{i}]: {shown(path)} is not a path the build staged"
+            + _nearest(path, staged),
+            hint="fix the path in the recipe's [files] config (the package was not made); a config "
+            "file must be installed by the build script or added with [files.add]",
+        )
+
+
+def _nearest(path: str, candidates: Sequence[str]) -> str:
+    """The staged paths closest to ``path``, for a message."""
+    close = difflib.get_close_matches(path, candidates, n=3, cutoff=0.5)
+    if not close:  # the same name elsewhere
+        name = posixpath.basename(path)
+        close = [c for c in candidates if posixpath.basename(c) == name][:3]
+    return f"; staged nearest to it: {', '.join(map(shown, close))}" if close else ""
 
 
 def owned_directories(directories: Sequence[str], entries: Sequence[Entry]) -> list[str]:

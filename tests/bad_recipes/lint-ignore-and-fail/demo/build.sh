@@ -1,0 +1,1 @@
+make install DESTDIR="$PKGRUN_DESTDIR"
