@@ -4,6 +4,7 @@ never a finding (pkgrun checks the signature against it itself)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import pytest
 
 from helpers import make_rpm, require_tools
 from pkgrun import lint
+from pkgrun.cli import main
 from pkgrun.lint import grouped, lint_rpm
+
+RECIPES_GOOD = Path(__file__).parent / "recipes" / "good"
 
 
 def test_rpmlint_on_a_real_package_with_a_check_ignored(tmp_path: Path) -> None:
@@ -35,5 +39,22 @@ def test_pkgrun_s_own_key_is_never_a_finding(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(
         lint, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 1, stdout=output, stderr="")
     )
-    result = lint_rpm(Path("demo.rpm"), [], key_id="05CDDCF915E2AE22D676E23EF6F5030F306C6BAE")
+    result = lint_rpm(Path("demo.rpm"), [], key_ids={"f6f5030f306c6bae"})
     assert [str(f) for f in result.findings] == ["unknown-key (MD5 SHA1) RSA#deadbeef", "no-documentation"]
+
+
+def test_ignoring_a_check_that_fails_by_default_is_no_conflict_and_local_in_a_hook_is_fine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """[lint] ignore may name a check of the default fail list (the recipe wrote no fail list);
+    `local` in a hook is no bash-ism (dash and busybox sh run it), unlike `[[ ]]`."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(RECIPES_GOOD / "hello", recipes / "hello")
+    recipe = recipes / "hello" / "recipe.toml"
+    recipe.write_text(recipe.read_text() + '\n[lint]\nignore = { "dangling-symlink" = "a link to /run" }\n')
+    (recipes / "hello" / "after_install.sh").write_text(
+        'greet() {\n  local who="$1"\n  echo "hello $who"\n}\ngreet "$1"\n'
+    )
+    assert main(["--recipes", str(recipes), "check"], env={"XDG_CACHE_HOME": str(tmp_path)}) == 0, (
+        capsys.readouterr().err
+    )

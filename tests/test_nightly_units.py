@@ -73,6 +73,8 @@ def test_every_file_of_the_recipe_directory_is_an_input() -> None:
         ("3", ["3"], "3.1"),
         ("3", ["3", "3.1", "3.4"], "3.5"),
         ("3", ["3", "3.1.2"], "3.1"),
+        ("3", ["3.1", "3.4"], "3.5"),  # 3 pruned by retention: still after what is left
+        ("3", ["3.1.2"], "3"),
     ],
 )
 def test_next_iteration(iteration: str, published: list[str], expected: str) -> None:

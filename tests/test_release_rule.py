@@ -106,3 +106,54 @@ def test_plan_and_list_show_the_release_a_build_takes(
     assert main([*common, "list", *where, "--json"], env=env) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["iteration"], row["published"]) == ("4", "1.0-4.local")
+
+
+def test_a_new_iteration_named_on_the_command_line_is_published_even_if_nothing_changed(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    build(settings)
+    (again,) = build(settings, iteration="5").outcomes
+    assert again.status is Status.BUILT, again.error
+    assert [p.nevra for p in again.published] == ["hello-0:1.0-5.local.noarch"]
+
+
+def test_a_build_after_retention_pruned_the_recipe_s_release_orders_after_what_is_left(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    """4, 4.1 and 4.2 published with keep 2 leave 4.1 and 4.2: the next changed build is 4.3, not
+    4 again (which rpm orders below both, so no server would take it)."""
+    settings = settings_for(tmp_path, keep=2)
+    hook = settings.recipes / "hello" / "after_install.sh"
+    for n in range(3):
+        hook.write_text(f'echo "hello: change {n} ($1)"\n')
+        build(settings)
+    assert published(settings) == ["hello-0:1.0-4.1.local.noarch", "hello-0:1.0-4.2.local.noarch"]
+    hook.write_text('echo "hello: change 3 ($1)"\n')
+    (latest,) = build(settings).outcomes
+    assert latest.nevra == "hello-0:1.0-4.3.local.noarch"
+    assert "a later release of hello-1.0-4.local is published already" in latest.reason
+    with pytest.raises(ReleaseTaken):
+        build(settings, iteration="4")
+
+
+def test_publish_takes_the_target_from_the_dist_tag_and_refuses_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helpers import make_rpm
+
+    (tmp_path / "pkgrun.toml").write_text('[nightly]\ntargets = ["el9", "el7"]\n')
+    rpm = make_rpm(tmp_path / "rpms", "tool", release="1.local", arch="noarch")
+    common = [
+        "--config",
+        str(tmp_path / "pkgrun.toml"),
+        "publish",
+        "--unsigned",
+        "--repo",
+        str(tmp_path / "repo"),
+    ]
+    assert main([*common, "--target", "el9", str(rpm)], env=state_env()) == 2
+    assert "built for local (its dist tag), not for el9" in capsys.readouterr().err
+    assert not (tmp_path / "repo" / "el9").exists()
+    assert main([*common, str(rpm)], env=state_env()) == 0  # .local: the local target
+    assert [p.dist for p in list_published(tmp_path / "repo")] == ["local"]

@@ -249,7 +249,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
 def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
     """rpmlint's findings; the checks the recipe lists in [lint] fail fail the build."""
     lint = ctx.plan.loaded.recipe.lint
-    result = lint_rpm(rpm, lint.fail, lint.ignore, ctx.key.fingerprint if ctx.key else None)
+    result = lint_rpm(rpm, lint.fail, lint.ignore, ctx.key.signer_ids if ctx.key else ())
     with ctx.log.open("a") as fh:
         fh.write("rpmlint:\n" + "".join(f"  {f}\n" for f in result.findings))
     if result.failing:

@@ -212,11 +212,25 @@ def decide(
     return Decision(True, "changed: " + (", ".join(changes) or "inputs differ"))
 
 
+def family_published(iteration: str, published: list[str]) -> bool:
+    """Whether ``iteration`` or a next release of it (``<iteration>.<n>``) is published."""
+    return any(
+        p == iteration
+        or (
+            p.startswith(iteration + ".")
+            and is_number(p.rsplit(".", 1)[1])
+            and p.count(".") == iteration.count(".") + 1
+        )
+        for p in published
+    )
+
+
 def next_iteration(iteration: str, published: list[str]) -> str:
     """The iteration for a rebuild whose inputs changed: the recipe's, or, when a package of
     that version and iteration is published already, the next ``<iteration>.<n>``, which rpm
-    orders after it (3 < 3.1 < 3.2)."""
-    if iteration not in published:
+    orders after it (3 < 3.1 < 3.2). A ``<iteration>.<n>`` published while ``<iteration>``
+    itself is not (retention pruned it) counts too: the new release must order after it."""
+    if not family_published(iteration, published):
         return iteration
     counters = [
         int(p.rsplit(".", 1)[1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pkgrun.console import Console
 from pkgrun.errors import UsageError
@@ -45,13 +46,35 @@ def signing_key(
     return settings, key
 
 
+def _publish_target(rpms: Sequence[Path], named: str | None, settings: Settings) -> Target:
+    """The target RPMs are published for: --target, else the one their dist tag names (.el9),
+    else the default; a dist tag of another target than --target's is refused."""
+    from pkgrun.rpmheader import read_header
+    from pkgrun.targets import TARGETS
+
+    dists = {t.dist: t.name for t in TARGETS.values()}
+    tagged = {rpm: dists.get(read_header(rpm).release.rsplit(".", 1)[-1]) for rpm in rpms}
+    names = {name for name in tagged.values() if name}
+    if named is None and len(names) == 1:
+        return settings.target(names.pop())
+    target = settings.target(named)
+    if wrong := [rpm for rpm, name in tagged.items() if name and name != target.name]:
+        raise UsageError(
+            f"{', '.join(str(r) for r in wrong)}: built for {tagged[wrong[0]]} (its dist tag), not for "
+            f"{target.name}",
+            hint="nothing was published; name the target the RPMs were built for (--target), one target "
+            "at a time",
+        )
+    return target
+
+
 def cmd_publish(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from pkgrun.repo import publish_rpms
 
     missing = [str(rpm) for rpm in args.rpm if not rpm.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}", hint="name built .rpm files")
-    target, repo = settings.target(args.target), settings.repo
+    target, repo = _publish_target(args.rpm, args.target, settings), settings.repo
     settings, key = signing_key(settings, console, [target])
     with (
         console.reporter() as reporter,

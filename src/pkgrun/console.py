@@ -10,6 +10,7 @@ elapsed times on a terminal, plain lines elsewhere (CI, logs).
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
@@ -43,14 +44,19 @@ UNLIMITED = 10_000
 
 def _rich(stderr: bool) -> rich.console.Console:
     """rich's console for stdout or stderr: a terminal's width, else unlimited (COLUMNS wins)."""
-    import os
-
     from rich.console import Console as Rich
 
     console = Rich(stderr=stderr, highlight=False, soft_wrap=True)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = UNLIMITED
+    if not _a_terminal(sys.stderr if stderr else sys.stdout) and "COLUMNS" not in os.environ:
+        console.width = UNLIMITED  # whatever FORCE_COLOR or TTY_COMPATIBLE make rich believe
     return console
+
+
+def _a_terminal(stream: object) -> bool:
+    try:
+        return os.isatty(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 class Console:

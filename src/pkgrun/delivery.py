@@ -76,8 +76,9 @@ class ReleaseTaken(UsageError):
 
 
 def is_published(plan: BuildPlan, settings: Settings) -> bool:
-    """Whether the plan's NEVRA is published already."""
-    return plan.iteration in _published_iterations(plan, settings)
+    """Whether the plan's NEVRA, or a next release of it (3.1 for 3, left when retention pruned
+    3), is published already: a build of that release would never reach a server."""
+    return buildcache.family_published(plan.iteration, _published_iterations(plan, settings))
 
 
 def named_release(plan: BuildPlan, settings: Settings, *, explicit: bool) -> tuple[BuildPlan, str | None]:
@@ -89,7 +90,12 @@ def named_release(plan: BuildPlan, settings: Settings, *, explicit: bool) -> tup
     plan the build runs, and what to say of its release (None: the recipe's, nothing to say)."""
     if not is_published(plan, settings):
         return plan, None
-    taken = f"{plan.name}-{plan.version}-{plan.release} is published already"
+    nevra = f"{plan.name}-{plan.version}-{plan.release}"
+    taken = (
+        f"{nevra} is published already"
+        if plan.iteration in _published_iterations(plan, settings)
+        else f"a later release of {nevra} is published already"
+    )
     if settings.force:
         return plan, f"{taken}: --force replaces it"
     if explicit:

@@ -70,21 +70,19 @@ def parse_findings(output: str) -> list[Finding]:
 
 
 def lint_rpm(
-    rpm: Path, fail_checks: Sequence[str], ignore: Collection[str] = (), key_id: str | None = None
+    rpm: Path, fail_checks: Sequence[str], ignore: Collection[str] = (), key_ids: Collection[str] = ()
 ) -> LintResult:
     """rpmlint's findings of ``rpm``, those of the checks in ``ignore`` left out, and so is the
-    unknown-key finding of pkgrun's own signing key (``key_id``, its fingerprint), which pkgrun
-    checked the signature against itself."""
+    unknown-key finding of pkgrun's own signing key (``key_ids``: the IDs its signatures carry,
+    a signing subkey's among them), which pkgrun checked the signature against itself."""
     # rpmlint exits non-zero when it finds errors: its findings, not its status, are the result
     result = run(rpmlint_argv(rpm), check=False, hint=LINT_HINT)
     every = parse_findings(result.stdout)
-    findings = [f for f in every if f.check not in ignore and not _own_key(f, key_id)]
+    findings = [f for f in every if f.check not in ignore and not _own_key(f, key_ids)]
     return LintResult(findings, [f for f in findings if f.check in fail_checks], len(every) - len(findings))
 
 
-def _own_key(finding: Finding, key_id: str | None) -> bool:
-    """An unknown-key finding naming ``key_id`` (by its last 8 or 16 hex digits)."""
-    if key_id is None or finding.check != "unknown-key":
-        return False
+def _own_key(finding: Finding, key_ids: Collection[str]) -> bool:
+    """An unknown-key finding naming one of ``key_ids`` (by at least its last 8 hex digits)."""
     detail = finding.detail.lower()
-    return key_id.lower()[-8:] in detail
+    return finding.check == "unknown-key" and any(key.lower()[-8:] in detail for key in key_ids)

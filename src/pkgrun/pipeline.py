@@ -345,7 +345,10 @@ def run_builds(
         result = build_recipe(ctx, labelled)
         if result.compile and result.compile.startswith("compile reused"):  # said where it happened
             outcome.reason += f"; {result.compile}"
-        twin = None if settings.force else published_twin(result, settings)
+        # nothing new for servers? Not asked where the user named the release, forces it, or
+        # does not publish
+        asked = settings.force or node in named or not settings.publish
+        twin = None if asked else published_twin(result, settings)
         if twin is not None:  # nothing new for servers: keep the published one, record why
             outcome.status, outcome.result = Status.IDENTICAL, result
             outcome.reason += f"; identical to the published {twin.name} apart from release and signature"

@@ -291,7 +291,8 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
     """Rules that span fields, so that pydantic cannot pin them on one."""
     found: list[tuple[str, str, str | None]] = []
     pkg, src, files = recipe.package, recipe.source, recipe.files
-    for check in sorted(set(recipe.lint.fail) & set(recipe.lint.ignore)):
+    explicit_fail = recipe.lint.fail if "fail" in recipe.lint.model_fields_set else []
+    for check in sorted(set(explicit_fail) & set(recipe.lint.ignore)):
         found.append(
             (
                 f"lint.ignore.{check}",

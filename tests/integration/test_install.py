@@ -89,5 +89,5 @@ def test_lint_checks_named_by_the_recipe_fail_the_build(podman, build_env, tmp_p
     code = main(hello_build(recipes, tmp_path / "out", "--engine", podman, "--no-publish"), env=build_env)
     err = capsys.readouterr().err
     assert code == 1
-    assert "rpmlint: 2 finding(s) of checks that fail the build: W: no-manual-page-for-binary hello" in err
+    assert "rpmlint: 2 finding(s) of checks that fail the build: no-manual-page-for-binary hello" in err
     assert not list((tmp_path / "out").glob("*.rpm"))
