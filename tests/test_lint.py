@@ -41,6 +41,7 @@ def test_pkgrun_s_own_key_is_never_a_finding(monkeypatch: pytest.MonkeyPatch) ->
     )
     result = lint_rpm(Path("demo.rpm"), [], key_ids={"f6f5030f306c6bae"})
     assert [str(f) for f in result.findings] == ["unknown-key (MD5 SHA1) RSA#deadbeef", "no-documentation"]
+    assert result.ignored == 0  # not the recipe's doing: not counted as [lint] ignore
 
 
 def test_ignoring_a_check_that_fails_by_default_is_no_conflict_and_local_in_a_hook_is_fine(

@@ -30,6 +30,8 @@ def test_a_packaging_only_change_built_again_takes_the_next_free_release(
     engine: FakeEngine, tmp_path: Path
 ) -> None:
     settings = settings_for(tmp_path)
+    recipe = settings.recipes / "hello" / "recipe.toml"  # the line is named, not its comment
+    recipe.write_text(recipe.read_text().replace("iteration = 4\n", "iteration = 4  # 4.el7 on el7\n"))
     (first,) = build(settings).outcomes
     assert first.status is Status.BUILT and first.nevra == "hello-0:1.0-4.local.noarch"
     (settings.recipes / "hello" / "after_install.sh").write_text('echo "hello: changed ($1)"\n')
@@ -40,7 +42,7 @@ def test_a_packaging_only_change_built_again_takes_the_next_free_release(
         "hello-1.0-4.local is published already: this build is 4.1.local, the next free release"
         in again.reason
     )
-    assert f"raise iteration = 4 in {settings.recipes / 'hello' / 'recipe.toml'}:5" in again.reason
+    assert f"raise iteration = 4 in {settings.recipes / 'hello' / 'recipe.toml'}:5;" in again.reason
     assert published(settings) == ["hello-0:1.0-4.1.local.noarch", "hello-0:1.0-4.local.noarch"]
 
 

@@ -117,7 +117,7 @@ def iteration_line(plan: BuildPlan, what: str) -> str:
     path = plan.loaded.file
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if line.split("=", 1)[0].strip() == "iteration":
-            return f"{what} {line.strip()} in {path}:{number}"
+            return f"{what} {line.split('#', 1)[0].strip()} in {path}:{number}"
     return f'{what} the iteration: add iteration = "{plan.iteration}.1" or higher to [package] in {path}'
 
 

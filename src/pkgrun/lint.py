@@ -78,8 +78,9 @@ def lint_rpm(
     # rpmlint exits non-zero when it finds errors: its findings, not its status, are the result
     result = run(rpmlint_argv(rpm), check=False, hint=LINT_HINT)
     every = parse_findings(result.stdout)
-    findings = [f for f in every if f.check not in ignore and not _own_key(f, key_ids)]
-    return LintResult(findings, [f for f in findings if f.check in fail_checks], len(every) - len(findings))
+    mine = [f for f in every if not _own_key(f, key_ids)]
+    findings = [f for f in mine if f.check not in ignore]
+    return LintResult(findings, [f for f in findings if f.check in fail_checks], len(mine) - len(findings))
 
 
 def _own_key(finding: Finding, key_ids: Collection[str]) -> bool:
