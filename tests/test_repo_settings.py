@@ -20,7 +20,7 @@ from pkgrun.byname import (
 from pkgrun.errors import UsageError
 from pkgrun.evr import EVR
 from pkgrun.images import base_image_tag, containerfile_text
-from pkgrun.repo import repo_file_text
+from pkgrun.repo_layout import repo_file_text
 from pkgrun.runtime_image import install_command
 from pkgrun.settings import resolve
 from pkgrun.shim import EL_FILESYSTEM_DIRS, shim_config

@@ -15,7 +15,8 @@ import pytest
 
 from helpers import key_env, make_rpm, session_key, state_env
 from pkgrun.cli import main
-from pkgrun.repo import SIGNATURE, repo_file_text
+from pkgrun.repo import SIGNATURE
+from pkgrun.repo_layout import repo_file_text
 from pkgrun.rpmheader import content_digest
 from pkgrun.signing import (
     KEY_FILE,

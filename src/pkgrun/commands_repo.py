@@ -211,7 +211,7 @@ def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.repo import REPO_FILE
+    from pkgrun.repo_layout import REPO_FILE
     from pkgrun.serve import make_server
 
     repo = settings.repo

@@ -36,7 +36,8 @@ from pkgrun.lint import grouped
 from pkgrun.outcome import HostUse, Mode, Outcome, Request, RunResult, Status
 from pkgrun.plan import BuildPlan, Options, Step, make_plan
 from pkgrun.rebuild import rebuild_published
-from pkgrun.repo import record_builds, repo_arch
+from pkgrun.repo import record_builds
+from pkgrun.repo_layout import repo_arch
 from pkgrun.repodata import listed_in_dist, newest_release, read_index
 from pkgrun.report import Advance, Reporter
 from pkgrun.rpmheader import content_digest, read_header

@@ -25,33 +25,30 @@ A publish killed after 2 is finished by the next one, which reconciles to the re
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pkgrun.describe import file_facts
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError, UsageError
 from pkgrun.evr import EVR
-from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, href_allowed, reconcile
+from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, reconcile
 from pkgrun.metadata import SIGNATURE, is_current, update_metadata
+from pkgrun.repo_layout import REPO_FILE, destinations, repo_file_text, repo_lock
+from pkgrun.repo_spread import State, copy_sbom, sbom_path, spread_noarch
 from pkgrun.repodata import INDEX_FILE, read_index
 from pkgrun.repofiles import (
     clean_stale,
     copy_into_place,
-    open_nofollow,
     rename_into_place,
     write_atomically,
 )
 from pkgrun.report import Reporter
 from pkgrun.resign import (
     ToSign,
-    Unaccounted,
     plan_signing,
     prepared_copy,
     refusal,
@@ -62,11 +59,8 @@ from pkgrun.resign import (
 from pkgrun.rpmheader import RpmHeader, UnsafeRpm, content_digest, read_header
 from pkgrun.run import find_tool
 from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
-from pkgrun.sbom import describes, make_sbom
 from pkgrun.signing import KEY_FILE, SigningKey, public_key, verified
-from pkgrun.targets import Target, target_of_dist
-
-REPO_FILE = "pkgrun.repo"
+from pkgrun.targets import Target
 
 
 class NevraClash(PkgrunError):
@@ -86,82 +80,6 @@ class PublishResult:
     pruned: list[Path]
     seconds: float
     signed: list[Path] = field(default_factory=list)  # packages already there, signed now
-
-
-def repo_arch(target: Target, arch: str) -> str:
-    """The architecture directory where a package of ``arch`` is looked up: noarch is in every
-    one, so in the distribution's first."""
-    return target.arches[0] if arch == "noarch" else arch
-
-
-def repo_file_text(dist: str, baseurl: str, signed: bool) -> str:
-    """The .repo file of a distribution's repository: signed packages and metadata checked
-    against the key published beside it, or, for an unsigned repository, nothing checked; and
-    the settings that make its packages win where the distribution's repositories are enabled
-    too (Target.repo_settings)."""
-    base = baseurl.rstrip("/")
-    target = target_of_dist(dist)
-    settings = "".join(f"{line}\n" for line in (target.repo_settings if target else ()))
-    check = (
-        f"gpgcheck=1\nrepo_gpgcheck=1\ngpgkey={base}/{dist}/{KEY_FILE}\n"
-        if signed
-        else "gpgcheck=0\nrepo_gpgcheck=0\n"
-    )
-    return (
-        f"[pkgrun-{dist}]\n"
-        f"name=pkgrun packages for {dist}\n"
-        f"baseurl={base}/{dist}/$basearch/\n"
-        "enabled=1\n"
-        f"{check}"
-        f"{settings}"
-        "metadata_expire=60\n"
-    )
-
-
-@contextlib.contextmanager
-def repo_lock(dist_dir: Path, reporter: Reporter, who: str) -> Iterator[None]:
-    """One publisher per distribution at a time; a waiting one says so."""
-    dist_dir.mkdir(parents=True, exist_ok=True)
-    with open_nofollow(dist_dir / ".lock", os.O_RDWR | os.O_CREAT, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another publisher"
-            reporter.note(who, f"waiting for the repository lock on {dist_dir} (held by {holder})")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.truncate(0)
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def destinations(
-    dist_dir: Path, target: Target, header: RpmHeader, made: Collection[Path] = ()
-) -> list[Path]:
-    """Where ``header``'s package goes: its architecture's directory, or for noarch every one of
-    the distribution's and of those ``made`` already; each checked to resolve inside ``dist_dir``."""
-    if header.arch == "noarch":
-        dirs = [dist_dir / arch for arch in target.arches]
-        dirs += sorted(d for d in made if d not in dirs and d.name != "noarch")
-    else:
-        dirs = [dist_dir / header.arch]
-    return [_inside(dist_dir, d / header.filename, header.nevra) for d in dirs]
-
-
-def _inside(dist_dir: Path, dest: Path, what: str) -> Path:
-    inside = dist_dir.resolve()
-    if not dest.resolve().is_relative_to(inside) or not dest.parent.resolve().is_relative_to(inside):
-        raise UnsafeRpm(
-            f"{what} would be written to {dest.resolve()}, outside {inside}",
-            hint="nothing was written; is a directory of the repository a symlink?",
-        )
-    return dest
 
 
 def publish_rpms(
@@ -206,7 +124,7 @@ def publish_rpms(
                 raise refusal(refused, dist_dir, target.dist)
         first: dict[Path, tuple[Path, Path]] = {}  # each RPM's first copy (file, name): the others copy it
         placed = [_place(p, ledger, state, key, target.dist, first) for p in placements]
-        for warning in _spread_noarch(dist_dir, target, ledger, state):
+        for warning in spread_noarch(dist_dir, target, ledger, state):
             reporter.note("publish", warning)
         if key is not None:  # a package published again by name, and not signed with the key yet
             again = [
@@ -237,7 +155,6 @@ def publish_rpms(
 
 
 Placement = tuple[Path, Path, RpmHeader, "Record | None", bool]  # rpm, dest, header, old, same
-State = dict[Path, dict[str, Record]]  # architecture directory -> path inside it -> record
 
 
 def _placements(
@@ -295,7 +212,7 @@ def _place(
         copy_into_place(sbom_path(named), sbom_path(dest))
     else:
         tmp, sha256, content = prepared_copy(rpm, arch_dir / href, key)
-        _copy_sbom(rpm, dest, dist)
+        copy_sbom(rpm, dest, dist)
     record = Record.from_header(header, sha256, content)
     rename_into_place(tmp, arch_dir / href)
     first.setdefault(rpm, (arch_dir / href, dest))
@@ -303,46 +220,6 @@ def _place(
     state[arch_dir].pop(dest.name, None)
     state[arch_dir][href] = record
     return Published(header.nevra, dest, "replaced" if old else "added")
-
-
-def _spread_noarch(dist_dir: Path, target: Target, ledger: Ledger, state: State) -> list[str]:
-    """Every architecture's repository made, and holding every noarch package one of them holds
-    (published before the other was made, or by a pkgrun that kept noarch in one): a copy of the
-    published file, checked against pkgrun's record of it, with its SBOM. What to warn of: a
-    noarch package whose copies differ (a --force replacement killed between two switches)."""
-    for arch in target.arches:
-        arch_dir = _inside(dist_dir, dist_dir / arch, f"the {arch} repository")
-        arch_dir.mkdir(exist_ok=True)
-        state.setdefault(arch_dir, {})
-    held: dict[str, tuple[Path, Record]] = {}
-    contents: dict[str, set[str | None]] = {}
-    for arch_dir, records in sorted(state.items()):
-        for href, record in records.items():
-            if record.arch == "noarch" and href_allowed(href) and "/" not in href:
-                held.setdefault(href, (arch_dir, record))
-                contents.setdefault(href, set()).add(record.content)
-    for href, (source, record) in sorted(held.items()):
-        for arch_dir, records in sorted(state.items()):
-            if href in records or f"{RESIGNED}/{href}" in records or arch_dir.name == "noarch":
-                continue
-            tmp, sha256, _ = prepared_copy(source / href, arch_dir / href, None, record.content, follow=False)
-            if sha256 != record.sha256:
-                tmp.unlink()
-                raise Unaccounted(
-                    f"{source / href} is not the file pkgrun published (sha256 {sha256[:16]}…, "
-                    f"recorded {record.sha256[:16]}…); nothing was switched",
-                    hint="someone else writes into the repository: find out who before publishing again",
-                )
-            rename_into_place(tmp, arch_dir / href)
-            _copy_sbom(source / href, arch_dir / href, target.dist)
-            ledger.add(arch_dir.name, href, record)
-            records[href] = record
-    return [
-        f"{href} differs between the architectures' repositories (a replacement with --force "
-        "was stopped part way): publish it again with --force to make every copy the same"
-        for href, seen in sorted(contents.items())
-        if len(seen) > 1
-    ]
 
 
 def _accounted(
@@ -454,7 +331,7 @@ def sign_repository(
         ledger = Ledger.load(records, dist_dir)
         state = _accounted(dist_dir, target, ledger, set(), reporter)
         if not dry_run:
-            _spread_noarch(dist_dir, target, ledger, state)
+            spread_noarch(dist_dir, target, ledger, state)
         todo, refused = plan_signing(state, key, skip=set())
         if refused:
             raise refusal(refused, dist_dir, target.dist)
@@ -495,22 +372,6 @@ def _prune(arch_dir: Path, kept: set[str]) -> None:
     for path in arch_dir.glob(f"*{SBOM_SUFFIX}"):
         if path.name.removesuffix(SBOM_SUFFIX) + ".rpm" not in kept and not path.is_symlink():
             path.unlink()
-
-
-def sbom_path(rpm: Path) -> Path:
-    return rpm.with_name(rpm.name.removesuffix(".rpm") + SBOM_SUFFIX)
-
-
-def _copy_sbom(rpm: Path, dest: Path, dist: str) -> None:
-    """The SBOM beside ``rpm`` beside its published copy; for a package pkgrun did not build, one
-    made from the RPM itself: every published package has one."""
-    sbom = rpm.with_name(rpm.name.removesuffix(".rpm") + SBOM_SUFFIX)
-    published = dest.with_name(dest.name.removesuffix(".rpm") + SBOM_SUFFIX)
-    beside = sbom.read_text() if sbom.is_file() and not sbom.is_symlink() else ""
-    if describes(beside, content_digest(rpm)):
-        copy_into_place(sbom, published)
-    else:  # none, or one about another package: what the RPM says
-        write_atomically(published, make_sbom(file_facts(rpm, dist)))
 
 
 def _beyond_retention(packages: Mapping[str, Record], keep: int, protect: set[str]) -> set[str]:

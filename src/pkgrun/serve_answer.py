@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pkgrun.errors import UsageError
-from pkgrun.repo import REPO_FILE, repo_file_text
+from pkgrun.repo_layout import REPO_FILE, repo_file_text
 from pkgrun.signing import KEY_FILE
 
 # host or IPv4 address, or [IPv6], optionally :port; nothing else may come from a Host header

@@ -1,0 +1,74 @@
+"""A package's copies: its SBOM beside each, and every noarch package in every architecture's
+repository (as Fedora and EPEL publish noarch), copied from the file pkgrun's record vouches for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pkgrun.describe import file_facts
+from pkgrun.ledger import RESIGNED, Ledger, Record, href_allowed
+from pkgrun.repo_layout import inside
+from pkgrun.repofiles import copy_into_place, rename_into_place, write_atomically
+from pkgrun.resign import Unaccounted, prepared_copy
+from pkgrun.rpmheader import content_digest
+from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
+from pkgrun.sbom import describes, make_sbom
+from pkgrun.targets import Target
+
+State = dict[Path, dict[str, Record]]  # architecture directory -> path inside it -> record
+
+
+def spread_noarch(dist_dir: Path, target: Target, ledger: Ledger, state: State) -> list[str]:
+    """Every architecture's repository made, and holding every noarch package one of them holds
+    (published before the other was made, or by a pkgrun that kept noarch in one): a copy of the
+    published file, checked against pkgrun's record of it, with its SBOM. What to warn of: a
+    noarch package whose copies differ (a --force replacement killed between two switches)."""
+    for arch in target.arches:
+        arch_dir = inside(dist_dir, dist_dir / arch, f"the {arch} repository")
+        arch_dir.mkdir(exist_ok=True)
+        state.setdefault(arch_dir, {})
+    held: dict[str, tuple[Path, Record]] = {}
+    contents: dict[str, set[str | None]] = {}
+    for arch_dir, records in sorted(state.items()):
+        for href, record in records.items():
+            if record.arch == "noarch" and href_allowed(href) and "/" not in href:
+                held.setdefault(href, (arch_dir, record))
+                contents.setdefault(href, set()).add(record.content)
+    for href, (source, record) in sorted(held.items()):
+        for arch_dir, records in sorted(state.items()):
+            if href in records or f"{RESIGNED}/{href}" in records or arch_dir.name == "noarch":
+                continue
+            tmp, sha256, _ = prepared_copy(source / href, arch_dir / href, None, record.content, follow=False)
+            if sha256 != record.sha256:
+                tmp.unlink()
+                raise Unaccounted(
+                    f"{source / href} is not the file pkgrun published (sha256 {sha256[:16]}…, "
+                    f"recorded {record.sha256[:16]}…); nothing was switched",
+                    hint="someone else writes into the repository: find out who before publishing again",
+                )
+            rename_into_place(tmp, arch_dir / href)
+            copy_sbom(source / href, arch_dir / href, target.dist)
+            ledger.add(arch_dir.name, href, record)
+            records[href] = record
+    return [
+        f"{href} differs between the architectures' repositories (a replacement with --force "
+        "was stopped part way): publish it again with --force to make every copy the same"
+        for href, seen in sorted(contents.items())
+        if len(seen) > 1
+    ]
+
+
+def sbom_path(rpm: Path) -> Path:
+    return rpm.with_name(rpm.name.removesuffix(".rpm") + SBOM_SUFFIX)
+
+
+def copy_sbom(rpm: Path, dest: Path, dist: str) -> None:
+    """The SBOM beside ``rpm`` beside its published copy; for a package pkgrun did not build, one
+    made from the RPM itself: every published package has one."""
+    sbom = rpm.with_name(rpm.name.removesuffix(".rpm") + SBOM_SUFFIX)
+    published = dest.with_name(dest.name.removesuffix(".rpm") + SBOM_SUFFIX)
+    beside = sbom.read_text() if sbom.is_file() and not sbom.is_symlink() else ""
+    if describes(beside, content_digest(rpm)):
+        copy_into_place(sbom, published)
+    else:  # none, or one about another package: what the RPM says
+        write_atomically(published, make_sbom(file_facts(rpm, dist)))
