@@ -25,11 +25,12 @@ from pathlib import Path
 import pytest
 
 import pkgrun.container
-from pkgrun.container_commands import _STAGE_SCRIPT
+from pkgrun.container_commands import _MISSING, _STAGE_SCRIPT
 from pkgrun.errors import CommandFailed
 from pkgrun.evr import EVR
 from pkgrun.nfpm import fpm_style_scripts
 from pkgrun.run import Result, find_tool
+from pkgrun.targets import TARGETS
 from pkgrun.verify import read_rpm
 
 Failure = Callable[[list[str]], "int | BaseException | None"]
@@ -44,6 +45,9 @@ class FakeEngine:
         self.calls: list[list[str]] = []
         self.fail: Failure | None = None
         self.gone = False  # its service stopped: every command fails as podman's client says it
+        self.runtime = "runc"  # the OCI runtime podman says it runs (info's .Host.OCIRuntime)
+        self.runtimes = {"runc", "crun"}  # those it finds
+        self.unknown: set[str] = set()  # package names the target's repositories lack
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         monkeypatch.setattr(pkgrun.container, "run", self.run)
@@ -104,11 +108,18 @@ class FakeEngine:
             if failure:
                 return failure, "the fake engine was told to fail here\n"
         args = argv[1:]
+        runtime = self.runtime
+        if args[:1] == ["--runtime"]:
+            runtime, args = args[1], args[2:]
+            if runtime not in self.runtimes:  # as podman says it
+                return 125, f'Error: default OCI runtime "{runtime}" not found: invalid argument\n'
         if args[:1] in (["--url"], ["--host"], ["--connection"], ["--context"]):
             args = args[2:]
         verb = args[0]
         if verb == "version":
             return 0, "4.3.1\n"
+        if verb == "info" and "OCIRuntime" in args[-1]:
+            return 0, (runtime if "Name" in args[-1] else f"/usr/bin/{runtime}") + "\n"
         if verb == "info":
             return 0, "2\n"
         if args[:2] == ["image", "inspect"]:
@@ -182,6 +193,10 @@ class FakeEngine:
         if program == "sh" and command[2] == _STAGE_SCRIPT:
             remapped = [inside(a) if a.startswith("/pkgrun") else a for a in command[4:]]
             return _host(["sh", "-c", command[2], "sh", *remapped], cwd, host_env)
+        if program == "sh" and command[2] in {t.lookup for t in TARGETS.values()}:  # names looked up
+            return 0, "".join(f"{name}\n" for name in command[4:] if name in self.unknown)
+        if program == "sh" and command[2] == _MISSING:  # the image's file system: this host's
+            return _host(command, cwd, host_env)
         if program == "find":
             return _host([inside(a) if a.startswith("/pkgrun") else a for a in command], cwd, host_env)
         if command[:2] in (["dpkg-query", "-W"], ["rpm", "-qa"]):

@@ -110,9 +110,15 @@ def test_steps_follow_the_options(engine: FakeEngine, tmp_path: Path) -> None:
 def test_what_goes_into_the_container(engine: FakeEngine, tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     build(settings)
-    run = next(argv for argv in engine.calls if "run" in argv and "--detach" in argv)
-    assert "--mount" not in run and "-v" not in run  # nothing of this host is mounted
-    assert run[run.index("--network=none")] == "--network=none"
+    runs = [argv for argv in engine.calls if "run" in argv and "--detach" in argv]
+    assert all("--mount" not in run and "-v" not in run for run in runs)  # nothing of this host is mounted
+    # the build script's container has no network (the look-up of the required names has)
+    built_in = next(
+        argv[argv.index("bash") - 1] for argv in engine.calls if "exec" in argv and "bash" in argv
+    )
+    (build_run,) = [run for run in runs if run[run.index("--name") + 1] == built_in]
+    assert "--network=none" in build_run
+    assert [run for run in runs if "--network=host" in run] == runs[:1]
 
 
 def test_inputs_are_recorded_and_an_unchanged_recipe_is_skipped(engine: FakeEngine, tmp_path: Path) -> None:
@@ -150,7 +156,9 @@ def test_ctrl_c_during_a_build_removes_its_container(engine: FakeEngine, tmp_pat
     engine.fail = lambda argv: KeyboardInterrupt() if "bash" in argv else None
     with pytest.raises(KeyboardInterrupt):
         build(settings)
-    assert engine.containers == {} and len(engine.removed) == 1
+    # the build's container and the look-up's before it: every one started is gone
+    assert engine.containers == {} and sorted(engine.removed) == sorted(engine.started())
+    assert len(engine.started()) == 2
     assert list(settings.out_dir.glob("*")) == []
 
 

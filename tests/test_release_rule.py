@@ -42,8 +42,13 @@ def test_a_packaging_only_change_built_again_takes_the_next_free_release(
         "hello-1.0-4.local is published already: this build is 4.1.local, the next free release"
         in again.reason
     )
-    assert f"raise iteration = 4 in {settings.recipes / 'hello' / 'recipe.toml'}:5;" in again.reason
+    assert f'raise iteration = 4 in {recipe}:5 to "4.1" or higher;' in again.reason
     assert published(settings) == ["hello-0:1.0-4.1.local.noarch", "hello-0:1.0-4.local.noarch"]
+    # once more: the next free one is 4.2, and the line to raise says so (not 4.1, which is taken)
+    (settings.recipes / "hello" / "after_install.sh").write_text('echo "hello: changed again ($1)"\n')
+    (third,) = build(settings).outcomes
+    assert third.nevra == "hello-0:1.0-4.2.local.noarch"
+    assert f'raise iteration = 4 in {recipe}:5 to "4.2" or higher;' in third.reason
 
 
 def test_the_same_build_again_is_not_published_again(engine: FakeEngine, tmp_path: Path) -> None:
@@ -69,7 +74,8 @@ def test_a_named_iteration_that_is_published_is_refused_before_any_work(
         "a published release never changes"
     )
     assert "the next free release, 4.1" in str(refused.value.hint)
-    assert f"raise iteration = 4 in {settings.recipes / 'hello' / 'recipe.toml'}:5" in str(refused.value.hint)
+    recipe = settings.recipes / "hello" / "recipe.toml"
+    assert f'raise iteration = 4 in {recipe}:5 to "4.1" or higher' in str(refused.value.hint)
 
 
 def test_force_keeps_the_release_and_replaces_the_package(engine: FakeEngine, tmp_path: Path) -> None:

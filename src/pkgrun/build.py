@@ -33,6 +33,7 @@ from pkgrun.container_commands import (
     clamp_argv,
     fpm_command,
     hook_texts,
+    missing_argv,
     nfpm_argv,
     stage_argv,
 )
@@ -41,6 +42,7 @@ from pkgrun.errors import PkgrunError
 from pkgrun.fpm import changelog_text, spec_escape
 from pkgrun.install_test import run_install_test
 from pkgrun.lint import LintResult, lint_rpm
+from pkgrun.lookup import check_plan_names
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config, with_generated
 from pkgrun.plan import (
     CONTAINER_CCACHE_DIR,
@@ -61,13 +63,17 @@ from pkgrun.sources import fetch_source, source_date_epoch
 from pkgrun.staged_tree import check_package
 from pkgrun.staging import (
     Entry,
+    UnownedDirectories,
     check_config_files,
+    directories_line,
     expand_directories,
     find_argv,
+    needed_directories,
     owned_directories,
     parse_listing,
     unsafe_names,
 )
+from pkgrun.system_dirs import SYSTEM_DIRS
 from pkgrun.targets import Packager
 from pkgrun.verify import verify_rpm
 
@@ -165,6 +171,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             recipe=name,
             cache_dir=ctx.cache_dir,
         )
+        check_plan_names(ctx.engine, plan, base, log=ctx.log, reporter=reporter, cache_dir=ctx.cache_dir)
         image = images.ensure_build_image(
             ctx.engine,
             plan.target,
@@ -347,6 +354,7 @@ def _stage_and_package(
             )
         check_config_files(recipe.files.config, entries, str(plan.loaded.file))
         directories = expand_directories(recipe.files.directories, entries, str(plan.loaded.file))
+        _check_directories_owned(container, plan, entries, directories)
     with steps(Step.PACKAGE, f"package with {plan.packager}"):
         generated = of_package(tree, recipe, plan.loaded.directory)
         if plan.packager is Packager.FPM:
@@ -402,6 +410,21 @@ def _packaging_files(ctx: BuildContext, epoch_time: int) -> list[Item]:
         for _, path in plan.loaded.recipe.hooks.items()
     ]
     return [*items, Item(CONTAINER_CHANGELOG, data=text.encode()), *hooks]
+
+
+def _check_directories_owned(
+    container: Container, plan: BuildPlan, entries: Sequence[Entry], directories: Sequence[str]
+) -> None:
+    """The directories the package's files need exist on the system (the build's container, its
+    base image) or are the package's own: else rpm would create them on install and leave them
+    behind on removal, which the install test finds only after packaging."""
+    needed = needed_directories(entries, owned_directories(directories, entries), SYSTEM_DIRS)
+    if not needed:
+        return
+    missing = container.capture(missing_argv(needed)).stdout.split("\n")
+    if missing := [path for path in missing if path]:
+        line = directories_line(plan.loaded.recipe.files.directories, missing)
+        raise UnownedDirectories(str(plan.loaded.file), missing, line)
 
 
 def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[Entry]) -> list[str]:

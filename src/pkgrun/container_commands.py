@@ -74,3 +74,12 @@ def hook_texts(plan: BuildPlan) -> dict[str, str]:
     return {
         hook: (plan.loaded.directory / path).read_text() for hook, path in plan.loaded.recipe.hooks.items()
     }
+
+
+# Prints each path given that does not exist (a path is data, never shell text).
+_MISSING = 'for p in "$@"; do [ -e "$p" ] || [ -L "$p" ] || printf "%s\\n" "$p"; done'
+
+
+def missing_argv(paths: Sequence[str]) -> list[str]:
+    """Which of ``paths`` the container's own file system lacks, one per line."""
+    return ["sh", "-c", _MISSING, "sh", *paths]

@@ -98,27 +98,29 @@ def named_release(plan: BuildPlan, settings: Settings, *, explicit: bool) -> tup
     )
     if settings.force:
         return plan, f"{taken}: --force replaces it"
+    free = with_free_release(plan, settings)
     if explicit:
         raise ReleaseTaken(
             f"{taken}, and --iteration {plan.iteration} names it: a published release never changes",
             hint="nothing was built; drop --iteration (the build then takes the next free release, "
-            f"{with_free_release(plan, settings).iteration}), or name a new one; "
-            + iteration_line(plan, "to keep the recipe in step, raise"),
+            f"{free.iteration}), or name a new one; "
+            + iteration_line(plan, "to keep the recipe in step, raise", free.iteration),
         )
-    free = with_free_release(plan, settings)
     return free, (
         f"{taken}: this build is {free.release}, the next free release (not published if it equals "
-        f"the published package apart from its release); " + iteration_line(plan, "to name it, raise")
+        f"the published package apart from its release); "
+        + iteration_line(plan, "to name it, raise", free.iteration)
     )
 
 
-def iteration_line(plan: BuildPlan, what: str) -> str:
-    """Where the recipe's iteration is set: its file and line, or where to add one."""
+def iteration_line(plan: BuildPlan, what: str, free: str) -> str:
+    """Where the recipe's iteration is set (its file and line, or where to add one) and the
+    lowest free iteration it may be raised to."""
     path = plan.loaded.file
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if line.split("=", 1)[0].strip() == "iteration":
-            return f"{what} {line.split('#', 1)[0].strip()} in {path}:{number}"
-    return f'{what} the iteration: add iteration = "{plan.iteration}.1" or higher to [package] in {path}'
+            return f'{what} {line.split("#", 1)[0].strip()} in {path}:{number} to "{free}" or higher'
+    return f'{what} the iteration: add iteration = "{free}" or higher to [package] in {path}'
 
 
 def _published_iterations(plan: BuildPlan, settings: Settings) -> list[str]:

@@ -71,7 +71,9 @@ def steps_of(plan: BuildPlan) -> tuple[PlanStep, ...]:
         PlanStep(
             Step.IMAGE,
             f"prepare the build image: {target.from_image} plus {len(plan.build_requires)} build "
-            f"requirement(s) ({target.family.value}), made once and found by their hash",
+            f"requirement(s) ({target.family.value}), made once and found by their hash; first, the "
+            "names the recipe requires are looked up in the target's repositories (once per image "
+            "and names)",
         ),
     ]
     if plan.options.compile_cache:
@@ -139,7 +141,9 @@ def _packaging(plan: BuildPlan) -> list[PlanStep]:
         PlanStep(
             Step.STAGE,
             f"add {len(files.add)} file(s) from the recipe and {len(files.directories)} owned "
-            f"directory(ies), list {', '.join(files.paths)} of the staging directory",
+            f"directory(ies), list {', '.join(files.paths)} of the staging directory; every [files] "
+            "config path and directories pattern must match what was staged, and every directory the "
+            "files need must be the system's or the package's own",
         ),
         PlanStep(
             Step.PACKAGE,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import json
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pkgrun.errors import PkgrunError
@@ -115,6 +116,41 @@ def owned_directories(directories: Sequence[str], entries: Sequence[Entry]) -> l
     for top in directories:
         owned += [d for d in dirs if (d == top or d.startswith(top + "/")) and d not in owned]
     return owned
+
+
+def needed_directories(entries: Sequence[Entry], owned: Sequence[str], system: Collection[str]) -> list[str]:
+    """The directories the staged paths are in (and the staged directories) that the package
+    does not own and no system package does: each must exist where the package is installed, or
+    rpm creates it and leaves it behind on removal (pure)."""
+    needed = set()
+    for entry in entries:
+        path = entry.path if entry.kind == "d" else posixpath.dirname(entry.path)
+        while path not in needed and path != "/":
+            needed.add(path)
+            path = posixpath.dirname(path)
+    return sorted(needed - set(owned) - set(system))
+
+
+def directories_line(present: Sequence[str], missing: Sequence[str]) -> str:
+    """The recipe's [files] directories line with the topmost of ``missing`` added: owning a
+    directory owns what it holds (pure)."""
+    tops = [m for m in sorted(missing) if not any(m.startswith(other + "/") for other in missing)]
+    return "directories = " + json.dumps([*present, *(t for t in tops if t not in present)])
+
+
+class UnownedDirectories(NotStaged):
+    """Directories the package's files need that nobody would own where it is installed."""
+
+    def __init__(self, recipe: str, missing: Sequence[str], line: str) -> None:
+        shown_missing = ", ".join(map(shown, missing[:8])) + (" ..." if len(missing) > 8 else "")
+        super().__init__(
+            f"{recipe}: files.directories: the package's files need {len(missing)} director"
+            f"{'y' if len(missing) == 1 else 'ies'} that no package owns ({shown_missing}): rpm would "
+            "create them and leave them behind on removal",
+            hint=f"own them: in [files], `{line}` (the package was not made). A directory that a "
+            "package in [requires] creates: add that package to [build.requires] too, so that the "
+            "build's container has it",
+        )
 
 
 def _is_glob(pattern: str) -> bool:

@@ -60,6 +60,13 @@ class Target:
     # The Containerfile of the image install tests and runtime images start from; None: the
     # base image as it is.
     runtime_containerfile: str | None
+    # How the names a recipe requires are looked up in the target's repositories, from its
+    # runtime image with the network: run as `sh -c LOOKUP sh NAME...`, it prints each name that
+    # nothing provides, one a line, and exits non-zero when it cannot read the repositories.
+    lookup: str = (
+        "dnf -q makecache >/dev/null || exit 3; for n; do "
+        'dnf -q repoquery --whatprovides "$n" 2>/dev/null | grep -q . || printf "%s\\n" "$n"; done'
+    )
     # Whether the build image lacks rpm, which installs the packages of [build] recipes.
     build_image_needs_rpm: bool = False
     # The build image's packages, one "name<TAB>exact version" a line, for the SBOM
@@ -162,6 +169,9 @@ TARGETS: dict[str, Target] = {
             runtime_deps=RuntimeDeps.PACKAGE_MANAGER,
             runtime_containerfile="el7-runtime.Containerfile",
             by_name=("yum", "--setopt=skip_missing_names_on_install=False"),
+            # repoquery is yum-utils', which the runtime image has
+            lookup="command -v repoquery >/dev/null && yum -q makecache fast >/dev/null || exit 3; for n; do "
+            'repoquery -q --whatprovides "$n" 2>/dev/null | grep -q . || printf "%s\\n" "$n"; done',
             primary_key_only=True,
             repo_settings=YUM_REPO_SETTINGS,
             arches=("x86_64", "aarch64", "ppc64le"),  # CentOS 7's, altarch's included
@@ -189,6 +199,9 @@ TARGETS: dict[str, Target] = {
             # .repo files do not use it): the debootstrap suite's, bookworm's
             by_name=("dnf", "--setopt=best=True", "--releasever=12"),
             build_image_needs_rpm=True,
+            # a name apt would install (a package, or a virtual one a package provides)
+            lookup="apt-get update -qq >/dev/null || exit 3; for n; do apt-get install -s -qq "
+            '--no-install-recommends "$n" >/dev/null 2>&1 || printf "%s\\n" "$n"; done',
             package_query=("dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"),
             package_type="deb",
             repo_settings=DNF_REPO_SETTINGS,

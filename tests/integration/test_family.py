@@ -118,21 +118,21 @@ def add_to_build(recipes: Path, line: str) -> None:
     script.write_text(script.read_text() + line + "\n")
 
 
-def test_a_directory_left_behind_fails_the_install_test(
+def test_a_directory_nobody_owns_fails_at_staging_with_the_line_to_add(
     podman, build_env, recipes, tmp_path, capsys, no_leftover_containers
 ) -> None:
     add_to_build(recipes, 'install -D -m 0644 greet.h "$PKGRUN_DESTDIR/usr/local/share/greet/doc/greet.h"')
+    add_to_build(recipes, 'install -D -m 0644 greet.h "$PKGRUN_DESTDIR/usr/local/share/greet-extra/greet.h"')
     assert main(build(recipes, tmp_path, podman, "libgreet"), env=build_env) == 1
-    err = capsys.readouterr().err
-    assert "install test of libgreet failed at 'nothing left behind'" in err
-    assert "/usr/local/share/greet/doc" in err and "owned by no package" in err
-    # owning the directories the files need makes the package clean
+    err = " ".join(capsys.readouterr().err.split())
+    # at staging, before packaging, signing, lint and the install test; every directory at once
+    assert "install test" not in err
+    assert "files.directories: the package's files need 3 directories that no package owns" in err
+    line = 'directories = ["/usr/local/share/greet", "/usr/local/share/greet-extra"]'
+    assert f"in [files], `{line}`" in err
+    # the line, as given, makes the package clean: the install test finds nothing left behind
     recipe = recipes / "libgreet" / "recipe.toml"
-    recipe.write_text(
-        recipe.read_text().replace(
-            'paths = ["usr"]', 'paths = ["usr"]\ndirectories = ["/usr/local/share/greet"]'
-        )
-    )
+    recipe.write_text(recipe.read_text().replace('paths = ["usr"]', f'paths = ["usr"]\n{line}'))
     assert main(build(recipes, tmp_path, podman, "libgreet"), env=build_env) == 0, capsys.readouterr().err
 
 
