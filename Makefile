@@ -17,14 +17,17 @@ SIGN_TOOLS   := gpg=gnupg rpmsign=rpm
 BUILD_TOOLS  := rpm rpmlint debootstrap podman runc $(SIGN_TOOLS)
 # diffoscope reads RPMs with rpm's Python bindings; gcc and readelf make and read the ELF files
 # the dependency generator's tests compare with rpmbuild's
+# crun: podman's first choice, which refuses hosts with a hybrid cgroup layout; a test shows
+# that pkgrun runs podman with runc there by itself
 TEST_TOOLS   := $(BUILD_TOOLS) rpmbuild=rpm dnf dockerd=docker.io diffoscope=diffoscope-minimal,python3-rpm \
-                gcc readelf=binutils
+                gcc readelf=binutils crun
 # Debian's orig tarballs for the integration tests and benchmarks (scripts/fetch-test-sources.sh)
 TEST_MIRROR  ?= $(or $(PKGRUN_TEST_MIRROR),$(CURDIR)/.cache/mirror)
-# podman with runc: what hosts whose cgroup layout crun refuses need (this project's CI machines
-# among them); harmless elsewhere when runc is installed. Decided when a target runs, after
-# check-system.sh may have installed runc, not when make reads this file. (pkgrun gives every
-# container explicit ulimits under the host's hard limits itself.)
+# The tests' own podman commands (images and build-host services they set up) with runc, on
+# hosts whose cgroup layout crun refuses (this project's CI machines among them); harmless
+# elsewhere when runc is installed. Decided when a target runs, after check-system.sh may have
+# installed runc, not when make reads this file. pkgrun itself needs none of it: it chooses the
+# runtime and the containers' ulimits on its own (README, "Your own recipes").
 WITH_RUNC = CONTAINERS_CONF="$${CONTAINERS_CONF:-$$(command -v runc >/dev/null 2>&1 && echo $(CURDIR)/.ci/containers.conf)}"
 
 # make rpms: the target, a directory or URL to look for sources first, releases to keep
@@ -70,17 +73,17 @@ rpms: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
 	@scripts/check-system.sh rpm rpmlint $(SIGN_TOOLS) $(if $(filter local,$(TARGET)),debootstrap)
 	@$(KEY_INIT)
-	$(WITH_RUNC) $(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP)) $(SIGNING)
+	$(BIN)/pkgrun build $(RECIPES) --target $(TARGET) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(KEEP),--keep $(KEEP)) $(SIGNING)
 	$(BIN)/pkgrun repo list
 
 nightly: setup
 	@command -v podman >/dev/null || command -v docker >/dev/null || scripts/check-system.sh podman runc
 	@scripts/check-system.sh rpm rpmlint $(SIGN_TOOLS) $(if $(filter local,$(TARGET)),debootstrap)
 	@$(KEY_INIT)
-	$(WITH_RUNC) $(BIN)/pkgrun nightly $(if $(filter command line,$(origin TARGET)),--target $(TARGET)) $(if $(MIRROR),--mirror $(MIRROR)) $(SIGNING)
+	$(BIN)/pkgrun nightly $(if $(filter command line,$(origin TARGET)),--target $(TARGET)) $(if $(MIRROR),--mirror $(MIRROR)) $(SIGNING)
 
 image: setup
-	$(WITH_RUNC) $(BIN)/pkgrun image --target $(TARGET) $(if $(TAG),--tag $(TAG))
+	$(BIN)/pkgrun image --target $(TARGET) $(if $(TAG),--tag $(TAG))
 
 bench: setup
 	scripts/fetch-test-sources.sh $(TEST_MIRROR)

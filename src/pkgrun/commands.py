@@ -198,17 +198,30 @@ def _hosts_and_tools(settings: Settings, console: Console) -> tuple[Engine | lis
             on_down=lambda d: console.warning(f"build host {d.host} is down for this run: {d.reason}"),
         )
         _tools(settings)
+        for note in dict.fromkeys(host.engine.runtime_note for host in hosts if host.engine.runtime_note):
+            console.note(note)
         return hosts, down
-    return _engine_and_tools(settings), []
+    return _engine_and_tools(settings, console), []
 
 
-def _engine_and_tools(settings: Settings) -> Engine:
+def _engine_and_tools(settings: Settings, console: Console) -> Engine:
     """This machine's engine, answering, and every tool a build needs: checked before work."""
+    engine = ready_engine(settings, console)
+    _tools(settings)
+    return engine
+
+
+def ready_engine(settings: Settings, console: Console) -> Engine:
+    """The engine the settings name, answering, with the runtime that runs on this host (what
+    pkgrun chose, it says once)."""
     from pkgrun.container import check_engine, detect_engine
+    from pkgrun.oci_runtime import settle_runtime
 
     engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
     check_engine(engine)
-    _tools(settings)
+    engine = settle_runtime(engine, settings.runtime)
+    if engine.runtime_note:
+        console.note(engine.runtime_note)
     return engine
 
 
@@ -253,7 +266,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings, console: Console) 
 
     target = settings.target(args.target)
     loaded = _load(settings, args.recipe)
-    engine = _engine_and_tools(settings)
+    engine = _engine_and_tools(settings, console)
     identities = Identities()
     verdicts = []
     with console.reporter() as reporter:

@@ -185,7 +185,7 @@ def cmd_sbom(args: argparse.Namespace, settings: Settings, console: Console) -> 
 
 
 def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.container import check_engine, detect_engine
+    from pkgrun.commands import ready_engine
     from pkgrun.plan import Options, make_plan
     from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
 
@@ -194,8 +194,7 @@ def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) ->
         make_plan(item, target, out_dir=settings.out_dir, options=Options())
         for item in load_recipes(settings.recipes, PACKAGES, cache_dir=settings.cache_dir, scripts=False)
     ]
-    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
-    check_engine(engine)
+    engine = ready_engine(settings, console)
     tag = args.tag or default_tag(target)
     log = settings.logs / f"image-{target.dist}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     with console.reporter() as reporter:

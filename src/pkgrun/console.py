@@ -91,6 +91,12 @@ class Console:
         """Text for a pipe or a file (a document), as it is."""
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
+    def note(self, text: str) -> None:
+        """Something pkgrun decided for the user, said once."""
+        from rich.text import Text
+
+        self.err.print(Text.assemble(("note: ", "bold cyan"), text))
+
     def warning(self, text: str) -> None:
         from rich.text import Text
 

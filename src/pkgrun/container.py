@@ -57,9 +57,14 @@ class Engine:
     # kernel for more than the host allows (podman's defaults can exceed a host's hard limits,
     # and runc then fails with "error setting rlimit")
     ulimits: tuple[str, ...] = PORTABLE_ULIMITS
+    # podman's --runtime for every command, when pkgrun chose one (oci_runtime), and why
+    runtime: str | None = None
+    runtime_note: str | None = field(default=None, compare=False)
 
     def argv(self, *args: str) -> list[str]:
         head = [self.name.value]
+        if self.runtime:
+            head += ["--runtime", self.runtime]
         if self.url:
             head += ["--url" if self.name is EngineName.PODMAN else "--host", self.url]
         elif self.connection:
@@ -168,15 +173,17 @@ ANSWER_TIMEOUT = 30.0
 def engine_cpus(engine: Engine, timeout: float = ANSWER_TIMEOUT) -> int:
     """How many processors the engine's machine has: the question that checks a build host
     answers, and sizes its make -j. EngineDown when it does not answer in time."""
-    argv = engine.argv(
-        "info", "--format", "{{.Host.CPUs}}" if engine.name is EngineName.PODMAN else "{{.NCPU}}"
-    )
+    said = engine_info(engine, "{{.Host.CPUs}}" if engine.name is EngineName.PODMAN else "{{.NCPU}}", timeout)
+    return max(1, number(said) or 1)
+
+
+def engine_info(engine: Engine, template: str, timeout: float | None = ANSWER_TIMEOUT) -> str:
+    """``engine info --format template``; EngineDown, in the engine's last words, when it fails."""
     try:
-        said = run(argv, timeout=timeout).stdout.strip()
+        return run(engine.argv("info", "--format", template), timeout=timeout).stdout.strip()
     except CommandFailed as exc:
         lines = exc.output.strip().splitlines()
         raise EngineDown(engine, lines[-1] if lines else str(exc)) from None
-    return max(1, number(said) or 1)
 
 
 class ContainerStartFailed(PkgrunError):

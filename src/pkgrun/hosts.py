@@ -33,6 +33,7 @@ from pkgrun.container import (
 )
 from pkgrun.errors import CommandFailed, PkgrunError, UsageError
 from pkgrun.install_test import InstallTestFailed
+from pkgrun.oci_runtime import settle_runtime
 from pkgrun.plan import BuildPlan
 from pkgrun.run import allow_processes, stop_processes
 from pkgrun.settings import Settings
@@ -102,6 +103,8 @@ def reach(
             down.append(Down(host.name, answer.said))
             on_down(down[-1])
             continue
+        if not engine.remote:  # this machine's podman: the runtime that runs here
+            engine = settle_runtime(engine, settings.runtime)
         if host.name == LOCAL and host not in settings.config.hosts:  # sized as with no hosts
             up.append(BuildHost(LOCAL, engine, settings.builds or max(1, math.isqrt(settings.cores))))
             continue

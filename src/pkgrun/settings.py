@@ -17,6 +17,7 @@ or guesses a default of its own.
 | engine service | | CONTAINER_HOST, DOCKER_HOST | | the local engine |
 | build hosts | --host NAME (repeated) | | [[hosts]] | every [[hosts]] entry; none: the local engine |
 | container limits | | PKGRUN_ULIMITS | | the host's own |
+| OCI runtime (local podman) | | PKGRUN_RUNTIME | | podman's own; runc where crun refuses the host |
 | download limit | | PKGRUN_MAX_DOWNLOAD | | 2G |
 | keep containers | | PKGRUN_KEEP_CONTAINER=1 | | no |
 | signing key | --sign-key | PKGRUN_SIGN_KEY | [sign] key | pkgrun's own (pkgrun key init) |
@@ -65,6 +66,7 @@ class Settings:
     # each engine's service (CONTAINER_HOST for podman, DOCKER_HOST for docker), when not local
     engine_urls: Mapping[str, str] = field(default_factory=dict)
     ulimits: tuple[str, ...] = ()  # empty: the host's own (local) or portable ones (remote)
+    runtime: str | None = None  # this machine's podman's --runtime; None: pkgrun decides
     max_download: int = DEFAULT_MAX_DOWNLOAD
     keep_container: bool = False
     packager: Packager | None = None  # None: the target's
@@ -159,6 +161,7 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         engine=engine,
         engine_urls={name: url for name, url in urls.items() if url},
         ulimits=ulimits_from(env.get("PKGRUN_ULIMITS")),
+        runtime=env.get("PKGRUN_RUNTIME") or None,
         max_download=max_download(env.get("PKGRUN_MAX_DOWNLOAD")),
         keep_container=env.get("PKGRUN_KEEP_CONTAINER") == "1",
         packager=Packager(packager) if packager else None,
