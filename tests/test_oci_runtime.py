@@ -60,8 +60,8 @@ def test_crun_on_a_hybrid_host_becomes_runc(engine: FakeEngine, tmp_path: Path) 
     settled = settle_runtime(Engine(EngineName.PODMAN), None, _mountinfo(tmp_path, HYBRID))
     assert settled.runtime == "runc"
     assert settled.runtime_note == (
-        "podman's runtime crun refuses this host's cgroups (cgroup v1 with a cgroup v2 hierarchy beside "
-        "it (hybrid)): pkgrun runs podman with --runtime runc (PKGRUN_RUNTIME chooses another)"
+        "podman's runtime crun refuses this host's cgroups (hybrid: cgroup v1 controllers with a cgroup "
+        "v2 hierarchy beside them): pkgrun runs podman with --runtime runc (PKGRUN_RUNTIME chooses another)"
     )
     # the same choice on a host where crun runs, or where podman runs runc already: none
     calls = len(engine.calls)

@@ -30,7 +30,7 @@ REFUSES_HYBRID = "crun"
 class Layout(StrEnum):
     UNIFIED = "cgroup v2"
     LEGACY = "cgroup v1"
-    HYBRID = "cgroup v1 with a cgroup v2 hierarchy beside it (hybrid)"
+    HYBRID = "hybrid: cgroup v1 controllers with a cgroup v2 hierarchy beside them"
     NONE = "no cgroups mounted"
 
 

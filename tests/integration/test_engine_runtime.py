@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import plumbum
 import pytest
 
 from conftest import TEST_RECIPES, hello_build, need_tool
@@ -28,6 +29,8 @@ def test_a_build_with_podmans_own_runtime_choice(
     conf = tmp_path / "containers.conf"
     conf.write_text('[engine]\nruntime = "crun"\n')
     monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    # pkgrun's processes start with plumbum's copy of the environment, taken at its import
+    monkeypatch.setitem(plumbum.local.env, "CONTAINERS_CONF", str(conf))
     build_env["CONTAINERS_CONF"] = str(conf)
     default = subprocess.run(
         [podman, "info", "--format", "{{.Host.OCIRuntime.Name}}"], capture_output=True, text=True, check=True
