@@ -40,7 +40,7 @@ from pathlib import Path
 
 from pkgrun.build import hook_texts, stage_argv
 from pkgrun.compiling import unpack_argv
-from pkgrun.container import detect_engine, host_ulimits
+from pkgrun.container import detect_engine
 from pkgrun.images import build_image_tag
 from pkgrun.nfpm import fpm_style_scripts, nfpm_config
 from pkgrun.plan import (
@@ -59,6 +59,7 @@ from pkgrun.run import find_tool
 from pkgrun.settings import resolve
 from pkgrun.staging import expand_directories, find_argv, owned_directories, parse_listing
 from pkgrun.targets import TARGETS
+from pkgrun.ulimits import host_ulimits
 
 PROJECT = Path(__file__).resolve().parent.parent
 NO_CCACHE = Path(tempfile.gettempdir()) / "pkgrun-bench-no-ccache.toml"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import pkgrun.container
-from pkgrun.container_commands import _MISSING, _STAGE_SCRIPT
+from pkgrun.container_commands import _STAGE_SCRIPT, EXISTING
 from pkgrun.errors import CommandFailed
 from pkgrun.evr import EVR
 from pkgrun.nfpm import fpm_style_scripts
@@ -195,7 +195,7 @@ class FakeEngine:
             return _host(["sh", "-c", command[2], "sh", *remapped], cwd, host_env)
         if program == "sh" and command[2] in {t.lookup for t in TARGETS.values()}:  # names looked up
             return 0, "".join(f"{name}\n" for name in command[4:] if name in self.unknown)
-        if program == "sh" and command[2] == _MISSING:  # the image's file system: this host's
+        if program == "sh" and command[2] == EXISTING:  # the image's file system: this host's
             return _host(command, cwd, host_env)
         if program == "find":
             return _host([inside(a) if a.startswith("/pkgrun") else a for a in command], cwd, host_env)

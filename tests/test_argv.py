@@ -110,7 +110,7 @@ SNIPPETS = {
     "ccache links": compiling._CCACHE_LINKS,
     "snapshot": install_test._SNAPSHOT,
     "left behind": install_test._LEFT_BEHIND,
-    "existing": shim._EXISTING,
+    "existing": container_commands.EXISTING,
     "image sonames": shim._IMAGE_SONAMES,
     "image nevras": runtime_image._CHECK_NEVRAS,
     "libraries": install_test._MISSING_LIBRARIES,

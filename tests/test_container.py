@@ -10,7 +10,6 @@ import pytest
 
 from fake_engine import FakeEngine
 from pkgrun.container import (
-    PORTABLE_ULIMITS,
     ContainerStartFailed,
     Engine,
     EngineName,
@@ -19,7 +18,6 @@ from pkgrun.container import (
     copy_out_argv,
     detect_engine,
     exec_argv,
-    host_ulimits,
     image_id_argv,
     import_argv,
     remove_argv,
@@ -28,6 +26,7 @@ from pkgrun.container import (
 )
 from pkgrun.errors import CommandFailed, UsageError
 from pkgrun.settings import ulimits_from
+from pkgrun.ulimits import PORTABLE_ULIMITS, host_ulimits
 
 PODMAN = Engine(EngineName.PODMAN, ulimits=("nofile=1024:4096", "nproc=4096:8192"))
 DOCKER = Engine(EngineName.DOCKER, ulimits=("nofile=10:20",))

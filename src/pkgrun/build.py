@@ -31,9 +31,9 @@ from pkgrun.container import Container, Engine, Transfers, start_container
 from pkgrun.container_commands import (
     buildroot_argv,
     clamp_argv,
+    existing_argv,
     fpm_command,
     hook_texts,
-    missing_argv,
     nfpm_argv,
     stage_argv,
 )
@@ -421,8 +421,8 @@ def _check_directories_owned(
     needed = needed_directories(entries, owned_directories(directories, entries), SYSTEM_DIRS)
     if not needed:
         return
-    missing = container.capture(missing_argv(needed)).stdout.split("\n")
-    if missing := [path for path in missing if path]:
+    present = set(container.capture(existing_argv(needed)).stdout.split("\n"))
+    if missing := [path for path in needed if path not in present]:
         line = directories_line(plan.loaded.recipe.files.directories, missing)
         raise UnownedDirectories(str(plan.loaded.file), missing, line)
 

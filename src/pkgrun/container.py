@@ -30,10 +30,8 @@ from pkgrun.archive import Item, extract_file, write_archive
 from pkgrun.errors import CommandFailed, PkgrunError, ToolNotFound, UsageError
 from pkgrun.numerals import number
 from pkgrun.run import Result, find_tool, run, run_logged, run_to_file
+from pkgrun.ulimits import PORTABLE_ULIMITS, host_ulimits
 
-# Limits for a container on an engine pkgrun cannot look at (a remote service): what any Linux
-# host's hard limits allow (the kernel's default hard nofile is 4096).
-PORTABLE_ULIMITS = ("nofile=1024:4096", "nproc=4096:8192")
 LABEL = "io.pkgrun.recipe"
 # which pkgrun process started a container: `podman ps --filter label=io.pkgrun.owner=<pid>`
 # finds one a killed run left behind
@@ -109,30 +107,6 @@ def detect_engine(choice: str | None, urls: Mapping[str, str], ulimits: Sequence
             )
     url = urls.get(name.value) or None
     return Engine(name, url=url, ulimits=tuple(ulimits) or (PORTABLE_ULIMITS if url else host_ulimits()))
-
-
-def host_ulimits() -> tuple[str, ...]:
-    """This host's limits for open files and processes, as --ulimit values: a container gets what
-    pkgrun itself may use (soft:hard), and never more than the kernel allows (pid_max)."""
-    import resource
-
-    out = []
-    for name, limit, cap in (
-        ("nofile", resource.RLIMIT_NOFILE, 1 << 20),
-        ("nproc", resource.RLIMIT_NPROC, _pid_max()),
-    ):
-        soft, hard = resource.getrlimit(limit)
-        hard = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
-        soft = hard if soft == resource.RLIM_INFINITY else min(soft, hard)
-        out.append(f"{name}={soft}:{hard}")
-    return tuple(out)
-
-
-def _pid_max() -> int:
-    try:
-        return int(Path("/proc/sys/kernel/pid_max").read_text())
-    except (OSError, ValueError):
-        return 32768
 
 
 def check_engine(engine: Engine) -> None:

@@ -76,10 +76,10 @@ def hook_texts(plan: BuildPlan) -> dict[str, str]:
     }
 
 
-# Prints each path given that does not exist (a path is data, never shell text).
-_MISSING = 'for p in "$@"; do [ -e "$p" ] || [ -L "$p" ] || printf "%s\\n" "$p"; done'
+# Prints each path given that exists (a path is data, never shell text).
+EXISTING = 'for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then printf "%s\\n" "$p"; fi; done'
 
 
-def missing_argv(paths: Sequence[str]) -> list[str]:
-    """Which of ``paths`` the container's own file system lacks, one per line."""
-    return ["sh", "-c", _MISSING, "sh", *paths]
+def existing_argv(paths: Sequence[str]) -> list[str]:
+    """Which of ``paths`` the container's own file system has, one per line."""
+    return ["sh", "-c", EXISTING, "sh", *paths]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pkgrun.archive import Item
 from pkgrun.container import Container
+from pkgrun.container_commands import existing_argv
 from pkgrun.run import find_tool, run
 from pkgrun.system_dirs import EL_FILESYSTEM_DIRS
 from pkgrun.verify import RpmInfo
@@ -30,8 +31,6 @@ SHIM_NAME = "pkgrun-system-provides"
 SHIM_DIR = "/pkgrun/shim"
 
 
-# Lists the paths given as arguments that exist (a path is data, never shell text).
-_EXISTING = 'for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then printf "%s\\n" "$p"; fi; done'
 # The sonames the image's shared libraries provide, as rpm's elf generator names them
 # (libssl.so.3()(64bit), libc.so.6(GLIBC_2.34)(64bit)).
 _IMAGE_SONAMES = r"""set -e
@@ -73,7 +72,7 @@ def install(container: Container, step: Step, infos: Sequence[RpmInfo]) -> None:
     """Install the package that tells rpm what the image has, for the packages ``infos``."""
     names = container.capture(["dpkg-query", "-W", "-f", "${Package}\\n"]).stdout.split()
     paths = sorted({r for info in infos for r in info.requires if r.startswith("/")})
-    present = container.capture(["sh", "-c", _EXISTING, "sh", *paths]).stdout.split() if paths else []
+    present = container.capture(existing_argv(paths)).stdout.split() if paths else []
     provides = [*names, *present, *image_sonames(step, infos)]
     with tempfile.TemporaryDirectory(prefix="pkgrun-shim-") as tmp:
         config = Path(tmp) / "nfpm.json"
