@@ -28,6 +28,7 @@ import pkgrun.container
 from pkgrun.container_commands import _STAGE_SCRIPT, EXISTING
 from pkgrun.errors import CommandFailed
 from pkgrun.evr import EVR
+from pkgrun.lookup import DIRECTORIES
 from pkgrun.nfpm import fpm_style_scripts
 from pkgrun.run import Result, find_tool
 from pkgrun.targets import TARGETS
@@ -48,6 +49,8 @@ class FakeEngine:
         self.runtime = "runc"  # the OCI runtime podman says it runs (info's .Host.OCIRuntime)
         self.runtimes = {"runc", "crun"}  # those it finds
         self.unknown: set[str] = set()  # package names the target's repositories lack
+        # directories a runtime image with requirements installed has beyond this host's top ones
+        self.requirement_dirs: set[str] = set()
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         monkeypatch.setattr(pkgrun.container, "run", self.run)
@@ -195,6 +198,9 @@ class FakeEngine:
             return _host(["sh", "-c", command[2], "sh", *remapped], cwd, host_env)
         if program == "sh" and command[2] in {t.lookup for t in TARGETS.values()}:  # names looked up
             return 0, "".join(f"{name}\n" for name in command[4:] if name in self.unknown)
+        if program == "sh" and command[2] == DIRECTORIES:  # an image's directories: this host's top ones
+            code, out = _host(["find", "/", "-xdev", "-maxdepth", "3", "-type", "d"], cwd, host_env)
+            return code, out + "".join(f"{d}\n" for d in sorted(self.requirement_dirs))
         if program == "sh" and command[2] == EXISTING:  # the image's file system: this host's
             return _host(command, cwd, host_env)
         if program == "find":

@@ -337,3 +337,31 @@ def test_a_build_stranded_after_its_host_went_keeps_its_own_error(tmp_path: Path
     for outcome in run.outcomes:
         assert outcome.error is not None and outcome.error.startswith("build.sh failed (exit status 125)")
     assert all(h.down for h in run.hosts)
+
+
+def test_this_machine_without_a_runtime_that_runs_here_is_a_host_down(
+    tmp_path: Path, fleet: FakeFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """crun refuses this machine's cgroups and podman finds no runc: this machine is down
+    with that reason and the other host builds; alone, it fails with its own error and hint."""
+    import pkgrun.oci_runtime
+    from pkgrun.errors import ToolNotFound
+
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+        "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+    )
+    controllers = tmp_path / "cgroup.controllers"
+    controllers.write_text("hugetlb\n")
+    monkeypatch.setattr(pkgrun.oci_runtime, "MOUNTINFO", mountinfo)
+    monkeypatch.setattr(pkgrun.oci_runtime, "CONTROLLERS", controllers)
+    fleet.engines[""].runtime, fleet.engines[""].runtimes = "crun", {"crun"}
+    config = f'[[hosts]]\nname = "here"\nengine = "podman"\n[[hosts]]\nname = "b"\nurl = "{B}"\n'
+    up, down = reach(settings_with(tmp_path, config))
+    assert [h.name for h in up] == ["b"]
+    assert [d.host for d in down] == ["here"] and "podman finds no runc" in down[0].reason
+    with pytest.raises(ToolNotFound, match="podman finds no runc") as caught:
+        reach(settings_with(tmp_path, config, hosts=("here",)))
+    assert caught.value.hint and "install runc" in caught.value.hint

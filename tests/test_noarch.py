@@ -240,6 +240,34 @@ def test_a_new_key_signs_a_noarch_package_once_for_every_architecture(
     assert len({(repo / "local" / arch / tool.name).read_bytes() for arch in ARCHES}) == 1
 
 
+def test_repo_sign_dry_run_names_the_noarch_copies_it_would_make_and_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A repository whose noarch package is in x86_64 alone, unsigned: the dry run lists the
+    package and each copy the run would make into another architecture, all to be signed, and
+    writes nothing; the run then does what it listed."""
+    repo = tmp_path / "repo"
+    tool = make_rpm(tmp_path / "rpms", "tool", arch="noarch")
+    with monkeypatch.context() as patch:
+        one_arch(patch)
+        assert publish(repo, [tool], state_env()) == 0
+    before = sorted(str(p) for p in repo.rglob("*"))
+    capsys.readouterr()
+    argv = ["repo", "sign", "--repo", str(repo), "--target", "local"]
+    assert main([*argv, "--dry-run", "--json"], env=key_env()) == 0
+    captured = capsys.readouterr()
+    would = sorted(json.loads(captured.out)["signed"])
+    for arch in ARCHES:
+        if arch != "x86_64":
+            assert f"would copy {tool.name} into {repo / 'local' / arch} and sign it" in captured.err
+    assert str(repo / "local" / "x86_64" / tool.name) in would and len(would) == len(ARCHES)
+    assert sorted(str(p) for p in repo.rglob("*")) == before
+    # the run signs what the dry run said, and each architecture holds the copy
+    assert main([*argv, "--json"], env=key_env()) == 0
+    assert sorted(json.loads(capsys.readouterr().out)["signed"]) == would
+    assert all((repo / "local" / arch / tool.name).is_file() for arch in ARCHES)
+
+
 def test_a_replaced_noarch_package_has_the_same_sbom_everywhere(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     assert publish(repo, [make_rpm(tmp_path / "a", "tool", arch="noarch")], key_env()) == 0

@@ -26,6 +26,8 @@ HYBRID = MOUNTS + (
 )
 UNIFIED = MOUNTS + "31 23 0:28 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n"
 LEGACY = MOUNTS + "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+# what the kernel enabled in a hybrid host's cgroup2 hierarchy (the CI machines': hugetlb)
+CONTROLLERS = "hugetlb\n"
 
 
 def test_the_layout_a_mountinfo_describes() -> None:
@@ -35,12 +37,22 @@ def test_the_layout_a_mountinfo_describes() -> None:
     assert cgroup_layout(MOUNTS) is Layout.NONE
     # a mount point named like a file system type is not one
     assert cgroup_layout(MOUNTS + "50 27 0:40 / /srv/cgroup2 rw - ext4 /dev/vdb rw\n") is Layout.NONE
+    # crun looks at /sys/fs/cgroup/unified only: a cgroup2 mounted elsewhere beside v1 is legacy
+    elsewhere = HYBRID.replace("/sys/fs/cgroup/unified", "/run/cgroup2")
+    assert cgroup_layout(elsewhere) is Layout.LEGACY
+    # the last mount on a point is the one seen: cgroup2 over the tmpfs is unified
+    over = HYBRID + "42 23 0:39 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+    assert cgroup_layout(over) is Layout.UNIFIED
 
 
-def test_only_crun_on_a_hybrid_host_needs_another_runtime() -> None:
-    assert needs_fallback(Layout.HYBRID, "crun") and needs_fallback(Layout.HYBRID, "/usr/bin/crun")
-    assert not needs_fallback(Layout.HYBRID, "runc")
-    assert not any(needs_fallback(layout, "crun") for layout in (Layout.UNIFIED, Layout.LEGACY, Layout.NONE))
+def test_only_crun_on_a_hybrid_host_with_v2_controllers_needs_another_runtime() -> None:
+    assert needs_fallback(Layout.HYBRID, "crun", CONTROLLERS)
+    assert needs_fallback(Layout.HYBRID, "/usr/bin/crun", "cpu memory pids")
+    assert not needs_fallback(Layout.HYBRID, "runc", CONTROLLERS)
+    # crun runs a hybrid host whose cgroup2 hierarchy has no controller (it only tracks processes)
+    assert not needs_fallback(Layout.HYBRID, "crun", "") and not needs_fallback(Layout.HYBRID, "crun", "\n")
+    others = (Layout.UNIFIED, Layout.LEGACY, Layout.NONE)
+    assert not any(needs_fallback(layout, "crun", CONTROLLERS) for layout in others)
 
 
 def test_the_runtime_is_a_global_flag_of_every_podman_command() -> None:
@@ -55,13 +67,23 @@ def _mountinfo(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def controllers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The hybrid hierarchy's cgroup.controllers the tests' hosts have, whatever this one's says."""
+    path = tmp_path / "cgroup.controllers"
+    path.write_text(CONTROLLERS)
+    monkeypatch.setattr(pkgrun.oci_runtime, "CONTROLLERS", path)
+    return path
+
+
 def test_crun_on_a_hybrid_host_becomes_runc(engine: FakeEngine, tmp_path: Path) -> None:
     engine.runtime = "crun"
     settled = settle_runtime(Engine(EngineName.PODMAN), None, _mountinfo(tmp_path, HYBRID))
     assert settled.runtime == "runc"
     assert settled.runtime_note == (
         "podman's runtime crun refuses this host's cgroups (hybrid: cgroup v1 controllers with a cgroup "
-        "v2 hierarchy beside them): pkgrun runs podman with --runtime runc (PKGRUN_RUNTIME chooses another)"
+        "v2 hierarchy beside them, the cgroup v2 one with controllers: hugetlb): pkgrun runs podman with "
+        "--runtime runc (PKGRUN_RUNTIME chooses another)"
     )
     # the same choice on a host where crun runs, or where podman runs runc already: none
     calls = len(engine.calls)
@@ -69,6 +91,14 @@ def test_crun_on_a_hybrid_host_becomes_runc(engine: FakeEngine, tmp_path: Path) 
     assert len(engine.calls) == calls  # not even a question to podman
     engine.runtime = "runc"
     assert settle_runtime(Engine(EngineName.PODMAN), None, _mountinfo(tmp_path, HYBRID)).runtime is None
+    # a hybrid host whose cgroup v2 hierarchy has no controllers: crun runs there, nothing asked
+    engine.runtime, calls = "crun", len(engine.calls)
+    empty = tmp_path / "empty.controllers"
+    empty.write_text("")
+    assert (
+        settle_runtime(Engine(EngineName.PODMAN), None, _mountinfo(tmp_path, HYBRID), empty).runtime is None
+    )
+    assert len(engine.calls) == calls
 
 
 def test_no_runc_where_it_is_needed_fails_before_any_work(engine: FakeEngine, tmp_path: Path) -> None:

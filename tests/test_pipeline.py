@@ -156,9 +156,14 @@ def test_ctrl_c_during_a_build_removes_its_container(engine: FakeEngine, tmp_pat
     engine.fail = lambda argv: KeyboardInterrupt() if "bash" in argv else None
     with pytest.raises(KeyboardInterrupt):
         build(settings)
-    # the build's container and the look-up's before it: every one started is gone
+    # the build's container, and before it the look-up's and the one listing the directories
+    # of the runtime image with the requirements: every one started is gone
     assert engine.containers == {} and sorted(engine.removed) == sorted(engine.started())
-    assert len(engine.started()) == 2
+    assert [name.rsplit("-", 1)[0] for name in engine.started()] == [
+        "pkgrun-hello",
+        "pkgrun-hello-dirs",
+        "pkgrun-hello",
+    ]
     assert list(settings.out_dir.glob("*")) == []
 
 

@@ -111,6 +111,10 @@ def test_plan_and_list_show_the_release_a_build_takes(
     assert plan["release"].startswith("hello-1.0-4.local is published already: this build is 4.1.local")
     assert main([*common, "plan", "hello", *where, "--iteration", "4"], env=env) == 2
     assert "--iteration 4 names it" in capsys.readouterr().err
+    # the plan of a build with --force is that build's: the release kept, the package replaced
+    assert main([*common, "plan", "hello", *where, "--iteration", "4", "--force", "--json"], env=env) == 0
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["nevra"] == "hello-0:1.0-4.local.noarch" and "--force replaces it" in forced["release"]
     assert main([*common, "list", *where, "--json"], env=env) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["iteration"], row["published"]) == ("4", "1.0-4.local")

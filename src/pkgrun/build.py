@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pkgrun import __version__, images, sbom
@@ -56,6 +57,7 @@ from pkgrun.plan import (
     BuildPlan,
     Step,
 )
+from pkgrun.repodata import providers
 from pkgrun.report import Reporter
 from pkgrun.rpmheader import content_digest
 from pkgrun.signing import SigningKey, sign_rpms
@@ -73,9 +75,9 @@ from pkgrun.staging import (
     parse_listing,
     unsafe_names,
 )
-from pkgrun.system_dirs import SYSTEM_DIRS
+from pkgrun.system_dirs import EL_FILESYSTEM_DIRS
 from pkgrun.targets import Packager
-from pkgrun.verify import verify_rpm
+from pkgrun.verify import RpmFile, read_rpm, verify_rpm
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class BuildContext:
     key: SigningKey | None = None  # signs the RPM on this host, before its install test
     compile_cache_max: int = DEFAULT_MAX_BYTES  # the compile cache's size limit
     host: str = ""  # the [[hosts]] name of the host it runs on, when pkgrun.toml names one
+    # the directories where the package is installed: the runtime image's with the recipe's
+    # requirements (lookup.py); None: the build's container stands for them
+    system_directories: frozenset[str] | None = None
     # what the build's containers took in and gave back (filled in as it runs)
     transfers: Transfers = field(default_factory=Transfers)
 
@@ -171,7 +176,16 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             recipe=name,
             cache_dir=ctx.cache_dir,
         )
-        check_plan_names(ctx.engine, plan, base, log=ctx.log, reporter=reporter, cache_dir=ctx.cache_dir)
+        system = check_plan_names(
+            ctx.engine,
+            plan,
+            base,
+            repo_root=ctx.repo_root,
+            log=ctx.log,
+            reporter=reporter,
+            cache_dir=ctx.cache_dir,
+        )
+        ctx = replace(ctx, system_directories=system)
         image = images.ensure_build_image(
             ctx.engine,
             plan.target,
@@ -354,7 +368,7 @@ def _stage_and_package(
             )
         check_config_files(recipe.files.config, entries, str(plan.loaded.file))
         directories = expand_directories(recipe.files.directories, entries, str(plan.loaded.file))
-        _check_directories_owned(container, plan, entries, directories)
+        _check_directories_owned(container, ctx, entries, directories)
     with steps(Step.PACKAGE, f"package with {plan.packager}"):
         generated = of_package(tree, recipe, plan.loaded.directory)
         if plan.packager is Packager.FPM:
@@ -413,18 +427,42 @@ def _packaging_files(ctx: BuildContext, epoch_time: int) -> list[Item]:
 
 
 def _check_directories_owned(
-    container: Container, plan: BuildPlan, entries: Sequence[Entry], directories: Sequence[str]
+    container: Container, ctx: BuildContext, entries: Sequence[Entry], directories: Sequence[str]
 ) -> None:
-    """The directories the package's files need exist on the system (the build's container, its
-    base image) or are the package's own: else rpm would create them on install and leave them
-    behind on removal, which the install test finds only after packaging."""
-    needed = needed_directories(entries, owned_directories(directories, entries), SYSTEM_DIRS)
-    if not needed:
-        return
-    present = set(container.capture(existing_argv(needed)).stdout.split("\n"))
-    if missing := [path for path in needed if path not in present]:
-        line = directories_line(plan.loaded.recipe.files.directories, missing)
-        raise UnownedDirectories(str(plan.loaded.file), missing, line)
+    """The directories the package's files need exist where it is installed (the runtime image
+    with the recipe's requirements, else the build's container), come with a package it is
+    installed with (another recipe's, one pkgrun's repository provides) or are the package's
+    own: else rpm would create them on install and leave them behind on removal, which the
+    install test finds only after packaging."""
+    plan = ctx.plan
+    needed = needed_directories(entries, owned_directories(directories, entries), ("/", *EL_FILESYSTEM_DIRS))
+    if needed and ctx.system_directories is not None:
+        needed = [path for path in needed if path not in ctx.system_directories]
+    if needed and (alongside := [*ctx.siblings, *_published_providers(ctx)]):
+        had = {d for rpm in alongside for f in read_rpm(rpm).files for d in _parents(f)}
+        needed = [path for path in needed if path not in had]
+    if needed and ctx.system_directories is None:
+        present = set(container.capture(existing_argv(needed)).stdout.split("\n"))
+        needed = [path for path in needed if path not in present]
+    if needed:
+        line = directories_line(plan.loaded.recipe.files.directories, needed)
+        raise UnownedDirectories(str(plan.loaded.file), needed, line, plan.target.name)
+
+
+def _parents(file: RpmFile) -> list[str]:
+    """A packaged path's directories: itself when it is one, and those it is in (pure)."""
+    path = file.path if file.mode.startswith("d") else posixpath.dirname(file.path)
+    out = []
+    while path not in ("/", ""):
+        out.append(path)
+        path = posixpath.dirname(path)
+    return out
+
+
+def _published_providers(ctx: BuildContext) -> list[Path]:
+    """The published packages a server takes with this one for what it requires."""
+    requires = [*ctx.plan.requires, *ctx.plan.hook_requires]
+    return providers(ctx.repo_root, ctx.plan.target.dist, requires, skip={ctx.plan.name})
 
 
 def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[Entry]) -> list[str]:

@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _signing(plan)
     _json(plan)
     _repo(plan)
+    _force(plan)  # the plan of a build with --force: the published release replaced
     _engine(plan)
     plan.add_argument(
         "--nightly",
@@ -340,6 +341,10 @@ def _publishing(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="keep the newest N releases of each package (default: $PKGRUN_KEEP, else all)",
     )
+    _force(parser)
+
+
+def _force(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",

@@ -31,7 +31,7 @@ from pkgrun.container import (
     detect_engine,
     engine_cpus,
 )
-from pkgrun.errors import CommandFailed, PkgrunError, UsageError
+from pkgrun.errors import CommandFailed, PkgrunError, ToolNotFound, UsageError
 from pkgrun.install_test import InstallTestFailed
 from pkgrun.oci_runtime import settle_runtime
 from pkgrun.plan import BuildPlan
@@ -104,7 +104,14 @@ def reach(
             on_down(down[-1])
             continue
         if not engine.remote:  # this machine's podman: the runtime that runs here
-            engine = settle_runtime(engine, settings.runtime)
+            try:
+                engine = settle_runtime(engine, settings.runtime)
+            except ToolNotFound as exc:  # no runtime runs here: a host down, the others build
+                if len(wanted) == 1:
+                    raise
+                down.append(Down(host.name, exc.message))
+                on_down(down[-1])
+                continue
         if host.name == LOCAL and host not in settings.config.hosts:  # sized as with no hosts
             up.append(BuildHost(LOCAL, engine, settings.builds or max(1, math.isqrt(settings.cores))))
             continue

@@ -229,6 +229,8 @@ def ensure_build_image(
                 tag,
                 build_containerfile(base, target, requirements),
                 log=log,
-                hint="check the names in [build.requires] for this target's package family",
+                hint="check the names in ["
+                + ("build.requires" if kind == "build" else "requires] and [hooks.requires")
+                + "] for this target's package family",
             )
     return tag

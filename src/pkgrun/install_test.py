@@ -59,11 +59,9 @@ from pkgrun.repodata import newest_release, providers
 from pkgrun.report import Reporter
 from pkgrun.run import run
 from pkgrun.signing import SigningKey, public_key
-from pkgrun.targets import RuntimeDeps, Target
+from pkgrun.targets import RuntimeDeps, Target, apt_installable
 from pkgrun.verify import RpmInfo, read_rpm
 
-# What Debian calls a package (Debian policy 5.6.1)
-_DEBIAN_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 KEY_IN_CONTAINER = "/pkgrun/RPM-GPG-KEY-pkgrun"
 TEST_REPOS_DIR = "/pkgrun/repos"
 # For each regular ELF file given, the libraries ldd does not find, as "file<TAB>library".
@@ -149,7 +147,7 @@ def runtime_requirements(plan: BuildPlan, offered: Sequence[RpmInfo] = ()) -> li
     requires = [*plan.requires, *plan.hook_requires, *(r for s in offered for r in s.requires)]
     # apt takes names, not "x >= 1"; a path (/bin/sh) is a file the image has or lacks, and a
     # generated capability (libc.so.6()(64bit)) a soname it has or lacks (shim.py)
-    names = {r.split()[0] for r in requires if _DEBIAN_NAME.fullmatch(r.split()[0])}
+    names = {r.split()[0] for r in requires if apt_installable(r)}
     recipe_packages = {s.header["NAME"] for s in offered} | set(plan.loaded.recipe.recipe_requires)
     return sorted({"rpm", "dnf", *names} - recipe_packages)
 

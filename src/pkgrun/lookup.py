@@ -5,14 +5,21 @@ build image's package manager with its exit status, nor the install test after p
 Each list is looked up where it is installed: [build.requires] from the target's build image
 before the requirements go into it, [requires] and [hooks.requires] from its runtime image (the
 install test's), each in a container with the network, by the target's own package manager
-(Target.lookup). Names all found are remembered in the cache directory by the image and the
-names, so a build of an unchanged recipe asks nothing.
+(Target.lookup). A name that pkgrun's own repository provides (a package published before, its
+soname) is found there, as a server finds it. Names all found are remembered in the cache
+directory by the image, the names and the script, so a build of an unchanged recipe asks nothing.
+
+With the names found, the runtime image gets the requirements installed (an image built once,
+the one the install test of a local package starts from) and its directories are listed: the
+directories that exist where the package is installed, which staging checks the package's files
+against (a directory neither the package nor the system has would be left behind).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -21,9 +28,11 @@ from pathlib import Path
 from pkgrun import images
 from pkgrun.container import Engine, image_id, start_container
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
+from pkgrun.install_test import runtime_requirements
 from pkgrun.plan import BuildPlan
+from pkgrun.repodata import provided
 from pkgrun.report import Reporter
-from pkgrun.targets import PackageFamily, Target
+from pkgrun.targets import PackageFamily, RuntimeDeps, Target, apt_installable
 
 LOOKUPS_DIR = "lookups"
 
@@ -43,14 +52,15 @@ def field_of(table: str, keys: Sequence[str], target: Target) -> str:
 
 def looked_up_names(requirements: Sequence[str], target: Target, own: Sequence[str] = ()) -> tuple[str, ...]:
     """The names to look up: a requirement's name without its version, none of the recipes'
-    own packages (``own``); paths only where the package manager resolves them (rpm's) (pure)."""
+    own packages (``own``); on apt targets only what apt installs by name (a path or a soname is
+    a file the image has or lacks, which the install test's shim checks) (pure)."""
     out: list[str] = []
     for requirement in requirements:
         words = requirement.split()
         if not words or words[0] in own or words[0] in out:
             continue
-        if words[0].startswith("/") and target.family is PackageFamily.APT:
-            continue  # a file the image has or lacks: the install test's shim checks it
+        if target.family is PackageFamily.APT and not apt_installable(requirement):
+            continue
         out.append(words[0])
     return tuple(out)
 
@@ -69,9 +79,8 @@ class UnknownPackages(PkgrunError):
         super().__init__(
             f"{recipe}: {sum(len(m) for _, m in lists)} requirement(s) that {target.name}'s repositories "
             f"do not have ({where})",
-            hint=f"use the names {target.name}'s package manager knows ({target.family.value} names: `"
-            + ("dnf repoquery --whatprovides" if target.family is PackageFamily.YUM else "apt-cache search")
-            + " NAME` on such a system); another recipe's package goes in recipes = [...]. "
+            hint=f"use the names {target.name}'s package manager knows ({target.family.value} names: "
+            f"`{target.search}` on such a system); another recipe's package goes in recipes = [...]. "
             "Nothing was compiled",
         )
 
@@ -100,16 +109,21 @@ def check_names(
         start_container(engine, recipe, image, network="host") as container,
     ):
         result = container.capture(lookup_argv(target, names), check=False)
-    if result.returncode:  # the repositories could not be read: the install test will tell
-        reporter.note(recipe, f"could not look up the required names: {result.stdout.strip()[-200:]}")
+    if result.returncode:  # the repositories could not be read: the install will tell
+        said = " ".join((result.stderr or result.stdout).split())[-300:]
+        reporter.note(
+            recipe,
+            f"could not read {target.name}'s repositories to look the required names up "
+            f"(exit status {result.returncode}{': ' + said if said else ''}); "
+            "they are checked when installed",
+        )
         return
     missing = set(result.stdout.split())
     unknown = [(names, [n for n in names.names if n in missing]) for names in lists]
     if unknown := [(names, found) for names, found in unknown if found]:
         raise UnknownPackages(recipe_file, unknown, target)
     if marker is not None:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(names) + "\n")
+        _remember(marker, names)
 
 
 def _marker(
@@ -119,16 +133,25 @@ def _marker(
     identity = image_id(engine, image)
     if cache_dir is None or identity is None:
         return None
-    key = hashlib.sha256(json.dumps([target.name, identity, *names]).encode()).hexdigest()[:32]
+    key = hashlib.sha256(json.dumps([target.name, target.lookup, identity, *names]).encode()).hexdigest()[:32]
     return cache_dir / LOOKUPS_DIR / key
 
 
 def check_plan_names(
-    engine: Engine, plan: BuildPlan, build_base: str, *, log: Path, reporter: Reporter, cache_dir: Path | None
-) -> None:
+    engine: Engine,
+    plan: BuildPlan,
+    build_base: str,
+    *,
+    repo_root: Path,
+    log: Path,
+    reporter: Reporter,
+    cache_dir: Path | None,
+) -> frozenset[str] | None:
     """A plan's requirements looked up before its compile: [build.requires] from the build
     image's base, [requires] and [hooks.requires] from the install test's image (when the plan
-    has an install test, which is what installs them)."""
+    has an install test, which is what installs them). Returns the directories of the runtime
+    image with the requirements installed, or None when it has none to install (the build's
+    own container then stands for the system)."""
     recipe, target = plan.loaded.recipe, plan.target
     look_up = partial(
         check_names,
@@ -143,19 +166,23 @@ def check_plan_names(
         field_of("build.requires", list(recipe.build.requires), target),
         looked_up_names(recipe.build_requires_for(target), target),
     )
+    # what pkgrun's repository provides is found there, by the install test as by a server
+    own = recipe.recipe_requires
+    wanted = [*recipe.requires_for(target), *recipe.hook_requires_for(target)]
+    published = provided(repo_root, target.dist, looked_up_names(wanted, target, own))
     run = [
         Names(
             field_of("requires", list(recipe.requires), target),
-            looked_up_names(recipe.requires_for(target), target, recipe.recipe_requires),
+            looked_up_names(recipe.requires_for(target), target, (*own, *published)),
         ),
         Names(
             field_of("hooks.requires", list(recipe.hooks.requires), target),
-            looked_up_names(recipe.hook_requires_for(target), target),
+            looked_up_names(recipe.hook_requires_for(target), target, (*own, *published)),
         ),
     ]
     if not plan.options.install_test or not any(names.names for names in run):
         look_up(build_base, [build])
-        return
+        return None
     runtime_base = images.ensure_base_image(
         engine,
         target,
@@ -167,6 +194,50 @@ def check_plan_names(
     )
     if runtime_base == build_base:  # one image, one look-up
         look_up(build_base, [build, *run])
-        return
-    look_up(build_base, [build])
-    look_up(runtime_base, run)
+    else:
+        look_up(build_base, [build])
+        look_up(runtime_base, run)
+    if target.runtime_deps is RuntimeDeps.PREINSTALLED:  # as the install test's image has them
+        installed = [n for n in runtime_requirements(plan) if n not in published]
+    else:
+        installed = sorted({n for names in run for n in names.names})
+    image = images.ensure_build_image(
+        engine,
+        target,
+        target.runtime_containerfile,
+        runtime_base,
+        installed,
+        log=log,
+        reporter=reporter,
+        recipe=plan.name,
+        kind="runtime",
+    )
+    return image_directories(engine, image, plan.name, cache_dir)
+
+
+# Every directory of a container's own file system (not /proc, /sys, /dev: mounts of their own)
+DIRECTORIES = "find / -xdev -type d -print 2>/dev/null; exit 0"
+
+
+def image_directories(engine: Engine, image: str, recipe: str, cache_dir: Path | None) -> frozenset[str]:
+    """The directories ``image`` has, listed once per image ID."""
+    identity = image_id(engine, image)
+    cached = None
+    if cache_dir is not None and identity is not None:
+        cached = cache_dir / LOOKUPS_DIR / f"directories-{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
+        if cached.is_file():
+            return frozenset(json.loads(cached.read_text()))
+    with start_container(engine, f"{recipe}-dirs", image) as container:
+        listed = container.capture(["sh", "-c", DIRECTORIES]).stdout
+    directories = frozenset(line for line in listed.split("\n") if line.startswith("/"))
+    if cached is not None:
+        _remember(cached, sorted(directories))
+    return directories
+
+
+def _remember(path: Path, value: object) -> None:
+    """Write a cache file whole or not at all (builds at once may write the same one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(value) + "\n")
+    os.replace(tmp, path)

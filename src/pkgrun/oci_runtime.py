@@ -1,11 +1,13 @@
 """Which OCI runtime this machine's podman runs pkgrun's containers with: decided by pkgrun, as
 it decides the containers' ulimits, so that a build works on a host without set-up by hand.
 
-podman picks crun when it is installed. crun refuses a host whose cgroups are mounted in the
-hybrid layout (cgroup v1 controllers beside a cgroup2 hierarchy at /sys/fs/cgroup/unified, as
-systemd sets up with ``systemd.unified_cgroup_hierarchy=0``): every container fails with "crun:
-cgroups in hybrid mode not supported". runc runs there. So on such a host, when podman's own
-choice is crun, pkgrun passes ``--runtime runc`` to every podman command and says so once.
+podman picks crun when it is installed. crun reads the layout as its libcrun does (the file
+system at /sys/fs/cgroup: cgroup2 is unified; a tmpfs with cgroup2 at /sys/fs/cgroup/unified
+is hybrid, as systemd mounts it with ``systemd.unified_cgroup_hierarchy=0``; else legacy) and
+refuses a hybrid host whose cgroup2 hierarchy has controllers enabled (its cgroup.controllers
+not empty): every container fails with "cgroups in hybrid mode not supported, drop all
+controllers from cgroupv2". runc runs there. So on such a host, when podman's own choice is
+crun, pkgrun passes ``--runtime runc`` to every podman command and says so once.
 
 PKGRUN_RUNTIME overrides the choice (a runtime podman knows by name, or a path); a
 containers.conf that names runc already is podman's own choice, and nothing is changed. docker
@@ -22,6 +24,10 @@ from pkgrun.container import Engine, EngineDown, EngineName, engine_info
 from pkgrun.errors import PkgrunError, ToolNotFound, UsageError
 
 MOUNTINFO = Path("/proc/self/mountinfo")
+CGROUP_ROOT = "/sys/fs/cgroup"
+HYBRID_ROOT = f"{CGROUP_ROOT}/unified"  # where crun looks for a hybrid host's cgroup2 hierarchy
+# the controllers a hybrid host's cgroup2 hierarchy has, which crun wants none of
+CONTROLLERS = Path(HYBRID_ROOT) / "cgroup.controllers"
 # the runtime podman falls back to where crun refuses the host, and the one that refuses it
 FALLBACK = "runc"
 REFUSES_HYBRID = "crun"
@@ -35,23 +41,31 @@ class Layout(StrEnum):
 
 
 def cgroup_layout(mountinfo: str) -> Layout:
-    """The cgroup layout a /proc/self/mountinfo describes (pure)."""
-    kinds = set()
+    """The cgroup layout a /proc/self/mountinfo describes, as crun tells it: by the file system
+    mounted at /sys/fs/cgroup and at /sys/fs/cgroup/unified (the last mount on a point) (pure)."""
+    kinds: dict[str, str] = {}
     for line in mountinfo.splitlines():
-        _, sep, after = line.partition(" - ")
-        if sep and after.split():
-            kinds.add(after.split()[0])
-    if "cgroup" in kinds:
-        return Layout.HYBRID if "cgroup2" in kinds else Layout.LEGACY
-    return Layout.UNIFIED if "cgroup2" in kinds else Layout.NONE
+        before, sep, after = line.partition(" - ")
+        fields, fs = before.split(), after.split()
+        if sep and len(fields) >= 5 and fs:
+            kinds[fields[4]] = fs[0]
+    root = kinds.get(CGROUP_ROOT)
+    if root == "cgroup2":
+        return Layout.UNIFIED
+    if root is None and not any(kind == "cgroup" for kind in kinds.values()):
+        return Layout.NONE
+    return Layout.HYBRID if kinds.get(HYBRID_ROOT) == "cgroup2" else Layout.LEGACY
 
 
-def needs_fallback(layout: Layout, default: str) -> bool:
-    """Whether podman's own runtime (its name or path) refuses a host of this layout (pure)."""
-    return layout is Layout.HYBRID and Path(default).name == REFUSES_HYBRID
+def needs_fallback(layout: Layout, default: str, v2_controllers: str) -> bool:
+    """Whether podman's own runtime (its name or path) refuses a host of this layout whose
+    hybrid cgroup2 hierarchy has ``v2_controllers`` (its cgroup.controllers) (pure)."""
+    return layout is Layout.HYBRID and Path(default).name == REFUSES_HYBRID and bool(v2_controllers.split())
 
 
-def settle_runtime(engine: Engine, wanted: str | None, mountinfo: Path | None = None) -> Engine:
+def settle_runtime(
+    engine: Engine, wanted: str | None, mountinfo: Path | None = None, controllers: Path | None = None
+) -> Engine:
     """``engine`` with the runtime its containers run with: ``wanted`` (PKGRUN_RUNTIME) when
     given, runc where podman's own choice refuses this host, else podman's own (None). The
     engine's ``runtime_note`` says why when pkgrun chose. Fails before any work when the host
@@ -76,23 +90,25 @@ def settle_runtime(engine: Engine, wanted: str | None, mountinfo: Path | None = 
         return replace(engine, runtime=wanted)
     try:
         layout = cgroup_layout((mountinfo or MOUNTINFO).read_text())
+        v2_controllers = (controllers or CONTROLLERS).read_text() if layout is Layout.HYBRID else ""
     except OSError:
         return engine
-    if layout is not Layout.HYBRID:  # podman's own choice runs: no question asked
+    if not v2_controllers.split():  # podman's own choice runs: no question asked
         return engine
     default = engine_info(engine, "{{.Host.OCIRuntime.Name}}")
-    if not needs_fallback(layout, default):
+    if not needs_fallback(layout, default, v2_controllers):
         return engine
+    why = f"{layout}, the cgroup v2 one with controllers: {' '.join(v2_controllers.split())}"
     _check_known(
         engine,
         FALLBACK,
         ToolNotFound,
-        f"podman's runtime {default} refuses this host's cgroups ({layout}) and podman finds no {FALLBACK}",
+        f"podman's runtime {default} refuses this host's cgroups ({why}) and podman finds no {FALLBACK}",
         hint=f"install {FALLBACK} (apt-get install runc, dnf install runc), or set PKGRUN_RUNTIME "
         "to a runtime that runs here",
     )
     note = (
-        f"podman's runtime {default} refuses this host's cgroups ({layout}): pkgrun runs podman "
+        f"podman's runtime {default} refuses this host's cgroups ({why}): pkgrun runs podman "
         f"with --runtime {FALLBACK} (PKGRUN_RUNTIME chooses another)"
     )
     return replace(engine, runtime=FALLBACK, runtime_note=note)

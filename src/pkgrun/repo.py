@@ -38,7 +38,7 @@ from pkgrun.evr import EVR
 from pkgrun.ledger import RESIGNED, Ledger, Record, Refused, reconcile
 from pkgrun.metadata import SIGNATURE, is_current, update_metadata
 from pkgrun.repo_layout import REPO_FILE, destinations, repo_file_text, repo_lock
-from pkgrun.repo_spread import State, copy_sbom, sbom_path, spread_noarch
+from pkgrun.repo_spread import State, copy_sbom, noarch_copies, sbom_path, spread_noarch
 from pkgrun.repodata import INDEX_FILE, read_index
 from pkgrun.repofiles import (
     clean_stale,
@@ -330,6 +330,7 @@ def sign_repository(
     with repo_lock(dist_dir, reporter, "sign"):
         ledger = Ledger.load(records, dist_dir)
         state = _accounted(dist_dir, target, ledger, set(), reporter)
+        copies = noarch_copies(dist_dir, target, state) if dry_run else []
         if not dry_run:
             spread_noarch(dist_dir, target, ledger, state)
         todo, refused = plan_signing(state, key, skip=set())
@@ -341,10 +342,19 @@ def sign_repository(
                 f"{'would sign' if dry_run else 'signing'} {item.path}: its content is "
                 f"what pkgrun published (sha256 {str(item.record.content)[:16]}…)",
             )
+        signed = [item.path for item in todo]
+        for copy in copies:  # what the run would copy into an architecture, and sign if unsigned
+            if copy.source in signed:
+                signed.append(copy.dest)
+            reporter.note(
+                "sign",
+                f"would copy {copy.source.name} into {copy.dest.parent}"
+                + (" and sign it" if copy.source in signed else " (signed with this key already)"),
+            )
         if not dry_run:
             _switch(dist_dir, target, ledger, state, todo, key)
             _finish(dist_dir, target, baseurl or repo_root.resolve().as_uri(), key)
-    return [item.path for item in todo]
+    return signed
 
 
 def _is_signed(dist_dir: Path) -> bool:

@@ -3,6 +3,7 @@ repository (as Fedora and EPEL publish noarch), copied from the file pkgrun's re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrun.describe import file_facts
@@ -27,35 +28,59 @@ def spread_noarch(dist_dir: Path, target: Target, ledger: Ledger, state: State) 
         arch_dir = inside(dist_dir, dist_dir / arch, f"the {arch} repository")
         arch_dir.mkdir(exist_ok=True)
         state.setdefault(arch_dir, {})
-    held: dict[str, tuple[Path, Record]] = {}
+    for copy in noarch_copies(dist_dir, target, state):
+        tmp, sha256, _ = prepared_copy(copy.source, copy.dest, None, copy.record.content, follow=False)
+        if sha256 != copy.record.sha256:
+            tmp.unlink()
+            raise Unaccounted(
+                f"{copy.source} is not the file pkgrun published (sha256 {sha256[:16]}…, "
+                f"recorded {copy.record.sha256[:16]}…); nothing was switched",
+                hint="someone else writes into the repository: find out who before publishing again",
+            )
+        rename_into_place(tmp, copy.dest)
+        copy_sbom(copy.source, copy.dest, target.dist)
+        ledger.add(copy.dest.parent.name, copy.dest.name, copy.record)
+        state[copy.dest.parent][copy.dest.name] = copy.record
     contents: dict[str, set[str | None]] = {}
-    for arch_dir, records in sorted(state.items()):
+    for records in state.values():
         for href, record in records.items():
             if record.arch == "noarch" and href_allowed(href) and "/" not in href:
-                held.setdefault(href, (arch_dir, record))
                 contents.setdefault(href, set()).add(record.content)
-    for href, (source, record) in sorted(held.items()):
-        for arch_dir, records in sorted(state.items()):
-            if href in records or f"{RESIGNED}/{href}" in records or arch_dir.name == "noarch":
-                continue
-            tmp, sha256, _ = prepared_copy(source / href, arch_dir / href, None, record.content, follow=False)
-            if sha256 != record.sha256:
-                tmp.unlink()
-                raise Unaccounted(
-                    f"{source / href} is not the file pkgrun published (sha256 {sha256[:16]}…, "
-                    f"recorded {record.sha256[:16]}…); nothing was switched",
-                    hint="someone else writes into the repository: find out who before publishing again",
-                )
-            rename_into_place(tmp, arch_dir / href)
-            copy_sbom(source / href, arch_dir / href, target.dist)
-            ledger.add(arch_dir.name, href, record)
-            records[href] = record
     return [
         f"{href} differs between the architectures' repositories (a replacement with --force "
         "was stopped part way): publish it again with --force to make every copy the same"
         for href, seen in sorted(contents.items())
         if len(seen) > 1
     ]
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A noarch package to be copied from the repository of one architecture into another's."""
+
+    source: Path
+    dest: Path
+    record: Record
+
+
+def noarch_copies(dist_dir: Path, target: Target, state: State) -> list[Copy]:
+    """The copies spread_noarch makes: each noarch package, from the first architecture's
+    repository that holds it, into each of the target's that does not (made or to be made);
+    what `repo sign --dry-run` lists too (pure, but for the paths it names)."""
+    arch_dirs = sorted({*state, *(dist_dir / arch for arch in target.arches)})
+    held: dict[str, tuple[Path, Record]] = {}
+    for arch_dir in arch_dirs:
+        for href, record in state.get(arch_dir, {}).items():
+            if record.arch == "noarch" and href_allowed(href) and "/" not in href:
+                held.setdefault(href, (arch_dir, record))
+    out = []
+    for href, (source, record) in sorted(held.items()):
+        for arch_dir in arch_dirs:
+            records = state.get(arch_dir, {})
+            if href in records or f"{RESIGNED}/{href}" in records or arch_dir.name == "noarch":
+                continue
+            out.append(Copy(source / href, arch_dir / href, record))
+    return out
 
 
 def sbom_path(rpm: Path) -> Path:

@@ -191,6 +191,16 @@ def providers(
             wanted |= {str(r[0]) for r in pkg.requires}
 
 
+def provided(repo_root: Path, dist: str, names: Collection[str]) -> set[str]:
+    """Which of ``names`` (package names or capabilities, without versions) a package the
+    distribution's repository publishes provides: what a server finds there by that name."""
+    wanted = set(names)
+    found: set[str] = set()
+    for pkg, _, _ in _listed(repo_root, dist):
+        found |= wanted & {str(pkg.name), *(str(p[0]) for p in pkg.provides)}
+    return found
+
+
 def list_published(repo_root: Path) -> list[PublishedPackage]:
     """What the repository's metadata lists, as consumers see it (read with createrepo_c)."""
     rows: dict[tuple[str, str], PublishedPackage] = {}

@@ -141,15 +141,17 @@ def directories_line(present: Sequence[str], missing: Sequence[str]) -> str:
 class UnownedDirectories(NotStaged):
     """Directories the package's files need that nobody would own where it is installed."""
 
-    def __init__(self, recipe: str, missing: Sequence[str], line: str) -> None:
+    def __init__(self, recipe: str, missing: Sequence[str], line: str, target: str) -> None:
         shown_missing = ", ".join(map(shown, missing[:8])) + (" ..." if len(missing) > 8 else "")
+        one = len(missing) == 1
         super().__init__(
             f"{recipe}: files.directories: the package's files need {len(missing)} director"
-            f"{'y' if len(missing) == 1 else 'ies'} that no package owns ({shown_missing}): rpm would "
-            "create them and leave them behind on removal",
-            hint=f"own them: in [files], `{line}` (the package was not made). A directory that a "
-            "package in [requires] creates: add that package to [build.requires] too, so that the "
-            "build's container has it",
+            f"{'y' if one else 'ies'} that neither the package nor {target}'s system with the recipe's "
+            f"requirements has ({shown_missing}): rpm would create {'it' if one else 'them'} and leave "
+            f"{'it' if one else 'them'} behind on removal",
+            hint=f"own them: in [files], `{line}` (the package was not made). A directory another "
+            "package brings (a service's, a server's configuration directory): put that package in "
+            "[requires] for this target, as a server needs it anyway",
         )
 
 

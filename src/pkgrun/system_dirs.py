@@ -1,6 +1,7 @@
-"""Directories a distribution's own packages own, which a package of pkgrun's must not claim
-and never leaves behind: the `filesystem` package's, and those of the services every server has
-(systemd, logrotate, cron...), which a package's files go into and its [requires] bring."""
+"""Directories el's `filesystem` package owns: on every el system, so never a package's
+leftover there, and never claimed by a package of pkgrun's. The directories other packages
+bring (systemd's, logrotate's) are found in the target's runtime image with the recipe's
+requirements installed (lookup.py)."""
 
 from __future__ import annotations
 
@@ -30,20 +31,3 @@ EL_FILESYSTEM_DIRS = (
     "/usr/share/wayland-sessions", "/usr/share/X11", "/usr/share/X11/fonts", "/usr/share/xsessions",
     "/usr/share/zsh", "/usr/share/zsh/site-functions", "/usr/src", "/usr/src/debug", "/usr/src/kernels",
 )  # fmt: skip
-
-# Directories of the system's own services, owned by the package a recipe requires for them
-# (systemd, logrotate, cronie, sudo, rsyslog, pam, setup...): a package puts files in them and
-# owns none of them (as Fedora's packaging guidelines on directory ownership say).
-SERVICE_DIRS = (
-    "/etc/cron.d", "/etc/cron.daily", "/etc/cron.hourly", "/etc/cron.monthly", "/etc/cron.weekly",
-    "/etc/logrotate.d", "/etc/pam.d", "/etc/profile.d", "/etc/rsyslog.d", "/etc/security",
-    "/etc/security/limits.d", "/etc/sudoers.d", "/etc/sysctl.d", "/etc/systemd", "/etc/systemd/system",
-    "/etc/tmpfiles.d", "/etc/udev", "/etc/udev/rules.d", "/etc/ld.so.conf.d", "/etc/firewalld",
-    "/etc/firewalld/services", "/usr/lib/firewalld", "/usr/lib/firewalld/services",
-    "/usr/lib/modules-load.d", "/usr/lib/sysctl.d", "/usr/lib/systemd", "/usr/lib/systemd/system",
-    "/usr/lib/systemd/system-preset", "/usr/lib/systemd/user", "/usr/lib/sysusers.d",
-    "/usr/lib/tmpfiles.d", "/usr/lib/udev", "/usr/lib/udev/rules.d", "/usr/share/polkit-1",
-    "/usr/share/polkit-1/actions", "/usr/share/polkit-1/rules.d",
-)  # fmt: skip
-
-SYSTEM_DIRS = frozenset(("/", *EL_FILESYSTEM_DIRS, *SERVICE_DIRS))

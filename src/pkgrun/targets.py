@@ -8,6 +8,7 @@ gets the package's runtime requirements, and how its repository metadata is comp
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -63,10 +64,15 @@ class Target:
     # How the names a recipe requires are looked up in the target's repositories, from its
     # runtime image with the network: run as `sh -c LOOKUP sh NAME...`, it prints each name that
     # nothing provides, one a line, and exits non-zero when it cannot read the repositories.
+    # A name is a package spec (name, name.arch, name-version) or what a package provides; a
+    # query that fails (an unreadable repository) is exit status 3, never a name reported missing.
     lookup: str = (
         "dnf -q makecache >/dev/null || exit 3; for n; do "
-        'dnf -q repoquery --whatprovides "$n" 2>/dev/null | grep -q . || printf "%s\\n" "$n"; done'
+        'a=$(dnf -q -C repoquery -- "$n") && b=$(dnf -q -C repoquery --whatprovides "$n") || exit 3; '
+        '[ -n "$a$b" ] || printf "%s\\n" "$n"; done'
     )
+    # How a user looks a name up on such a system, for the hint
+    search: str = "dnf repoquery --whatprovides NAME"
     # Whether the build image lacks rpm, which installs the packages of [build] recipes.
     build_image_needs_rpm: bool = False
     # The build image's packages, one "name<TAB>exact version" a line, for the SBOM
@@ -171,7 +177,9 @@ TARGETS: dict[str, Target] = {
             by_name=("yum", "--setopt=skip_missing_names_on_install=False"),
             # repoquery is yum-utils', which the runtime image has
             lookup="command -v repoquery >/dev/null && yum -q makecache fast >/dev/null || exit 3; for n; do "
-            'repoquery -q --whatprovides "$n" 2>/dev/null | grep -q . || printf "%s\\n" "$n"; done',
+            'a=$(repoquery -q -C -- "$n") && b=$(repoquery -q -C --whatprovides "$n") || exit 3; '
+            '[ -n "$a$b" ] || printf "%s\\n" "$n"; done',
+            search="yum provides NAME",
             primary_key_only=True,
             repo_settings=YUM_REPO_SETTINGS,
             arches=("x86_64", "aarch64", "ppc64le"),  # CentOS 7's, altarch's included
@@ -200,8 +208,13 @@ TARGETS: dict[str, Target] = {
             by_name=("dnf", "--setopt=best=True", "--releasever=12"),
             build_image_needs_rpm=True,
             # a name apt would install (a package, or a virtual one a package provides)
-            lookup="apt-get update -qq >/dev/null || exit 3; for n; do apt-get install -s -qq "
-            '--no-install-recommends "$n" >/dev/null 2>&1 || printf "%s\\n" "$n"; done',
+            # (apt's own words for a name it does not know; a known name whose dependencies
+            # fail is left to the install, which says so)
+            lookup="export LC_ALL=C; apt-get update -qq --error-on=any >/dev/null || exit 3; for n; do "
+            'out=$(apt-get install -s -qq --no-install-recommends "$n" 2>&1) && continue; case $out in '
+            '*"Unable to locate package"*|*"has no installation candidate"*|*"Couldn\'t find any package"*) '
+            'printf "%s\\n" "$n";; esac; done',
+            search="apt-cache policy NAME",
             package_query=("dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"),
             package_type="deb",
             repo_settings=DNF_REPO_SETTINGS,
@@ -210,6 +223,16 @@ TARGETS: dict[str, Target] = {
 }
 
 DEFAULT_TARGET = "el7"
+
+# What apt installs by name (Debian policy's package names): a requirement of another form on a
+# preinstalled target (a path, a soname capability) is a file or library the image has or lacks
+_APT_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+
+
+def apt_installable(requirement: str) -> bool:
+    """Whether a requirement's first word is a name apt installs (pure)."""
+    words = requirement.split()
+    return bool(words) and _APT_NAME.fullmatch(words[0]) is not None
 
 
 def qualified(image: str, registry: str) -> str:
