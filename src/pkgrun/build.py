@@ -184,6 +184,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             log=ctx.log,
             reporter=reporter,
             cache_dir=ctx.cache_dir,
+            alongside=[*ctx.siblings, *_published_providers(ctx)],
         )
         ctx = replace(ctx, system_directories=system)
         image = images.ensure_build_image(

@@ -152,6 +152,12 @@ def runtime_requirements(plan: BuildPlan, offered: Sequence[RpmInfo] = ()) -> li
     return sorted({"rpm", "dnf", *names} - recipe_packages)
 
 
+def one_line(command: str) -> str:
+    """A test command as a step's label: its first line, and an ellipsis when it has more (pure)."""
+    lines = [line.strip() for line in command.strip().splitlines()]
+    return lines[0] + (" …" if len(lines) > 1 else "") if lines else command
+
+
 def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | None:
     """The newest published release of the package older than the new one, if any."""
     header = info.header
@@ -219,7 +225,7 @@ def run_install_test(
                 test.install_by_name(target, package, info.nevra)
             test.check_libraries(info)
             for command in plan.loaded.recipe.test.commands:
-                test.step(f"test: {command}", ["sh", "-c", "--", command])
+                test.step(f"test: {one_line(command)}", ["sh", "-c", "--", command])
             test.step("remove", ["rpm", "-e", package])
             test.check_nothing_left()
     return report

@@ -33,6 +33,7 @@ from pkgrun.plan import BuildPlan
 from pkgrun.repodata import provided
 from pkgrun.report import Reporter
 from pkgrun.targets import PackageFamily, RuntimeDeps, Target, apt_installable
+from pkgrun.verify import read_rpm
 
 LOOKUPS_DIR = "lookups"
 
@@ -146,6 +147,7 @@ def check_plan_names(
     log: Path,
     reporter: Reporter,
     cache_dir: Path | None,
+    alongside: Sequence[Path] = (),
 ) -> frozenset[str] | None:
     """A plan's requirements looked up before its compile: [build.requires] from the build
     image's base, [requires] and [hooks.requires] from the install test's image (when the plan
@@ -198,7 +200,8 @@ def check_plan_names(
         look_up(build_base, [build])
         look_up(runtime_base, run)
     if target.runtime_deps is RuntimeDeps.PREINSTALLED:  # as the install test's image has them
-        installed = [n for n in runtime_requirements(plan) if n not in published]
+        offered = [read_rpm(path) for path in alongside]
+        installed = [n for n in runtime_requirements(plan, offered) if n not in published]
     else:
         installed = sorted({n for names in run for n in names.names})
     image = images.ensure_build_image(
