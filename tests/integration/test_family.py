@@ -127,7 +127,10 @@ def test_a_directory_nobody_owns_fails_at_staging_with_the_line_to_add(
     err = " ".join(capsys.readouterr().err.split())
     # at staging, before packaging, signing, lint and the install test; every directory at once
     assert "install test" not in err
-    assert "files.directories: the package's files need 3 directories that no package owns" in err
+    assert (
+        "files.directories: the package's files need 3 directories that neither the package nor "
+        "local's system with the recipe's requirements has"
+    ) in err
     line = 'directories = ["/usr/local/share/greet", "/usr/local/share/greet-extra"]'
     assert f"in [files], `{line}`" in err
     # the line, as given, makes the package clean: the install test finds nothing left behind
