@@ -182,17 +182,17 @@ def test_without_its_settings_the_distribution_wins_and_the_reason_is_told(
 def test_only_the_repository_s_own_regular_files_are_offered(tmp_path: Path) -> None:
     """A published package swapped for a link (to a file anywhere on this machine) is never
     what the install test copies and offers; nor is a listed path leading out."""
-    from pkgrun.repodata import _package_file, newest_release, providers
+    from pkgrun.repodata import _package_file, newest_release, read_dist
 
     rpm = package(tmp_path / "built", "libdemo-0:1.0-1.local.x86_64")
     assert main(["publish", "--unsigned", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)],
                 env=state_env()) == 0  # fmt: skip
     arch_dir = tmp_path / "repo" / "local" / "x86_64"
     assert newest_release(tmp_path / "repo", "local", "libdemo") == arch_dir / rpm.name
-    assert providers(tmp_path / "repo", "local", ["libdemo"]) == [arch_dir / rpm.name]
+    assert read_dist(tmp_path / "repo", "local").providers(["libdemo"]) == [arch_dir / rpm.name]
     (arch_dir / rpm.name).unlink()
     (arch_dir / rpm.name).symlink_to(rpm)
     assert newest_release(tmp_path / "repo", "local", "libdemo") is None
-    assert providers(tmp_path / "repo", "local", ["libdemo"]) == []
+    assert read_dist(tmp_path / "repo", "local").providers(["libdemo"]) == []
     for href in ("../../../etc/passwd", "/etc/passwd", "a/../../x", ""):
         assert _package_file(arch_dir, href) is None

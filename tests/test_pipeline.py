@@ -228,3 +228,32 @@ def test_what_a_recipe_requires_is_built_first_and_installed_beside_it(
     assert again_hello.status is Status.SKIPPED
     assert again_hello.reason == "needed by a named recipe: hello-1.0-4.local.noarch.rpm is published"
     assert again_world.status is Status.BUILT
+
+
+def test_a_run_reads_what_is_published_once_and_again_only_after_its_own_publishes(
+    engine: FakeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pkgrun.repodata
+
+    settings = settings_for(tmp_path)
+    world = settings.recipes / "world"
+    shutil.copytree(settings.recipes / "hello", world)
+    text = (world / "recipe.toml").read_text().replace('name = "hello"', 'name = "world"')
+    (world / "recipe.toml").write_text(text.replace("[requires]\n", '[requires]\nrecipes = ["hello"]\n'))
+    recipes = {item.name: item for item in load_recipes(settings.recipes)}
+    requests = [
+        Request(recipes["hello"], TARGETS["local"], Mode.IF_MISSING),
+        Request(recipes["world"], TARGETS["local"], Mode.ALWAYS),
+    ]
+    reads: list[str] = []
+    read_dist = pkgrun.repodata.read_dist
+    monkeypatch.setattr(
+        pkgrun.repodata, "read_dist", lambda root, dist: reads.append(dist) or read_dist(root, dist)
+    )
+
+    run = run_builds(requests, settings, Engine(EngineName.PODMAN), NullReporter(), session_key())
+
+    assert [o.status for o in run.outcomes] == [Status.BUILT, Status.BUILT]
+    # once for the run's decisions, plans and builds (the install tests' previous releases and
+    # providers, the name look-ups), then once after each of its two publishes
+    assert reads == ["local"] * 3

@@ -14,7 +14,7 @@ import pytest
 from fake_engine import FakeEngine
 from helpers import state_env
 from pkgrun.cli import main
-from pkgrun.delivery import ReleaseTaken
+from pkgrun.decide import ReleaseTaken
 from pkgrun.outcome import Mode, Status
 from pkgrun.repodata import list_published
 from test_pipeline import build, settings_for

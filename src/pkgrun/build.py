@@ -57,7 +57,7 @@ from pkgrun.plan import (
     BuildPlan,
     Step,
 )
-from pkgrun.repodata import providers
+from pkgrun.repodata import DistView
 from pkgrun.report import Reporter
 from pkgrun.rpmheader import content_digest
 from pkgrun.signing import SigningKey, sign_rpms
@@ -89,7 +89,7 @@ class BuildContext:
     out_dir: Path
     cache_dir: Path
     log: Path
-    repo_root: Path  # where the previous release for the upgrade test is found
+    published: DistView  # the target's repository as the run read it: the previous release, providers
     nfpm: Path | None = None  # nfpm's binary on this host, copied into the container
     mirrors: Sequence[str] = ()
     max_download: int = 2 << 30
@@ -180,7 +180,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
             ctx.engine,
             plan,
             base,
-            repo_root=ctx.repo_root,
+            published=ctx.published,
             log=ctx.log,
             reporter=reporter,
             cache_dir=ctx.cache_dir,
@@ -236,7 +236,7 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
                     rpm_tmp,
                     info,
                     engine=ctx.engine,
-                    repo_root=ctx.repo_root,
+                    published=ctx.published,
                     siblings=ctx.siblings,
                     key=ctx.key if plan.options.sign else None,
                     log=ctx.log,
@@ -463,7 +463,7 @@ def _parents(file: RpmFile) -> list[str]:
 def _published_providers(ctx: BuildContext) -> list[Path]:
     """The published packages a server takes with this one for what it requires."""
     requires = [*ctx.plan.requires, *ctx.plan.hook_requires]
-    return providers(ctx.repo_root, ctx.plan.target.dist, requires, skip={ctx.plan.name})
+    return ctx.published.providers(requires, skip={ctx.plan.name})
 
 
 def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[Entry]) -> list[str]:

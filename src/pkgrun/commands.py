@@ -7,20 +7,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pkgrun.commands_repo import REPOSITORY_COMMANDS, signing_key
+from pkgrun.commands_repo import REPOSITORY_COMMANDS
 from pkgrun.console import Console
 from pkgrun.errors import EXIT_FAILURE, UsageError
+from pkgrun.preflight import engine_and_tools, preflight
 from pkgrun.recipe import LoadedRecipe
 from pkgrun.recipe_dir import find_recipes, load_recipes
 from pkgrun.scheduler import needs
 from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS, Target
-
-if TYPE_CHECKING:
-    from pkgrun.container import Engine
-    from pkgrun.hosts import BuildHost, Down
 
 Command = Callable[[argparse.Namespace, Settings, Console], int]
 
@@ -63,27 +59,22 @@ def cmd_check(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.delivery import named_release
-    from pkgrun.pipeline import run_options
-    from pkgrun.plan import make_plan
-    from pkgrun.repodata import newest_release
+    from pkgrun.decide import release_for
+    from pkgrun.outcome import Mode, Request
+    from pkgrun.pipeline import plan_of, run_options
+    from pkgrun.repodata import read_dist
 
     (loaded,) = _load(settings, [args.recipe], scripts=False)
     target = settings.target(args.target)
-    plan = make_plan(
-        loaded,
-        target,
-        out_dir=settings.out_dir,
-        options=run_options(settings, 1),
-        version=args.version,
-        iteration=args.iteration,
-        packager=settings.packager,
-    )
+    request = Request(loaded, target, Mode.ALWAYS, version=args.version, iteration=args.iteration)
+    plan = plan_of(request, settings, run_options(settings, 1))
+    view = read_dist(settings.repo, target.dist)
     # the release the build would take: the recipe's, the next free one, or refused (exit 2)
-    plan, release = named_release(plan, settings, explicit=args.iteration is not None)
+    iteration, release = release_for(plan, view, explicit=args.iteration is not None, force=settings.force)
+    plan = plan_of(request, settings, plan.options, iteration)
     needs = []
     for name in loaded.recipe.build.recipes:
-        published = newest_release(settings.repo, target.dist, name)
+        published = view.newest(name)
         needs.append(
             f"{name}: " + (f"the published {published.name}" if published else "built first (none published)")
         )
@@ -133,10 +124,9 @@ def cmd_build(args: argparse.Namespace, settings: Settings, console: Console) ->
         for target in targets
         for name in needed(everything, dict.fromkeys(args.recipe))
     ]
-    hosts, down = _hosts_and_tools(settings, console)
-    settings, key = signing_key(settings, console, targets)
+    ready = preflight(settings, targets, console)
     with console.reporter() as reporter:
-        run = run_builds(requests, settings, hosts, reporter, key, down=down)
+        run = run_builds(requests, ready.settings, ready.hosts, reporter, ready.key, down=ready.down)
     for outcome in run.outcomes:
         if outcome.status.value == "failed":
             console.build_failure(outcome)
@@ -186,58 +176,6 @@ def _all_named(settings: Settings, names: Sequence[str]) -> list[LoadedRecipe]:
     return [loaded[name] for name in wanted]
 
 
-def _hosts_and_tools(settings: Settings, console: Console) -> tuple[Engine | list[BuildHost], list[Down]]:
-    """Where the builds run, answering, and every tool a build needs here: checked before the
-    first build. Without [[hosts]] and --host: this machine's engine (one engine call); else
-    the configured hosts, each asked once, at once (those that do not answer are down)."""
-    from pkgrun.hosts import reach
-
-    if settings.config.hosts or settings.hosts:
-        hosts, down = reach(
-            settings,
-            on_down=lambda d: console.warning(f"build host {d.host} is down for this run: {d.reason}"),
-        )
-        _tools(settings)
-        for note in dict.fromkeys(host.engine.runtime_note for host in hosts if host.engine.runtime_note):
-            console.note(note)
-        return hosts, down
-    return _engine_and_tools(settings, console), []
-
-
-def _engine_and_tools(settings: Settings, console: Console) -> Engine:
-    """This machine's engine, answering, and every tool a build needs: checked before work."""
-    engine = ready_engine(settings, console)
-    _tools(settings)
-    return engine
-
-
-def ready_engine(settings: Settings, console: Console) -> Engine:
-    """The engine the settings name, answering, with the runtime that runs on this host (what
-    pkgrun chose, it says once)."""
-    from pkgrun.container import check_engine, detect_engine
-    from pkgrun.oci_runtime import settle_runtime
-
-    engine = detect_engine(settings.engine, settings.engine_urls, settings.ulimits)
-    check_engine(engine)
-    engine = settle_runtime(engine, settings.runtime)
-    if engine.runtime_note:
-        console.note(engine.runtime_note)
-    return engine
-
-
-def _tools(settings: Settings) -> None:
-    from pkgrun.autodeps import rpm_config_dir
-    from pkgrun.lint import LINT_HINT
-    from pkgrun.run import find_tool
-
-    find_tool("rpm", hint="install rpm (Debian/Ubuntu: apt-get install rpm): pkgrun reads every RPM back")
-    rpm_config_dir()  # rpmdeps, which generates every package's sonames
-    if settings.publish:
-        find_tool("createrepo_c", hint="createrepo_c comes with pkgrun's Python package: reinstall pkgrun")
-    if settings.lint:
-        find_tool("rpmlint", hint=LINT_HINT + ", or pass --no-lint")
-
-
 def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from pkgrun.nightly import nightly_requests
     from pkgrun.pipeline import run_builds
@@ -247,11 +185,10 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings, console: Console) 
     targets = [settings.target(name) for name in (args.target or config.targets)]
     settings = settings.but(keep=settings.keep or config.keep)
     recipes = _load(settings)
-    hosts, down = _hosts_and_tools(settings, console)
-    settings, key = signing_key(settings, console, targets)
+    ready = preflight(settings, targets, console)
     with console.reporter() as reporter:
-        requests = nightly_requests(recipes, targets, settings)
-        run = run_builds(requests, settings, hosts, reporter, key, down=down)
+        requests = nightly_requests(recipes, targets, ready.settings)
+        run = run_builds(requests, ready.settings, ready.hosts, reporter, ready.key, down=ready.down)
     folder = write_report(run, args.reports or Path(config.reports), config.keep_reports)
     if args.json:
         console.json(report_json(run))
@@ -266,7 +203,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings, console: Console) 
 
     target = settings.target(args.target)
     loaded = _load(settings, args.recipe)
-    engine = _engine_and_tools(settings, console)
+    engine = engine_and_tools(settings, console)
     identities = Identities()
     verdicts = []
     with console.reporter() as reporter:

@@ -12,38 +12,12 @@ from pathlib import Path
 
 from pkgrun.console import Console
 from pkgrun.errors import UsageError
+from pkgrun.preflight import signing_key
 from pkgrun.recipe_dir import load_recipes
 from pkgrun.settings import Settings
-from pkgrun.signing import SigningKey
 from pkgrun.targets import Target
 
 Command = Callable[[argparse.Namespace, Settings, Console], int]
-
-
-def signing_key(
-    settings: Settings, console: Console, targets: Sequence[Target]
-) -> tuple[Settings, SigningKey | None]:
-    """The key that signs for ``targets``, found and tried before any work, and the settings the
-    run goes on with: unsigned only when asked for (--unsigned), or when nothing is published
-    and there is no key; either is said."""
-    from pkgrun.signing import check_key, for_targets, no_key_error, resolve_key
-
-    if settings.unsigned:
-        if settings.publish:
-            console.warning(
-                "publishing UNSIGNED packages and metadata (--unsigned): servers must install them "
-                "with gpgcheck=0, which the repository's .repo file now says"
-            )
-        return settings, None
-    key = resolve_key(settings.sign_key, settings.gnupg_home, settings.state_dir)
-    if key is None:
-        if not settings.publish:
-            console.warning("no signing key: the RPMs left in the output directory are unsigned")
-            return settings.but(unsigned=True), None
-        raise no_key_error()
-    key = for_targets(key, targets)
-    check_key(key)
-    return settings, key
 
 
 def _publish_target(rpms: Sequence[Path], named: str | None, settings: Settings) -> Target:
@@ -185,8 +159,8 @@ def cmd_sbom(args: argparse.Namespace, settings: Settings, console: Console) -> 
 
 
 def cmd_image(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.commands import ready_engine
     from pkgrun.plan import Options, make_plan
+    from pkgrun.preflight import ready_engine
     from pkgrun.runtime_image import PACKAGES, build_runtime_image, default_tag
 
     target = settings.target(args.target)

@@ -55,7 +55,7 @@ from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.evr import EVR
 from pkgrun.numerals import number
 from pkgrun.plan import BuildPlan
-from pkgrun.repodata import newest_release, providers
+from pkgrun.repodata import DistView
 from pkgrun.report import Reporter
 from pkgrun.run import run
 from pkgrun.signing import SigningKey, public_key
@@ -158,11 +158,11 @@ def one_line(command: str) -> str:
     return lines[0] + (" …" if len(lines) > 1 else "") if lines else command
 
 
-def previous_release(plan: BuildPlan, info: RpmInfo, repo_root: Path) -> Path | None:
+def previous_release(info: RpmInfo, published: DistView) -> Path | None:
     """The newest published release of the package older than the new one, if any."""
     header = info.header
     new = EVR(number(header["EPOCH"]) or 0, header["VERSION"], header["RELEASE"])
-    return newest_release(repo_root, plan.target.dist, header["NAME"], older_than=new)
+    return published.newest(header["NAME"], older_than=new)
 
 
 def run_install_test(
@@ -171,7 +171,7 @@ def run_install_test(
     info: RpmInfo,
     *,
     engine: Engine,
-    repo_root: Path,
+    published: DistView,
     log: Path,
     reporter: Reporter,
     siblings: Sequence[Path] = (),
@@ -185,12 +185,10 @@ def run_install_test(
     yum/dnf installs them with gpgcheck on."""
     target, name = plan.target, plan.name
     sibling_infos = [read_rpm(s) for s in siblings]
-    previous = previous_release(plan, info, repo_root)
+    previous = previous_release(info, published)
     previous_info = read_rpm(previous) if previous is not None else None
     report = InstallTestReport(upgraded_from=previous.name if previous else None)
-    offered = offered_packages(
-        rpm, info, siblings, sibling_infos, previous, previous_info, repo_root, target.dist
-    )
+    offered = offered_packages(rpm, info, siblings, sibling_infos, previous, previous_info, published)
     offered_infos = [read_rpm(path) for paths in offered.values() for path in paths]
     image = test_image(plan, offered_infos, engine, log, reporter, cache_dir)
     with tempfile.TemporaryDirectory(prefix="pkgrun-test-repos-") as tmp:
@@ -270,8 +268,7 @@ def offered_packages(
     sibling_infos: Sequence[RpmInfo],
     previous: Path | None,
     previous_info: RpmInfo | None,
-    repo_root: Path,
-    dist: str,
+    published: DistView,
 ) -> dict[str, list[Path]]:
     """pkgrun's packages offered as a server is offered them, by repository: the new build with
     the packages of the recipes it requires (this run's builds, or the published ones); and the
@@ -281,9 +278,9 @@ def offered_packages(
     offered = {NEW_REPO: [rpm, *siblings]}
     infos = [info, *sibling_infos, *([previous_info] if previous_info else [])]
     needed = [r for i in infos for r in i.requires]
-    published = [p for p in providers(repo_root, dist, needed, skip={info.header["NAME"]}) if p != previous]
-    if previous is not None or published:
-        offered[PUBLISHED_REPO] = [*([previous] if previous else []), *published]
+    providing = [p for p in published.providers(needed, skip={info.header["NAME"]}) if p != previous]
+    if previous is not None or providing:
+        offered[PUBLISHED_REPO] = [*([previous] if previous else []), *providing]
     return offered
 
 

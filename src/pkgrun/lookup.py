@@ -30,7 +30,7 @@ from pkgrun.container import Engine, image_id, start_container
 from pkgrun.errors import EXIT_BAD_INPUT, PkgrunError
 from pkgrun.install_test import runtime_requirements
 from pkgrun.plan import BuildPlan
-from pkgrun.repodata import provided
+from pkgrun.repodata import DistView
 from pkgrun.report import Reporter
 from pkgrun.targets import PackageFamily, RuntimeDeps, Target, apt_installable
 from pkgrun.verify import read_rpm
@@ -143,7 +143,7 @@ def check_plan_names(
     plan: BuildPlan,
     build_base: str,
     *,
-    repo_root: Path,
+    published: DistView,
     log: Path,
     reporter: Reporter,
     cache_dir: Path | None,
@@ -171,15 +171,15 @@ def check_plan_names(
     # what pkgrun's repository provides is found there, by the install test as by a server
     own = recipe.recipe_requires
     wanted = [*recipe.requires_for(target), *recipe.hook_requires_for(target)]
-    published = provided(repo_root, target.dist, looked_up_names(wanted, target, own))
+    found = published.provided(looked_up_names(wanted, target, own))
     run = [
         Names(
             field_of("requires", list(recipe.requires), target),
-            looked_up_names(recipe.requires_for(target), target, (*own, *published)),
+            looked_up_names(recipe.requires_for(target), target, (*own, *found)),
         ),
         Names(
             field_of("hooks.requires", list(recipe.hooks.requires), target),
-            looked_up_names(recipe.hook_requires_for(target), target, (*own, *published)),
+            looked_up_names(recipe.hook_requires_for(target), target, (*own, *found)),
         ),
     ]
     if not plan.options.install_test or not any(names.names for names in run):
@@ -201,7 +201,7 @@ def check_plan_names(
         look_up(runtime_base, run)
     if target.runtime_deps is RuntimeDeps.PREINSTALLED:  # as the install test's image has them
         offered = [read_rpm(path) for path in alongside]
-        installed = [n for n in runtime_requirements(plan, offered) if n not in published]
+        installed = [n for n in runtime_requirements(plan, offered) if n not in found]
     else:
         installed = sorted({n for names in run for n in names.names})
     image = images.ensure_build_image(

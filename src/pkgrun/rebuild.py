@@ -27,7 +27,7 @@ from pkgrun.container import Engine
 from pkgrun.errors import UsageError
 from pkgrun.plan import Options, make_plan
 from pkgrun.recipe import LoadedRecipe
-from pkgrun.repodata import INDEX_FILE, newest_release, published_releases, read_index
+from pkgrun.repodata import INDEX_FILE, newest_release, published_releases, read_dist, read_index
 from pkgrun.report import Reporter
 from pkgrun.rpmheader import content_digest
 from pkgrun.run import run
@@ -152,7 +152,7 @@ def rebuild_published(
         out_dir=folder,
         cache_dir=settings.cache_dir,
         log=folder / "build.log",
-        repo_root=settings.repo,
+        published=read_dist(settings.repo, target.dist),
         nfpm=identities.nfpm if plan.packager is Packager.NFPM else None,
         mirrors=settings.mirrors,
         max_download=settings.max_download,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import stat
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -103,7 +103,117 @@ class PublishedPackage:
 
 def published_releases(repo_root: Path, dist: str, name: str) -> list[tuple[EVR, Path]]:
     """The releases of package ``name`` that the distribution's metadata lists."""
-    return [(evr, path) for pkg, evr, path in _listed(repo_root, dist) if pkg.name == name]
+    return read_dist(repo_root, dist).releases(name)
+
+
+def newest_releases(repo_root: Path, dist: str) -> dict[str, str]:
+    """The newest published release of each package name, as "version-release"."""
+    return read_dist(repo_root, dist).newest_releases()
+
+
+def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None = None) -> Path | None:
+    """The newest published release of ``name`` (older than ``older_than``, when given)."""
+    return read_dist(repo_root, dist).newest(name, older_than)
+
+
+def read_dist(repo_root: Path, dist: str) -> DistView:
+    """What the distribution's repository publishes now, read once: its metadata (every
+    architecture's) and the build index beside it."""
+    dist_dir = repo_root / dist
+    return DistView(dist_dir, tuple(_listed(repo_root, dist)), listed_in_dist(dist_dir), read_index(dist_dir))
+
+
+@dataclass(frozen=True)
+class DistView:
+    """One distribution's repository as it was read: every question of a run is asked of it
+    (which releases of a name, the newest, what provides a capability, the build index), so
+    that one run sees one repository, however many recipes ask."""
+
+    dist_dir: Path
+    packages: tuple[tuple[Any, EVR, Path], ...]  # listed once: see _listed
+    listed: frozenset[str] | set[str]  # every file name the metadata lists (each architecture's)
+    index: Mapping[str, Any]  # the build index (buildcache.py's entries by key)
+
+    def releases(self, name: str) -> list[tuple[EVR, Path]]:
+        """The releases of package ``name``."""
+        return [(evr, path) for pkg, evr, path in self.packages if pkg.name == name]
+
+    def newest(self, name: str, older_than: EVR | None = None) -> Path | None:
+        """The newest release of ``name`` (older than ``older_than``, when given)."""
+        releases = [
+            (evr, path) for evr, path in self.releases(name) if older_than is None or evr < older_than
+        ]
+        return max(releases, key=lambda item: item[0])[1] if releases else None
+
+    def newest_releases(self) -> dict[str, str]:
+        """The newest release of each package name, as "version-release"."""
+        newest: dict[str, EVR] = {}
+        for pkg, evr, _ in self.packages:
+            if str(pkg.name) not in newest or newest[str(pkg.name)] < evr:
+                newest[str(pkg.name)] = evr
+        return {name: f"{evr.key[1]}-{evr.key[2]}" for name, evr in newest.items()}
+
+    def seconds(self, key: str) -> float | None:
+        """How long the build recorded under ``key`` took, when the index says."""
+        seconds = self.index.get(key, {}).get("seconds")
+        return float(seconds) if isinstance(seconds, int | float) else None
+
+    def providers(self, requires: Collection[str], skip: Collection[str] = ()) -> list[Path]:
+        """The newest release of each package that provides one of ``requires`` (the names, as
+        rpm writes them: "libfoo.so.1()(64bit)", "libfoo >= 1"), and of what those require in
+        turn: what a server's dnf would take from the repository to satisfy them. Packages
+        named in ``skip`` (the ones offered already) are not followed."""
+        # the newest release of each name and architecture: what a client of any of them would take
+        newest: dict[tuple[str, str], tuple[EVR, Any, Path]] = {}
+        for pkg, evr, path in self.packages:
+            which = (str(pkg.name), str(pkg.arch))
+            if which not in newest or newest[which][0] < evr:
+                newest[which] = (evr, pkg, path)
+        wanted = {r.split(" ", 1)[0] for r in requires}
+        taken: dict[tuple[str, str], Path] = {}
+        while True:
+            found = [
+                (which, pkg)
+                for which, (_, pkg, _) in newest.items()
+                if which not in taken and which[0] not in skip and wanted & {str(p[0]) for p in pkg.provides}
+            ]
+            if not found:
+                return sorted(taken.values())
+            for which, pkg in found:
+                taken[which] = newest[which][2]
+                wanted |= {str(r[0]) for r in pkg.requires}
+
+    def provided(self, names: Collection[str]) -> set[str]:
+        """Which of ``names`` (package names or capabilities, without versions) a package the
+        repository publishes provides: what a server finds there by that name."""
+        wanted = set(names)
+        found: set[str] = set()
+        for pkg, _, _ in self.packages:
+            found |= wanted & {str(pkg.name), *(str(p[0]) for p in pkg.provides)}
+        return found
+
+
+class Snapshot:
+    """What is published, one read per distribution per run (DistView), shared by the run's
+    threads; pkgrun's own publishes in the run refresh their distribution's view, nothing else."""
+
+    def __init__(self, repo_root: Path) -> None:
+        self.repo_root = repo_root
+        self._views: dict[str, DistView] = {}
+        self._lock = threading.Lock()
+
+    def view(self, dist: str) -> DistView:
+        with self._lock:
+            if dist not in self._views:
+                self._views[dist] = read_dist(self.repo_root, dist)
+            return self._views[dist]
+
+    def refresh(self, dist: str) -> DistView:
+        """Read ``dist`` again: after pkgrun published into it."""
+        view = read_dist(self.repo_root, dist)
+        with self._lock:
+            self._views[dist] = view
+        return view
 
 
 def _listed(repo_root: Path, dist: str) -> Iterator[tuple[Any, EVR, Path]]:
@@ -142,63 +252,6 @@ def _package_file(arch_dir: Path, href: str) -> Path | None:
         return path if stat.S_ISREG(path.lstat().st_mode) else None
     except OSError:
         return None
-
-
-def newest_releases(repo_root: Path, dist: str) -> dict[str, str]:
-    """The newest published release of each package name, as "version-release"."""
-    newest: dict[str, EVR] = {}
-    for pkg, evr, _ in _listed(repo_root, dist):
-        if str(pkg.name) not in newest or newest[str(pkg.name)] < evr:
-            newest[str(pkg.name)] = evr
-    return {name: f"{evr.key[1]}-{evr.key[2]}" for name, evr in newest.items()}
-
-
-def newest_release(repo_root: Path, dist: str, name: str, older_than: EVR | None = None) -> Path | None:
-    """The newest published release of ``name`` (older than ``older_than``, when given)."""
-    releases = [
-        (evr, path)
-        for evr, path in published_releases(repo_root, dist, name)
-        if older_than is None or evr < older_than
-    ]
-    return max(releases, key=lambda item: item[0])[1] if releases else None
-
-
-def providers(
-    repo_root: Path, dist: str, requires: Collection[str], skip: Collection[str] = ()
-) -> list[Path]:
-    """The newest published release of each package that provides one of ``requires`` (the
-    names, as rpm writes them: "libfoo.so.1()(64bit)", "libfoo >= 1"), and of what those
-    require in turn: what a server's dnf would take from the repository to satisfy them.
-    Packages named in ``skip`` (the ones offered already) are not followed."""
-    # the newest release of each name and architecture: what a client of any of them would take
-    newest: dict[tuple[str, str], tuple[EVR, Any, Path]] = {}
-    for pkg, evr, path in _listed(repo_root, dist):
-        which = (str(pkg.name), str(pkg.arch))
-        if which not in newest or newest[which][0] < evr:
-            newest[which] = (evr, pkg, path)
-    wanted = {r.split(" ", 1)[0] for r in requires}
-    taken: dict[tuple[str, str], Path] = {}
-    while True:
-        found = [
-            (which, pkg)
-            for which, (_, pkg, _) in newest.items()
-            if which not in taken and which[0] not in skip and wanted & {str(p[0]) for p in pkg.provides}
-        ]
-        if not found:
-            return sorted(taken.values())
-        for which, pkg in found:
-            taken[which] = newest[which][2]
-            wanted |= {str(r[0]) for r in pkg.requires}
-
-
-def provided(repo_root: Path, dist: str, names: Collection[str]) -> set[str]:
-    """Which of ``names`` (package names or capabilities, without versions) a package the
-    distribution's repository publishes provides: what a server finds there by that name."""
-    wanted = set(names)
-    found: set[str] = set()
-    for pkg, _, _ in _listed(repo_root, dist):
-        found |= wanted & {str(pkg.name), *(str(p[0]) for p in pkg.provides)}
-    return found
 
 
 def list_published(repo_root: Path) -> list[PublishedPackage]:

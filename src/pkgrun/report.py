@@ -37,3 +37,19 @@ class NullReporter:
 
     def note(self, recipe: str, message: str) -> None:
         pass
+
+
+class Labelled:
+    """A reporter whose lines say which target a recipe's step belongs to."""
+
+    def __init__(self, inner: Reporter, target: str) -> None:
+        self.inner, self.target = inner, target
+
+    def step(self, recipe: str, name: str) -> AbstractContextManager[None]:
+        return self.inner.step(f"{recipe} ({self.target})", name)
+
+    def progress(self, recipe: str, name: str, total: int | None) -> Advance:
+        return self.inner.progress(f"{recipe} ({self.target})", name, total)
+
+    def note(self, recipe: str, message: str) -> None:
+        self.inner.note(f"{recipe} ({self.target})", message)

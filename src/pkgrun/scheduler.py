@@ -102,12 +102,11 @@ class Slots:
 
 class HostLost(Exception):
     """Raised by ``work`` when the host it ran on stopped answering: the host is down for the
-    rest of the run, and the node runs again on another host (``retry``), or is done (its
-    failure said by ``work``)."""
+    rest of the run, and the scheduler runs the node again on another host, or ends it."""
 
-    def __init__(self, host: str, reason: str, retry: bool = True) -> None:
+    def __init__(self, host: str, reason: str) -> None:
         super().__init__(f"{host}: {reason}")
-        self.host, self.reason, self.retry = host, reason, retry
+        self.host, self.reason = host, reason
 
 
 # a build whose host was lost runs at most this often in all
@@ -123,6 +122,8 @@ def schedule(
     needs_host: Callable[[Node], bool] = lambda node: True,
     stranded: Callable[[Node, str], None] = lambda node, why: None,
     lost: Callable[[str, str], None] = lambda host, reason: None,
+    lost_build: Callable[[Node, str, str, bool], None] = lambda node, host, reason, again: None,
+    answering: Callable[[str], bool] = lambda host: True,
 ) -> None:
     """Run ``work(node, host)`` on every node once the nodes it needs are done. Each host runs
     at most its capacity at once; of the nodes ready, the one on the longest chain of expected
@@ -130,7 +131,9 @@ def schedule(
     slots, so that the long builds do not start last.
 
     ``work`` raises HostLost when its host stopped answering: the host is down for the rest of
-    the run (``lost``), and the node runs again on another host that takes it, once. A node no
+    the run (``lost``), and the node runs again on another host that takes it and is
+    ``answering``: ``lost_build(node, host, reason, again)`` is told first whether it does (else
+    its own failure stands). After ATTEMPTS hosts lost under it, it is ``stranded`` instead. A node no
     host that is up can run (any more) is done as ``stranded`` says why; the nodes that need it
     still run, and see that it did not succeed. ``needs_host`` is asked once per node, when it
     is ready, in this thread: a node it says needs none (skipped, blocked) is done without one."""
@@ -189,12 +192,21 @@ def schedule(
                     future.result()  # a bug in pkgrun itself stops the run
                 except HostLost as exc:
                     tried.setdefault(node, []).append(exc.host)
+                    exhausted = len(tried[node]) >= ATTEMPTS
+                    again = not exhausted and any(
+                        s.takes(node) and s.host not in tried[node] and answering(s.host) for s in up.values()
+                    )
+                    if not exhausted:
+                        lost_build(node, exc.host, exc.reason, again)
                     if exc.host in up:
                         why_down[exc.host] = exc.reason
                         del up[exc.host]
                         lost(exc.host, exc.reason)
-                    if exc.retry:
+                    if again:
                         ready.append(node)
+                        continue
+                    if exhausted:  # stranded, with the hosts lost under it
+                        give_up(node)
                         continue
                 sorter.done(node)
     except BaseException:
