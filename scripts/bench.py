@@ -38,12 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pkgrun.build import hook_texts, stage_argv
-from pkgrun.compiling import unpack_argv
-from pkgrun.container import detect_engine
-from pkgrun.images import build_image_tag
-from pkgrun.nfpm import fpm_style_scripts, nfpm_config
-from pkgrun.plan import (
+from pkgrun.build.nfpm import fpm_style_scripts, nfpm_config
+from pkgrun.build.plan import (
     CONTAINER_DESTDIR,
     CONTAINER_NFPM,
     CONTAINER_OUT_DIR,
@@ -54,12 +50,16 @@ from pkgrun.plan import (
     Options,
     make_plan,
 )
-from pkgrun.recipe_dir import load_recipes
+from pkgrun.build.staging import expand_directories, find_argv, owned_directories, parse_listing
+from pkgrun.config.settings import resolve
+from pkgrun.engine.container import detect_engine
+from pkgrun.engine.images import build_image_tag
+from pkgrun.engine.ulimits import host_ulimits
+from pkgrun.pipeline.build import hook_texts, stage_argv
+from pkgrun.pipeline.compiling import unpack_argv
+from pkgrun.recipe.directory import load_recipes
 from pkgrun.run import find_tool
-from pkgrun.settings import resolve
-from pkgrun.staging import expand_directories, find_argv, owned_directories, parse_listing
 from pkgrun.targets import TARGETS
-from pkgrun.ulimits import host_ulimits
 
 PROJECT = Path(__file__).resolve().parent.parent
 NO_CCACHE = Path(tempfile.gettempdir()) / "pkgrun-bench-no-ccache.toml"
@@ -151,7 +151,7 @@ def by_hand(plan, engine: str, image: str, source: Path, nfpm: str, out: Path) -
 def bench_publish(count: int = 2000, size: int = 0) -> None:
     sys.path.insert(0, str(PROJECT / "tests"))
     from helpers import make_rpm
-    from pkgrun.repo import publish_rpms
+    from pkgrun.repo.publish import publish_rpms
     from pkgrun.report import NullReporter
     from pkgrun.targets import TARGETS
 
@@ -210,7 +210,7 @@ def signing_env() -> dict[str, str]:
 def bench_sign(count: int = 50) -> None:
     sys.path.insert(0, str(PROJECT / "tests"))
     from helpers import make_rpm, session_key
-    from pkgrun.repo import publish_rpms
+    from pkgrun.repo.publish import publish_rpms
     from pkgrun.report import NullReporter
 
     key = session_key()
@@ -446,8 +446,8 @@ def bench_noop(count: int = 300, runs: int = 5) -> dict[str, float]:
     inputs it has: the wall time, the containers started and the engine calls it makes. The
     packages are made on this host with nfpm and published at once (building 300 recipes would
     time builds, not the no-op)."""
-    from pkgrun import buildcache
-    from pkgrun.repo import publish_rpms
+    from pkgrun.build import cache as buildcache
+    from pkgrun.repo.publish import publish_rpms
     from pkgrun.report import NullReporter
 
     real = shutil.which("podman")

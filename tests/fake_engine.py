@@ -24,15 +24,15 @@ from pathlib import Path
 
 import pytest
 
-import pkgrun.container
-from pkgrun.container_commands import _STAGE_SCRIPT, EXISTING
+import pkgrun.engine.container
+from pkgrun.build.container_commands import _STAGE_SCRIPT, EXISTING
+from pkgrun.build.nfpm import fpm_style_scripts
 from pkgrun.errors import CommandFailed
-from pkgrun.evr import EVR
-from pkgrun.lookup import DIRECTORIES
-from pkgrun.nfpm import fpm_style_scripts
+from pkgrun.install.lookup import DIRECTORIES
+from pkgrun.rpm.evr import EVR
+from pkgrun.rpm.query import read_rpm
 from pkgrun.run import Result, find_tool
 from pkgrun.targets import TARGETS
-from pkgrun.verify import read_rpm
 
 Failure = Callable[[list[str]], "int | BaseException | None"]
 
@@ -53,10 +53,10 @@ class FakeEngine:
         self.requirement_dirs: set[str] = set()
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-        monkeypatch.setattr(pkgrun.container, "run", self.run)
-        monkeypatch.setattr(pkgrun.container, "run_logged", self.run_logged)
-        monkeypatch.setattr(pkgrun.container, "run_to_file", self.run_to_file)
-        monkeypatch.setattr(pkgrun.container, "find_tool", lambda name, hint=None: f"/usr/bin/{name}")
+        monkeypatch.setattr(pkgrun.engine.container, "run", self.run)
+        monkeypatch.setattr(pkgrun.engine.container, "run_logged", self.run_logged)
+        monkeypatch.setattr(pkgrun.engine.container, "run_to_file", self.run_to_file)
+        monkeypatch.setattr(pkgrun.engine.container, "find_tool", lambda name, hint=None: f"/usr/bin/{name}")
         return self
 
     def started(self) -> list[str]:
@@ -340,8 +340,8 @@ class FakeFleet:
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeFleet:
         for verb in ("run", "run_logged", "run_to_file"):
-            monkeypatch.setattr(pkgrun.container, verb, self._routed(verb))
-        monkeypatch.setattr(pkgrun.container, "find_tool", lambda name, hint=None: f"/usr/bin/{name}")
+            monkeypatch.setattr(pkgrun.engine.container, verb, self._routed(verb))
+        monkeypatch.setattr(pkgrun.engine.container, "find_tool", lambda name, hint=None: f"/usr/bin/{name}")
         return self
 
     def _routed(self, verb: str) -> Callable[..., object]:

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from pkgrun.recipe import Recipe, parse_recipe
+from pkgrun.recipe.model import Recipe, parse_recipe
 from pkgrun.report import NullReporter
-from pkgrun.signing import SigningKey, find_secret_key
+from pkgrun.trust.signing import SigningKey, find_secret_key
 
 PROJECT = Path(__file__).resolve().parent.parent
 RECIPES = PROJECT / "recipes"

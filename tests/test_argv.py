@@ -9,17 +9,19 @@ from pathlib import Path
 import pytest
 
 from helpers import RECIPES, seed_recipe
-from pkgrun import compiling, container_commands, install_test, runtime_image, shim
-from pkgrun.compiling import dependencies_argv
-from pkgrun.container_commands import fpm_command, nfpm_argv
-from pkgrun.lint import parse_findings, rpmlint_argv
-from pkgrun.metadata import createrepo_argv
-from pkgrun.plan import Options, make_plan
-from pkgrun.recipe import LoadedRecipe
+from pkgrun.build import container_commands
+from pkgrun.build.container_commands import fpm_command, nfpm_argv
+from pkgrun.build.lint import parse_findings, rpmlint_argv
+from pkgrun.build.plan import Options, make_plan
+from pkgrun.install import install_test, runtime_image, shim
+from pkgrun.pipeline import compiling
+from pkgrun.pipeline.compiling import dependencies_argv
+from pkgrun.recipe.model import LoadedRecipe
+from pkgrun.recipe.script_lint import parse_json1, shellcheck_argv, syntax_argv
+from pkgrun.repo.metadata import createrepo_argv
+from pkgrun.rpm.query import query_argv
 from pkgrun.run import find_tool
-from pkgrun.script_lint import parse_json1, shellcheck_argv, syntax_argv
 from pkgrun.targets import TARGETS
-from pkgrun.verify import query_argv
 
 
 def plan(name: str, target: str):  # type: ignore[no-untyped-def]

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from helpers import demo, require_tools
-from pkgrun import autodeps
-from pkgrun.autodeps import Generated, generate, packaged_files, staged_files
+from pkgrun.build import autodeps
+from pkgrun.build.autodeps import Generated, generate, packaged_files, staged_files
+from pkgrun.build.fpm import FpmPaths, fpm_argv
+from pkgrun.build.nfpm import with_generated
 from pkgrun.errors import PkgrunError
-from pkgrun.fpm import FpmPaths, fpm_argv
-from pkgrun.nfpm import with_generated
-from pkgrun.recipe import AutoDeps, Files
+from pkgrun.recipe.model import AutoDeps, Files
 from pkgrun.targets import get_target
 
 

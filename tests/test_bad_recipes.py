@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 
 CASES = Path(__file__).parent / "bad_recipes"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.txt").is_file())
@@ -106,3 +106,21 @@ def test_a_recipes_directory_holding_no_recipe_exits_2(
     for command in ("check", "list"):
         assert main(["--recipes", str(tmp_path / "recipes"), command], env={}) == 2
         assert f"the recipes directory {tmp_path / 'recipes'} holds no recipe" in capsys.readouterr().err
+
+
+def test_one_script_for_two_hooks_reports_each_finding_once_per_hook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the README's libgreet runs ldconfig.sh after install and after removal."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(CASES / "hook-bash-syntax", recipes)
+    toml = recipes / "demo" / "recipe.toml"
+    toml.write_text(toml.read_text() + 'after-remove = "after_install.sh"\n')
+
+    code = main(["--recipes", str(recipes), "check"], env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+
+    err = capsys.readouterr().err
+    assert code == 2
+    for hook in ("after-install", "after-remove"):
+        assert err.count(f"hooks.{hook}: after_install.sh: shellcheck line 2: SC3010") == 1, err
+    assert "error: 2 problems in 1 recipe file" in err

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from helpers import nfpm_package, require_tools, state_env
-from pkgrun.byname import explain, offers_argv, parse_offers
-from pkgrun.cli import main
+from pkgrun.cli.main import main
+from pkgrun.install.byname import explain, offers_argv, parse_offers
 from pkgrun.run import find_tool
 from pkgrun.targets import get_target
 
@@ -182,7 +182,7 @@ def test_without_its_settings_the_distribution_wins_and_the_reason_is_told(
 def test_only_the_repository_s_own_regular_files_are_offered(tmp_path: Path) -> None:
     """A published package swapped for a link (to a file anywhere on this machine) is never
     what the install test copies and offers; nor is a listed path leading out."""
-    from pkgrun.repodata import _package_file, newest_release, read_dist
+    from pkgrun.repo.data import _package_file, newest_release, read_dist
 
     rpm = package(tmp_path / "built", "libdemo-0:1.0-1.local.x86_64")
     assert main(["publish", "--unsigned", "--repo", str(tmp_path / "repo"), "--target", "local", str(rpm)],

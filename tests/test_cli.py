@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers import RECIPES, demo_toml
-from pkgrun.cli import build_parser, main
-from pkgrun.reserved import COMMAND_NAMES
+from pkgrun.cli.main import build_parser, main
+from pkgrun.recipe.reserved import COMMAND_NAMES
 
 ENV = {"PKGRUN_RECIPES": str(RECIPES)}
 

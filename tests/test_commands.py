@@ -11,7 +11,7 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import key_vars
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 from test_pipeline import SOURCES, TESTS, host_tools  # noqa: F401  (the fixture)
 
 
@@ -95,11 +95,11 @@ def test_list_and_plan_start_no_process(
 
 
 def test_nightly_requests_and_what_it_would_do(engine: FakeEngine, project: Path) -> None:
-    from pkgrun.nightly import explain, nightly_requests
-    from pkgrun.outcome import Mode
-    from pkgrun.pipeline import plan_requests
-    from pkgrun.recipe_dir import load_recipes
-    from pkgrun.settings import resolve
+    from pkgrun.config.settings import resolve
+    from pkgrun.pipeline.nightly import explain, nightly_requests
+    from pkgrun.pipeline.outcome import Mode
+    from pkgrun.pipeline.runner import plan_requests
+    from pkgrun.recipe.directory import load_recipes
     from pkgrun.targets import TARGETS
 
     config = project / "pkgrun.toml"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from helpers import RECIPES
-from pkgrun.byname import Offer
-from pkgrun.cli import main
-from pkgrun.competitors import losses, record, record_file, recorded
-from pkgrun.recipe_dir import load_recipes
+from pkgrun.cli.main import main
+from pkgrun.install.byname import Offer
+from pkgrun.install.competitors import losses, record, record_file, recorded
+from pkgrun.recipe.directory import load_recipes
 from pkgrun.targets import TARGETS
 
 # what EPEL 7 and EPEL 9 ship of the seed's names (the figures)

@@ -19,14 +19,14 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import Notes, session_key
-from pkgrun.compiles import CompileCache, CompileInputs, compile_inputs
-from pkgrun.container import Engine, EngineName
-from pkgrun.hosts import BuildHost
-from pkgrun.outcome import Mode, Request, Status
-from pkgrun.pipeline import run_builds
-from pkgrun.plan import Options, Step, make_plan
-from pkgrun.recipe_dir import load_recipes
-from pkgrun.rpmheader import content_digest
+from pkgrun.build.compiles import CompileCache, CompileInputs, compile_inputs
+from pkgrun.build.plan import Options, Step, make_plan
+from pkgrun.engine.container import Engine, EngineName
+from pkgrun.pipeline.hosts import BuildHost
+from pkgrun.pipeline.outcome import Mode, Request, Status
+from pkgrun.pipeline.runner import run_builds
+from pkgrun.recipe.directory import load_recipes
+from pkgrun.rpm.header import content_digest
 from pkgrun.targets import TARGETS
 from test_pipeline import SOURCES, build, host_tools, settings_for  # noqa: F401 (an autouse fixture)
 
@@ -277,7 +277,7 @@ def test_a_damaged_kept_compile_is_forgotten_and_the_source_compiled(
 
 def prune_elsewhere(compiles: Path) -> list[str]:
     """The compile cache pruned to nothing by another pkgrun process; what it removed."""
-    script = "import sys; from pathlib import Path; from pkgrun.compiles import CompileCache; "
+    script = "import sys; from pathlib import Path; from pkgrun.build.compiles import CompileCache; "
     script += "print(*CompileCache(Path(sys.argv[1]), 0).prune())"
     out = subprocess.run([sys.executable, "-c", script, str(compiles)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -386,7 +386,7 @@ def test_prune_sweeps_the_holds_of_a_process_that_ended_and_no_other(tmp_path: P
 
 
 def test_a_kept_compile_records_the_host_that_made_it(engine: FakeEngine, tmp_path: Path) -> None:
-    from pkgrun import nightly
+    from pkgrun.pipeline import nightly
 
     settings = settings_for(tmp_path, publish=False)
     (hello,) = load_recipes(settings.recipes, ["hello"])

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from pkgrun.container import (
+from pkgrun.config.settings import ulimits_from
+from pkgrun.engine.container import (
     ContainerStartFailed,
     Engine,
     EngineName,
@@ -24,9 +25,8 @@ from pkgrun.container import (
     run_detached_argv,
     start_container,
 )
+from pkgrun.engine.ulimits import PORTABLE_ULIMITS, host_ulimits
 from pkgrun.errors import CommandFailed, UsageError
-from pkgrun.settings import ulimits_from
-from pkgrun.ulimits import PORTABLE_ULIMITS, host_ulimits
 
 PODMAN = Engine(EngineName.PODMAN, ulimits=("nofile=1024:4096", "nproc=4096:8192"))
 DOCKER = Engine(EngineName.DOCKER, ulimits=("nofile=10:20",))
@@ -90,7 +90,7 @@ def test_host_limits_never_exceed_the_hard_limits() -> None:
 
 
 def test_limits_by_where_the_engine_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pkgrun.container.find_tool", lambda name, hint=None: f"/usr/bin/{name}")
+    monkeypatch.setattr("pkgrun.engine.container.find_tool", lambda name, hint=None: f"/usr/bin/{name}")
     assert detect_engine("podman", {}).ulimits == host_ulimits()
     remote = detect_engine("podman", {"podman": "unix:///run/x.sock"})
     assert remote.ulimits == PORTABLE_ULIMITS and remote.url == "unix:///run/x.sock"

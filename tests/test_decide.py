@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from helpers import RECIPES, seed_recipe
-from pkgrun import buildcache
-from pkgrun.decide import Action, ReleaseTaken, decide
-from pkgrun.evr import EVR
-from pkgrun.outcome import Mode
-from pkgrun.plan import Options, make_plan
-from pkgrun.recipe import LoadedRecipe
-from pkgrun.repodata import DistView
+from pkgrun.build import cache as buildcache
+from pkgrun.build.plan import Options, make_plan
+from pkgrun.pipeline.decide import Action, ReleaseTaken, decide
+from pkgrun.pipeline.outcome import Mode
+from pkgrun.recipe.model import LoadedRecipe
+from pkgrun.repo.data import DistView
+from pkgrun.rpm.evr import EVR
 from pkgrun.targets import TARGETS
 
 PLAN = make_plan(

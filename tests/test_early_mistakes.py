@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from pkgrun.outcome import Status
+from pkgrun.pipeline.outcome import Status
 from test_pipeline import build, settings_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_tools")
@@ -64,8 +64,8 @@ def test_directories_nobody_owns_fail_the_stage_step_with_the_line_to_add(
 
 
 def test_the_directories_a_package_needs_and_the_line_that_owns_them() -> None:
-    from pkgrun.staging import Entry, directories_line, needed_directories
-    from pkgrun.system_dirs import EL_FILESYSTEM_DIRS
+    from pkgrun.build.staging import Entry, directories_line, needed_directories
+    from pkgrun.build.system_dirs import EL_FILESYSTEM_DIRS
 
     entries = [
         Entry("d", 0o755, "/usr"),
@@ -157,7 +157,7 @@ def test_a_name_pkgrun_s_repository_provides_is_found_there(engine: FakeEngine, 
     run) is what a server takes from pkgrun's repository: no unknown name, nothing asked of
     the distribution's repositories for it, nor installed from them."""
     from helpers import key_vars, make_rpm
-    from pkgrun.cli import main
+    from pkgrun.cli.main import main
 
     settings = settings_for(tmp_path)
     rpm = make_rpm(tmp_path / "built", "libdemo", arch="noarch")

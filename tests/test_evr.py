@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pkgrun.evr import EVR, rpmvercmp
+from pkgrun.rpm.evr import EVR, rpmvercmp
 
 CASES = [
     ("1.0", "1.0", 0),

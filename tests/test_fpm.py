@@ -12,7 +12,7 @@ import shlex
 import pytest
 
 from helpers import demo, seed_recipe
-from pkgrun.fpm import FpmPaths, fpm_argv, release, rpm_filename
+from pkgrun.build.fpm import FpmPaths, fpm_argv, release, rpm_filename
 from pkgrun.targets import TARGETS
 
 # Verbatim from the seed (double space in php's list included).

@@ -14,17 +14,17 @@ import pytest
 
 from fake_engine import FakeFleet
 from helpers import session_key
-from pkgrun.config import load_config
-from pkgrun.container import Engine, EngineName
+from pkgrun.config.file import load_config
+from pkgrun.config.settings import Settings
+from pkgrun.engine.container import Engine, EngineName
 from pkgrun.errors import ConfigError, PkgrunError, UsageError
-from pkgrun.hosts import reach
-from pkgrun.nightly import nightly_requests
-from pkgrun.outcome import Status
-from pkgrun.pipeline import run_builds
-from pkgrun.recipe_dir import load_recipes
+from pkgrun.pipeline.hosts import reach
+from pkgrun.pipeline.nightly import nightly_requests
+from pkgrun.pipeline.outcome import Status
+from pkgrun.pipeline.run_report import report_html, report_json
+from pkgrun.pipeline.runner import run_builds
+from pkgrun.recipe.directory import load_recipes
 from pkgrun.report import NullReporter
-from pkgrun.run_report import report_html, report_json
-from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS
 from test_pipeline import TESTS, host_tools, settings_for  # noqa: F401 (a fixture)
 
@@ -287,8 +287,9 @@ def test_a_hung_host_s_commands_are_stopped_and_it_is_down(monkeypatch: pytest.M
     import threading
     import time
 
-    from pkgrun import hosts, run
-    from pkgrun.hosts import BuildHost, Watch
+    from pkgrun import run
+    from pkgrun.pipeline import hosts
+    from pkgrun.pipeline.hosts import BuildHost, Watch
 
     host = BuildHost("far", Engine(EngineName.PODMAN, url=A), 1)
     monkeypatch.setattr(hosts, "answers", lambda h: "no answer within 30 s")
@@ -344,7 +345,7 @@ def test_this_machine_without_a_runtime_that_runs_here_is_a_host_down(
 ) -> None:
     """crun refuses this machine's cgroups and podman finds no runc: this machine is down
     with that reason and the other host builds; alone, it fails with its own error and hint."""
-    import pkgrun.oci_runtime
+    import pkgrun.engine.oci_runtime
     from pkgrun.errors import ToolNotFound
 
     mountinfo = tmp_path / "mountinfo"
@@ -355,8 +356,8 @@ def test_this_machine_without_a_runtime_that_runs_here_is_a_host_down(
     )
     controllers = tmp_path / "cgroup.controllers"
     controllers.write_text("hugetlb\n")
-    monkeypatch.setattr(pkgrun.oci_runtime, "MOUNTINFO", mountinfo)
-    monkeypatch.setattr(pkgrun.oci_runtime, "CONTROLLERS", controllers)
+    monkeypatch.setattr(pkgrun.engine.oci_runtime, "MOUNTINFO", mountinfo)
+    monkeypatch.setattr(pkgrun.engine.oci_runtime, "CONTROLLERS", controllers)
     fleet.engines[""].runtime, fleet.engines[""].runtimes = "crun", {"crun"}
     config = f'[[hosts]]\nname = "here"\nengine = "podman"\n[[hosts]]\nname = "b"\nurl = "{B}"\n'
     up, down = reach(settings_with(tmp_path, config))

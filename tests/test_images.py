@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pkgrun.images import (
+from pkgrun.engine.images import (
     base_image_tag,
     build_containerfile,
     build_image_tag,
@@ -17,8 +17,8 @@ from pkgrun.images import (
     debootstrap_argv,
     image_identity,
 )
+from pkgrun.install.runtime_image import containerfile, install_command
 from pkgrun.run import find_tool
-from pkgrun.runtime_image import containerfile, install_command
 from pkgrun.targets import TARGETS
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -14,15 +14,15 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import Notes, session_key
-from pkgrun import nightly
-from pkgrun.buildcache import Inputs, inputs_of
-from pkgrun.compiles import CompileInputs, compile_inputs
-from pkgrun.container import Engine, EngineName
-from pkgrun.outcome import Mode, Request, Status
-from pkgrun.pipeline import run_builds
-from pkgrun.plan import BuildPlan, Options, make_plan
-from pkgrun.recipe_dir import load_recipes
-from pkgrun.settings import Settings
+from pkgrun.build.cache import Inputs, inputs_of
+from pkgrun.build.compiles import CompileInputs, compile_inputs
+from pkgrun.build.plan import BuildPlan, Options, make_plan
+from pkgrun.config.settings import Settings
+from pkgrun.engine.container import Engine, EngineName
+from pkgrun.pipeline import nightly
+from pkgrun.pipeline.outcome import Mode, Request, Status
+from pkgrun.pipeline.runner import run_builds
+from pkgrun.recipe.directory import load_recipes
 from pkgrun.targets import TARGETS
 from test_pipeline import host_tools, settings_for  # noqa: F401 (an autouse fixture)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from helpers import make_rpm, require_tools
-from pkgrun import lint
-from pkgrun.cli import main
-from pkgrun.lint import grouped, lint_rpm
+from pkgrun.build import lint
+from pkgrun.build.lint import grouped, lint_rpm
+from pkgrun.cli.main import main
 
 RECIPES_GOOD = Path(__file__).parent / "recipes" / "good"
 

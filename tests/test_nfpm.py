@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers import RECIPES, demo, seed_recipe
-from pkgrun.compiling import unpack_argv
-from pkgrun.container_commands import stage_argv
-from pkgrun.fpm import FpmPaths, fpm_argv
-from pkgrun.nfpm import fpm_style_scripts, nfpm_config
-from pkgrun.plan import Options, make_plan
-from pkgrun.recipe import LoadedRecipe
-from pkgrun.staging import (
+from pkgrun.build.container_commands import stage_argv
+from pkgrun.build.fpm import FpmPaths, fpm_argv
+from pkgrun.build.nfpm import fpm_style_scripts, nfpm_config
+from pkgrun.build.plan import Options, make_plan
+from pkgrun.build.staging import (
     Entry,
     expand_directories,
     find_argv,
@@ -19,6 +17,8 @@ from pkgrun.staging import (
     parse_listing,
     unsafe_names,
 )
+from pkgrun.pipeline.compiling import unpack_argv
+from pkgrun.recipe.model import LoadedRecipe
 from pkgrun.targets import TARGETS
 
 STAGED = [

@@ -13,15 +13,15 @@ from xml.etree import ElementTree
 import pytest
 
 from helpers import RECIPES, seed_recipe
-from pkgrun import buildcache
-from pkgrun.config import load_config
+from pkgrun.build import cache as buildcache
+from pkgrun.build.plan import Options, make_plan
+from pkgrun.config.file import load_config
 from pkgrun.errors import ConfigError, UsageError
-from pkgrun.outcome import Outcome, RunResult, Status
-from pkgrun.plan import Options, make_plan
-from pkgrun.recipe import LoadedRecipe
-from pkgrun.repo import record_index
-from pkgrun.run_report import junit_xml, report_html, report_json
-from pkgrun.scheduler import graph
+from pkgrun.pipeline.outcome import Outcome, RunResult, Status
+from pkgrun.pipeline.run_report import junit_xml, report_html, report_json
+from pkgrun.pipeline.scheduler import graph
+from pkgrun.recipe.model import LoadedRecipe
+from pkgrun.repo.publish import record_index
 from pkgrun.targets import TARGETS
 
 
@@ -174,7 +174,7 @@ def test_recipe_files_never_follow_a_link(tmp_path: Path) -> None:
 
 
 def test_the_report_links_earlier_runs_and_charts_each_recipe_over_them(tmp_path: Path) -> None:
-    from pkgrun.run_report import write_report
+    from pkgrun.pipeline.run_report import write_report
 
     def run(day: int, seconds: float, size: int) -> RunResult:
         built = Outcome("el7", "php", "7.1.8", Status.BUILT, "changed", "php-0:7.1.8-3.el7.x86_64")

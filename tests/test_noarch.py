@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from helpers import key_env, make_rpm, require_tools, state_env
-from pkgrun.cli import main
-from pkgrun.describe import file_facts
-from pkgrun.repodata import list_published, listed_files
-from pkgrun.sbom import SUFFIX as SBOM_SUFFIX
-from pkgrun.sbom import make_sbom
+from pkgrun.cli.main import main
+from pkgrun.repo.data import list_published, listed_files
 from pkgrun.targets import TARGETS, get_target
+from pkgrun.trust.file_facts import file_facts
+from pkgrun.trust.sbom import SUFFIX as SBOM_SUFFIX
+from pkgrun.trust.sbom import make_sbom
 
 ARCHES = get_target("local").arches
 
@@ -227,7 +227,7 @@ def test_an_architecture_directory_that_is_a_link_is_refused_and_nothing_is_writ
 def test_a_new_key_signs_a_noarch_package_once_for_every_architecture(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pkgrun.resign as resign
+    import pkgrun.repo.resign as resign
 
     repo = tmp_path / "repo"
     tool = make_rpm(tmp_path / "rpms", "tool", arch="noarch")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import pkgrun.oci_runtime
+import pkgrun.engine.oci_runtime
 from fake_engine import FakeEngine
-from pkgrun.cli import main
-from pkgrun.container import Engine, EngineName, run_detached_argv
+from pkgrun.cli.main import main
+from pkgrun.engine.container import Engine, EngineName, run_detached_argv
+from pkgrun.engine.oci_runtime import Layout, cgroup_layout, needs_fallback, settle_runtime
 from pkgrun.errors import ToolNotFound, UsageError
-from pkgrun.oci_runtime import Layout, cgroup_layout, needs_fallback, settle_runtime
 from test_commands import env, project  # noqa: F401 (a fixture)
 
 # /proc/self/mountinfo lines of the three layouts (systemd's hybrid one is the CI machines')
@@ -72,7 +72,7 @@ def controllers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The hybrid hierarchy's cgroup.controllers the tests' hosts have, whatever this one's says."""
     path = tmp_path / "cgroup.controllers"
     path.write_text(CONTROLLERS)
-    monkeypatch.setattr(pkgrun.oci_runtime, "CONTROLLERS", path)
+    monkeypatch.setattr(pkgrun.engine.oci_runtime, "CONTROLLERS", path)
     return path
 
 
@@ -133,7 +133,7 @@ def test_a_build_says_once_and_runs_every_command_with_runc(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     engine.runtime = "crun"
-    monkeypatch.setattr(pkgrun.oci_runtime, "MOUNTINFO", _mountinfo(tmp_path, HYBRID))
+    monkeypatch.setattr(pkgrun.engine.oci_runtime, "MOUNTINFO", _mountinfo(tmp_path, HYBRID))
     assert main(["build", "hello", "--target", "local", "--json"], env=env(project)) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["published"]

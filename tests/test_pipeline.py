@@ -16,16 +16,16 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import session_key
-from pkgrun.config import Config
-from pkgrun.container import Engine, EngineName
-from pkgrun.install_test import _CHECKSIG
-from pkgrun.outcome import Mode, Request, Status
-from pkgrun.pipeline import run_builds
-from pkgrun.plan import Step
-from pkgrun.recipe_dir import load_recipes
-from pkgrun.repodata import list_published, read_index
+from pkgrun.build.plan import Step
+from pkgrun.config.file import Config
+from pkgrun.config.settings import Settings
+from pkgrun.engine.container import Engine, EngineName
+from pkgrun.install.install_test import _CHECKSIG
+from pkgrun.pipeline.outcome import Mode, Request, Status
+from pkgrun.pipeline.runner import run_builds
+from pkgrun.recipe.directory import load_recipes
+from pkgrun.repo.data import list_published, read_index
 from pkgrun.report import NullReporter
-from pkgrun.settings import Settings
 from pkgrun.targets import TARGETS, Packager
 
 TESTS = Path(__file__).resolve().parent
@@ -76,7 +76,7 @@ def build(settings: Settings, target: str = "local", mode: Mode = Mode.ALWAYS, *
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_the_build_runs_the_plan_for_every_target(engine: FakeEngine, tmp_path: Path, target: str) -> None:
-    from pkgrun.pipeline import plan_requests
+    from pkgrun.pipeline.runner import plan_requests
 
     settings = settings_for(tmp_path)
     (hello,) = load_recipes(settings.recipes, ["hello"])
@@ -189,7 +189,7 @@ def test_a_tampered_package_is_refused(engine: FakeEngine, tmp_path: Path) -> No
 def test_what_a_recipe_requires_is_built_first_and_installed_beside_it(
     engine: FakeEngine, tmp_path: Path
 ) -> None:
-    from pkgrun.scheduler import needed
+    from pkgrun.pipeline.scheduler import needed
 
     settings = settings_for(tmp_path)
     world = settings.recipes / "world"
@@ -233,7 +233,7 @@ def test_what_a_recipe_requires_is_built_first_and_installed_beside_it(
 def test_a_run_reads_what_is_published_once_and_again_only_after_its_own_publishes(
     engine: FakeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pkgrun.repodata
+    import pkgrun.repo.data
 
     settings = settings_for(tmp_path)
     world = settings.recipes / "world"
@@ -246,9 +246,9 @@ def test_a_run_reads_what_is_published_once_and_again_only_after_its_own_publish
         Request(recipes["world"], TARGETS["local"], Mode.ALWAYS),
     ]
     reads: list[str] = []
-    read_dist = pkgrun.repodata.read_dist
+    read_dist = pkgrun.repo.data.read_dist
     monkeypatch.setattr(
-        pkgrun.repodata, "read_dist", lambda root, dist: reads.append(dist) or read_dist(root, dist)
+        pkgrun.repo.data, "read_dist", lambda root, dist: reads.append(dist) or read_dist(root, dist)
     )
 
     run = run_builds(requests, settings, Engine(EngineName.PODMAN), NullReporter(), session_key())

@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import RECIPES, demo, seed_recipe
+from pkgrun.build.plan import Options, Step, make_plan, volume_name
 from pkgrun.errors import UsageError
-from pkgrun.plan import Options, Step, make_plan, volume_name
-from pkgrun.recipe import LoadedRecipe
+from pkgrun.recipe.model import LoadedRecipe
 from pkgrun.targets import TARGETS, Packager
 
 
@@ -140,7 +140,7 @@ def test_iteration_override() -> None:
 def test_builders_are_pure_by_import() -> None:
     """plan, fpm and nfpm import nothing that starts a process."""
     code = (
-        "import sys, pkgrun.plan, pkgrun.fpm, pkgrun.nfpm;"
+        "import sys, pkgrun.build.plan, pkgrun.build.fpm, pkgrun.build.nfpm;"
         "print(sorted(m for m in sys.modules if m in ('pkgrun.run', 'plumbum', 'pkgrun.container')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from helpers import key_env, make_rpm, require_tools
-from pkgrun.cli import main
-from pkgrun.rpmheader import content_digest
+from pkgrun.cli.main import main
+from pkgrun.rpm.header import content_digest
 from pkgrun.run import find_tool
 
 

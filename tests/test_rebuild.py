@@ -12,16 +12,16 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import key_vars, make_rpm, nfpm_package, session_key
-from pkgrun.cli import main
-from pkgrun.container import Engine, EngineName
-from pkgrun.outcome import Mode, Request, Status
-from pkgrun.pipeline import run_builds
-from pkgrun.recipe_dir import load_recipes
-from pkgrun.repodata import list_published, read_index
+from pkgrun.cli.main import main
+from pkgrun.engine.container import Engine, EngineName
+from pkgrun.pipeline.outcome import Mode, Request, Status
+from pkgrun.pipeline.runner import run_builds
+from pkgrun.recipe.directory import load_recipes
+from pkgrun.repo.data import list_published, read_index
 from pkgrun.report import NullReporter
-from pkgrun.rpmheader import content_digest, release_free_digest
-from pkgrun.signing import sign_rpms
+from pkgrun.rpm.header import content_digest, release_free_digest
 from pkgrun.targets import TARGETS
+from pkgrun.trust.signing import sign_rpms
 from test_pipeline import SOURCES, host_tools, settings_for  # noqa: F401  (the fixture)
 
 
@@ -187,7 +187,7 @@ def test_the_nightly_job_can_rebuild_what_it_skips_to_check_it(engine: FakeEngin
 
 
 def test_a_truncated_package_has_no_content_digest(tmp_path: Path) -> None:
-    from pkgrun.rpmheader import UnsafeRpm
+    from pkgrun.rpm.header import UnsafeRpm
 
     rpm = make_rpm(tmp_path, "alpha")
     cut = tmp_path / "cut.rpm"

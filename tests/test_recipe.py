@@ -159,7 +159,7 @@ def test_a_default_version_for_a_target_needs_a_checksum() -> None:
     from pathlib import Path
 
     from helpers import demo_toml
-    from pkgrun.recipe import parse_recipe
+    from pkgrun.recipe.model import parse_recipe
 
     text = demo_toml().replace(
         'maintainer = "me"\n', 'maintainer = "me"\n[package.version-for]\nlocal = "3.0"\n'

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import RECIPES, toml_dumps
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 from pkgrun.errors import RecipeError
-from pkgrun.recipe_dir import load_recipes
+from pkgrun.recipe.directory import load_recipes
 
 SEEDS = ("nginx", "php", "supervisor")
 # strings a hostile author would try, beside random text

@@ -13,10 +13,10 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import state_env
-from pkgrun.cli import main
-from pkgrun.decide import ReleaseTaken
-from pkgrun.outcome import Mode, Status
-from pkgrun.repodata import list_published
+from pkgrun.cli.main import main
+from pkgrun.pipeline.decide import ReleaseTaken
+from pkgrun.pipeline.outcome import Mode, Status
+from pkgrun.repo.data import list_published
 from test_pipeline import build, settings_for
 
 pytestmark = pytest.mark.usefixtures("pipeline_tools")

@@ -7,7 +7,10 @@ import configparser
 
 import pytest
 
-from pkgrun.byname import (
+from pkgrun.config.settings import resolve
+from pkgrun.engine.images import base_image_tag, containerfile_text
+from pkgrun.errors import UsageError
+from pkgrun.install.byname import (
     NEW_REPO,
     PUBLISHED_REPO,
     Offer,
@@ -17,13 +20,10 @@ from pkgrun.byname import (
     parse_offers,
     repo_text,
 )
-from pkgrun.errors import UsageError
-from pkgrun.evr import EVR
-from pkgrun.images import base_image_tag, containerfile_text
-from pkgrun.repo_layout import repo_file_text
-from pkgrun.runtime_image import install_command
-from pkgrun.settings import resolve
-from pkgrun.shim import EL_FILESYSTEM_DIRS, shim_config
+from pkgrun.install.runtime_image import install_command
+from pkgrun.install.shim import EL_FILESYSTEM_DIRS, shim_config
+from pkgrun.repo.layout import repo_file_text
+from pkgrun.rpm.evr import EVR
 from pkgrun.targets import TARGETS
 
 

@@ -16,12 +16,12 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import key_env, make_rpm
-from pkgrun.cli import main
-from pkgrun.outcome import Status
-from pkgrun.repodata import list_published
-from pkgrun.rpmheader import content_digest
-from pkgrun.sbom import validation_errors
-from pkgrun.sources import sha256_file
+from pkgrun.build.sources import sha256_file
+from pkgrun.cli.main import main
+from pkgrun.pipeline.outcome import Status
+from pkgrun.repo.data import list_published
+from pkgrun.rpm.header import content_digest
+from pkgrun.trust.sbom import validation_errors
 from test_pipeline import build, host_tools, settings_for  # noqa: F401  (the fixture)
 
 

@@ -9,7 +9,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkgrun.scheduler import HostLost, Node, Slots, critical_path, schedule
+from pkgrun.pipeline.scheduler import HostLost, Node, Slots, critical_path, schedule
 
 
 def test_the_longest_chain_starts_first() -> None:

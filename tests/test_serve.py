@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pkgrun.errors import UsageError
-from pkgrun.serve import Limits, RepoServer, make_server
+from pkgrun.repo.serve import Limits, RepoServer, make_server
 
 
 @pytest.fixture

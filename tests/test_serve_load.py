@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pkgrun.serve import Limits, RepoServer, make_server
+from pkgrun.repo.serve import Limits, RepoServer, make_server
 
 BIG = 512 << 20
 

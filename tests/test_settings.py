@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pkgrun.config.settings import max_download, resolve, split_cores, ulimits_from
 from pkgrun.errors import ConfigError, UsageError
-from pkgrun.settings import max_download, resolve, split_cores, ulimits_from
 from pkgrun.targets import Packager
 
 

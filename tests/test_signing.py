@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from helpers import key_env, make_rpm, session_key, state_env
-from pkgrun.cli import main
-from pkgrun.repo import SIGNATURE
-from pkgrun.repo_layout import repo_file_text
-from pkgrun.rpmheader import content_digest
-from pkgrun.signing import (
+from pkgrun.cli.main import main
+from pkgrun.repo.layout import repo_file_text
+from pkgrun.repo.publish import SIGNATURE
+from pkgrun.rpm.header import content_digest
+from pkgrun.trust.signing import (
     KEY_FILE,
     SigningKey,
     detach_sign_argv,

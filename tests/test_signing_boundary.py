@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from helpers import key_env, make_rpm, require_tools, session_key, state_env
-from pkgrun.cli import main
-from pkgrun.repodata import packages_in
-from pkgrun.rpmheader import content_digest
+from pkgrun.cli.main import main
+from pkgrun.repo.data import packages_in
+from pkgrun.rpm.header import content_digest
 from pkgrun.run import find_tool
-from pkgrun.signing import KEY_FILE, signed_by, verified
+from pkgrun.trust.signing import KEY_FILE, signed_by, verified
 
 
 @pytest.fixture(autouse=True)
@@ -269,7 +269,7 @@ def test_a_file_swapped_while_pkgrun_signs_is_not_what_it_signs(
     """Someone who can write the repository races pkgrun: whenever rpmsign runs, every file in
     the repository (temporaries and packages alike) is swapped for other content of the same
     NEVRA. What pkgrun signs is what it checked, never a file inside the repository."""
-    from pkgrun import resign
+    from pkgrun.repo import resign
 
     repo = tmp_path / "repo"
     arch_dir = repo / "local" / "x86_64"
@@ -309,7 +309,7 @@ def test_metadata_with_an_epoch_rpm_never_writes_is_refused_not_a_traceback(
     """'²' passes str.isdigit() and fails int(): metadata that lists it was written by someone else."""
     import gzip
 
-    from pkgrun.repodata import published_releases
+    from pkgrun.repo.data import published_releases
 
     repo = tmp_path / "repo"
     arch_dir = repo / "local" / "x86_64"

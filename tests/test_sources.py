@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from helpers import Notes
-from pkgrun.cli import main
-from pkgrun.plan import ResolvedSource
+from pkgrun.build.plan import ResolvedSource
+from pkgrun.build.sources import ChecksumMismatch, SourceUnavailable, fetch_source, source_date_epoch
+from pkgrun.cli.main import main
 from pkgrun.report import NullReporter
-from pkgrun.sources import ChecksumMismatch, SourceUnavailable, fetch_source, source_date_epoch
 
 SOURCES = Path(__file__).parent / "recipes" / "sources"
 HELLO = SOURCES / "hello-1.0.tar.gz"
@@ -117,7 +117,7 @@ def test_pkgrun_fetch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_a_source_over_the_limit_is_refused_and_removed(tmp_path: Path) -> None:
-    from pkgrun.sources import TooLarge
+    from pkgrun.build.sources import TooLarge
 
     with pytest.raises(TooLarge, match="larger than the download limit"):
         fetch_source(
@@ -135,7 +135,7 @@ def test_a_server_that_sends_more_than_it_announced_is_cut_off(tmp_path: Path) -
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from pkgrun.sources import TooLarge
+    from pkgrun.build.sources import TooLarge
 
     class Endless(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

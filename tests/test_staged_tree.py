@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
-from pkgrun.outcome import Status
-from pkgrun.plan import Options, make_plan
-from pkgrun.recipe_dir import load_recipes
-from pkgrun.repodata import list_published
-from pkgrun.rpmheader import HeaderFile, header_files
-from pkgrun.staged_tree import Node, differences
+from pkgrun.build.plan import Options, make_plan
+from pkgrun.build.staged_tree import Node, differences
+from pkgrun.pipeline.outcome import Status
+from pkgrun.recipe.directory import load_recipes
+from pkgrun.repo.data import list_published
+from pkgrun.rpm.header import HeaderFile, header_files
+from pkgrun.rpm.query import read_rpm
 from pkgrun.targets import TARGETS
-from pkgrun.verify import read_rpm
 from test_pipeline import build, host_tools, settings_for  # noqa: F401 (an autouse fixture)
 
 

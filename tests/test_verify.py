@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from helpers import demo, nfpm_package
-from pkgrun.plan import Options, make_plan
-from pkgrun.recipe import LoadedRecipe
-from pkgrun.staging import Entry
+from pkgrun.build.plan import Options, make_plan
+from pkgrun.build.staging import Entry
+from pkgrun.build.verify import check_rpm
+from pkgrun.recipe.model import LoadedRecipe
+from pkgrun.rpm.query import read_rpm
 from pkgrun.targets import TARGETS
-from pkgrun.verify import check_rpm, read_rpm
 
 RECIPE = """
 [files]

@@ -1,3 +1,3 @@
-from pkgrun.cli import run
+from pkgrun.cli.main import run
 
 run()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import key_vars
-from pkgrun.ulimits import host_ulimits
+from pkgrun.engine.ulimits import host_ulimits
 
 REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
 TESTS = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import pkgrun_containers, run_installed
 from helpers import RECIPES
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 
 
 def rpm_query(rpm: Path, fmt: str) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from conftest import TEST_RECIPES, TEST_SOURCES, TESTS
 from helpers import key_vars, podman_service
-from pkgrun.repodata import read_index
-from pkgrun.rpmheader import content_digest
+from pkgrun.repo.data import read_index
+from pkgrun.rpm.header import content_digest
 
 
 def hosts_toml(*hosts: tuple[str, str, str]) -> str:

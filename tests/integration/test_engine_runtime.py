@@ -10,8 +10,8 @@ import plumbum
 import pytest
 
 from conftest import TEST_RECIPES, hello_build, need_tool
-from pkgrun.cli import main
-from pkgrun.oci_runtime import CONTROLLERS, MOUNTINFO, Layout, cgroup_layout, needs_fallback
+from pkgrun.cli.main import main
+from pkgrun.engine.oci_runtime import CONTROLLERS, MOUNTINFO, Layout, cgroup_layout, needs_fallback
 
 
 def test_a_build_with_podmans_own_runtime_choice(

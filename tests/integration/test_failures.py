@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from conftest import TEST_RECIPES, hello_build, pkgrun_containers
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 
 
 def build_hello(scenario: str, env: dict[str, str], out: Path, *extra: str) -> list[str]:

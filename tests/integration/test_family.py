@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_RECIPES, TEST_SOURCES
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 
 FAMILY = TEST_RECIPES / "family"
 

@@ -13,7 +13,7 @@ import urllib.request
 
 from conftest import ULIMITS
 from helpers import RECIPES
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 
 
 def free_port() -> int:

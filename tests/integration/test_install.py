@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import TEST_RECIPES, hello_build
-from pkgrun.cli import main
+from pkgrun.cli.main import main
 
 
 def build(scenario: str, tmp_path: Path, env: dict[str, str], engine: str, *extra: str) -> list[str]:

@@ -164,11 +164,11 @@ def _on_a_server(image: str, lines: list[str], project: Path) -> str:
     """The server's commands in a fresh container of ``image`` (the host's network, to reach
     the served repository); systemctl done as the installed unit says. First, as pkgrun's own
     install test does on this target, rpm is told what the Debian image's packages provide."""
-    from pkgrun.container import Engine, EngineName, start_container
-    from pkgrun.oci_runtime import settle_runtime
-    from pkgrun.shim import install as tell_rpm
-    from pkgrun.ulimits import host_ulimits
-    from pkgrun.verify import read_rpm
+    from pkgrun.engine.container import Engine, EngineName, start_container
+    from pkgrun.engine.oci_runtime import settle_runtime
+    from pkgrun.engine.ulimits import host_ulimits
+    from pkgrun.install.shim import install as tell_rpm
+    from pkgrun.rpm.query import read_rpm
 
     # what an el server has and Debian's dnf lacks: the directory of .repo files
     script = ["set -euo pipefail", "mkdir -p /etc/yum.repos.d"]

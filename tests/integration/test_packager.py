@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 from conftest import TEST_RECIPES, TEST_SOURCES
-from pkgrun.cli import main
-from pkgrun.fpm import FpmPaths, fpm_argv
-from pkgrun.recipe_dir import load_recipes
+from pkgrun.build.fpm import FpmPaths, fpm_argv
+from pkgrun.cli.main import main
+from pkgrun.recipe.directory import load_recipes
 from pkgrun.targets import TARGETS
 
 

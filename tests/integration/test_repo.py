@@ -16,8 +16,8 @@ import pytest
 
 from conftest import need_tool, publish_argv
 from helpers import key_env, make_rpm
-from pkgrun.cli import main
-from pkgrun.rpmheader import content_digest
+from pkgrun.cli.main import main
+from pkgrun.rpm.header import content_digest
 
 # publishes sign, with the tests' throwaway key
 SIGNED = {**os.environ, **key_env()}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTS
-from pkgrun.cli import main
-from pkgrun.rpmheader import content_digest
+from pkgrun.cli.main import main
+from pkgrun.rpm.header import content_digest
 
 
 def sha256(path: Path) -> str:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-import pkgrun.build
+import pkgrun.pipeline.build
 from conftest import hello_build, need_tool
 from helpers import key_env, make_rpm
-from pkgrun.cli import main
-from pkgrun.repo import SIGNATURE
+from pkgrun.cli.main import main
+from pkgrun.repo.publish import SIGNATURE
 from pkgrun.run import find_tool
-from pkgrun.signing import KEY_FILE
+from pkgrun.trust.signing import KEY_FILE
 
 
 def flip_byte(path: Path, at: int = -20) -> None:
@@ -105,7 +105,7 @@ def test_the_install_test_installs_only_what_verifies(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A package changed after it was signed, or not signed at all, fails the install test."""
-    real_sign = pkgrun.build.sign_rpms
+    real_sign = pkgrun.pipeline.build.sign_rpms
 
     def sign_then_tamper(key, rpms):  # type: ignore[no-untyped-def]
         if tamper == "unsigned":
@@ -114,7 +114,7 @@ def test_the_install_test_installs_only_what_verifies(
         flip_byte(rpms[0])
         return signed
 
-    monkeypatch.setattr(pkgrun.build, "sign_rpms", sign_then_tamper)
+    monkeypatch.setattr(pkgrun.pipeline.build, "sign_rpms", sign_then_tamper)
     recipes = Path(__file__).resolve().parent.parent / "recipes" / "good"
     code = main(hello_build(recipes, tmp_path / "out", "--engine", podman, "--no-publish"), env=build_env)
     err = capsys.readouterr().err

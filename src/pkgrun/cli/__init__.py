@@ -1,0 +1,1 @@
+"""The command line: the parser, the commands and the one module that prints (console.py)."""

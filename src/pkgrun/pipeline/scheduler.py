@@ -1,0 +1,217 @@
+"""Dependency-ordered, parallel work over (target, recipe) nodes.
+
+A recipe's edges are the recipes it needs: to build ([build] recipes, installed into its build
+container) and at run time ([requires] recipes, installed beside it in its install test). They
+are ordered with graphlib; a node starts once every node it needs is done, in threads, the
+longest chain of expected work first (critical path), on a build host with a free slot (each
+host takes as many builds at once as it was given). A build whose host stops answering runs
+again on another host, once. Ctrl-C reaches only the main thread: it takes the builds'
+containers away (so the workers' commands end) and starts nothing new.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from pkgrun.engine.container import remove_active_containers
+from pkgrun.errors import UsageError
+from pkgrun.recipe.model import LoadedRecipe
+from pkgrun.targets import Target
+
+Node = tuple[str, str]  # (target, recipe)
+
+
+def graph(
+    recipes: Sequence[LoadedRecipe], targets: Iterable[Target], only: set[Node] | None = None
+) -> dict[Node, set[Node]]:
+    """Each (target, recipe) with the nodes it waits for (those in ``only``, when given); a
+    cycle is a usage error."""
+    nodes: dict[Node, set[Node]] = {}
+    names = {item.name for item in recipes}
+    for target in sorted(targets, key=lambda t: t.name):
+        for item in recipes:
+            node = (target.name, item.name)
+            if only is not None and node not in only:
+                continue
+            deps = {(target.name, dep) for dep in needs(item) if dep in names}
+            nodes[node] = {dep for dep in deps if only is None or dep in only}
+    try:
+        tuple(graphlib.TopologicalSorter(nodes).static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(recipe for _, recipe in exc.args[1])
+        raise UsageError(
+            f"the recipes need each other in a cycle: {cycle}",
+            hint="remove one of the [build] recipes entries of the cycle",
+        ) from None
+    return nodes
+
+
+def needs(item: LoadedRecipe) -> list[str]:
+    """The recipes ``item`` needs: to build, then at run time."""
+    return list(dict.fromkeys([*item.recipe.build.recipes, *item.recipe.recipe_requires]))
+
+
+def needed(recipes: Mapping[str, LoadedRecipe], names: Iterable[str]) -> list[str]:
+    """``names`` and every recipe they need (to build or at run time), needed ones first."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in needs(recipes[name]):
+            if dep in recipes:
+                visit(dep)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order
+
+
+def critical_path(nodes: Mapping[Node, set[Node]], seconds: Mapping[Node, float]) -> dict[Node, float]:
+    """Each node's length of the longest chain of work that starts with it: its own expected
+    seconds plus the longest of the nodes that wait for it. A node never timed counts as the
+    median of those that were (0 when none was)."""
+    known = sorted(seconds[n] for n in nodes if n in seconds)
+    guess = known[len(known) // 2] if known else 0.0
+    waiting: dict[Node, list[Node]] = {node: [] for node in nodes}
+    for node, deps in nodes.items():
+        for dep in deps:
+            waiting.setdefault(dep, []).append(node)
+    rank: dict[Node, float] = {}
+    for node in reversed(tuple(graphlib.TopologicalSorter(nodes).static_order())):
+        after = max((rank[w] for w in waiting.get(node, ()) if w in rank), default=0.0)
+        rank[node] = seconds.get(node, guess) + after
+    return rank
+
+
+@dataclass(frozen=True)
+class Slots:
+    """A build host as the scheduler sees it: its name, how many builds it takes at once, and
+    which nodes it may run."""
+
+    host: str
+    capacity: int
+    takes: Callable[[Node], bool] = lambda node: True
+
+
+class HostLost(Exception):
+    """Raised by ``work`` when the host it ran on stopped answering: the host is down for the
+    rest of the run, and the scheduler runs the node again on another host, or ends it."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"{host}: {reason}")
+        self.host, self.reason = host, reason
+
+
+# a build whose host was lost runs at most this often in all
+ATTEMPTS = 2
+
+
+def schedule(
+    nodes: Mapping[Node, set[Node]],
+    work: Callable[[Node, str], None],
+    hosts: Sequence[Slots],
+    seconds: Mapping[Node, float] | None = None,
+    *,
+    needs_host: Callable[[Node], bool] = lambda node: True,
+    stranded: Callable[[Node, str], None] = lambda node, why: None,
+    lost: Callable[[str, str], None] = lambda host, reason: None,
+    lost_build: Callable[[Node, str, str, bool], None] = lambda node, host, reason, again: None,
+    answering: Callable[[str], bool] = lambda host: True,
+) -> None:
+    """Run ``work(node, host)`` on every node once the nodes it needs are done. Each host runs
+    at most its capacity at once; of the nodes ready, the one on the longest chain of expected
+    work (``seconds``, as measured last time) starts first, on the host with the most free
+    slots, so that the long builds do not start last.
+
+    ``work`` raises HostLost when its host stopped answering: the host is down for the rest of
+    the run (``lost``), and the node runs again on another host that takes it and is
+    ``answering``: ``lost_build(node, host, reason, again)`` is told first whether it does (else
+    its own failure stands). After ATTEMPTS hosts lost under it, it is ``stranded`` instead. A node no
+    host that is up can run (any more) is done as ``stranded`` says why; the nodes that need it
+    still run, and see that it did not succeed. ``needs_host`` is asked once per node, when it
+    is ready, in this thread: a node it says needs none (skipped, blocked) is done without one."""
+    rank = critical_path(nodes, seconds or {})
+    sorter = graphlib.TopologicalSorter(nodes)
+    sorter.prepare()
+    up = {slot.host: slot for slot in hosts}
+    busy = dict.fromkeys(up, 0)
+    tried: dict[Node, list[str]] = {}
+    why_down: dict[str, str] = {}
+    asked: set[Node] = set()
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, sum(s.capacity for s in hosts)), thread_name_prefix="pkgrun-build"
+    )
+
+    def give_up(node: Node) -> None:
+        history = [f"{host} went down ({why_down[host]})" for host in tried.get(node, [])]
+        if len(tried.get(node, [])) >= ATTEMPTS:
+            why = "; ".join(history) + f": not tried again after {ATTEMPTS} hosts"
+        else:
+            why = "; ".join([*history, f"no {'other ' if history else ''}build host that takes it is up"])
+        stranded(node, why)
+        sorter.done(node)
+
+    try:
+        running: dict[Future[None], tuple[Node, str]] = {}
+        ready: list[Node] = []
+        while sorter.is_active():
+            ready += sorter.get_ready()
+            ready.sort(key=lambda n: (-rank.get(n, 0.0), n))
+            for node in list(ready):
+                if node not in asked:
+                    asked.add(node)
+                    if not needs_host(node):
+                        ready.remove(node)
+                        sorter.done(node)
+                        continue
+                candidates = [s for s in up.values() if s.takes(node) and s.host not in tried.get(node, [])]
+                if not candidates or len(tried.get(node, [])) >= ATTEMPTS:
+                    ready.remove(node)
+                    give_up(node)
+                    continue
+                free = [s for s in candidates if busy[s.host] < s.capacity]
+                if free:
+                    slot = max(free, key=lambda s: s.capacity - busy[s.host])  # first of equals: config order
+                    busy[slot.host] += 1
+                    ready.remove(node)
+                    running[pool.submit(work, node, slot.host)] = (node, slot.host)
+            if not running:
+                continue  # what was given up freed the nodes waiting for it
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                node, host = running.pop(future)
+                busy[host] -= 1
+                try:
+                    future.result()  # a bug in pkgrun itself stops the run
+                except HostLost as exc:
+                    tried.setdefault(node, []).append(exc.host)
+                    exhausted = len(tried[node]) >= ATTEMPTS
+                    again = not exhausted and any(
+                        s.takes(node) and s.host not in tried[node] and answering(s.host) for s in up.values()
+                    )
+                    if not exhausted:
+                        lost_build(node, exc.host, exc.reason, again)
+                    if exc.host in up:
+                        why_down[exc.host] = exc.reason
+                        del up[exc.host]
+                        lost(exc.host, exc.reason)
+                    if again:
+                        ready.append(node)
+                        continue
+                    if exhausted:  # stranded, with the hosts lost under it
+                        give_up(node)
+                        continue
+                sorter.done(node)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        remove_active_containers()
+        raise
+    finally:
+        pool.shutdown(wait=True)
