@@ -1,5 +1,6 @@
 # pkgrun's front door. Every target does its own set-up first and skips what is already done.
 #   make test     unit tests (and, from the container build on, integration tests)
+#   make unit     the unit tests alone, on every core (no container; rpm, gpg, rpmlint, dnf)
 #   make lint     ruff, mypy, and hadolint on the el images' Containerfiles
 #   make rpms     build every recipe and publish it, signed, into ./repo (TARGET=el7 MIRROR=DIR KEEP=N;
 #                 UNSIGNED=1 publishes unsigned packages; a signing key is made once if there is none)
@@ -21,13 +22,15 @@ BUILD_TOOLS  := rpm rpmlint debootstrap podman runc $(SIGN_TOOLS)
 # that pkgrun runs podman with runc there by itself
 TEST_TOOLS   := $(BUILD_TOOLS) rpmbuild=rpm dnf dockerd=docker.io diffoscope=diffoscope-minimal,python3-rpm \
                 gcc readelf=binutils crun
+# what the unit tests run (no container): reading, signing and linting RPMs, dnf as a client
+UNIT_TOOLS   := rpm rpmbuild=rpm rpmlint dnf gcc readelf=binutils $(SIGN_TOOLS)
 # Debian's orig tarballs for the integration tests and benchmarks (scripts/fetch-test-sources.sh)
 TEST_MIRROR  ?= $(or $(PKGRUN_TEST_MIRROR),$(CURDIR)/.cache/mirror)
 # The tests' own podman commands (images and build-host services they set up) with runc, on
 # hosts whose cgroup layout crun refuses (this project's CI machines among them); harmless
 # elsewhere when runc is installed. Decided when a target runs, after check-system.sh may have
 # installed runc, not when make reads this file. pkgrun itself needs none of it: it chooses the
-# runtime and the containers' ulimits on its own (README, "Your own recipes").
+# runtime and the containers' ulimits on its own (docs/own-recipes.md, "The engine").
 WITH_RUNC = CONTAINERS_CONF="$${CONTAINERS_CONF:-$$(command -v runc >/dev/null 2>&1 && echo $(CURDIR)/.ci/containers.conf)}"
 
 # make rpms: the target, a directory or URL to look for sources first, releases to keep
@@ -40,7 +43,7 @@ SIGNING = $(if $(UNSIGNED),--unsigned,)
 KEY_INIT = $(if $(UNSIGNED),true,$(BIN)/pkgrun key init)
 RECIPES := $(patsubst recipes/%/recipe.toml,%,$(wildcard recipes/*/recipe.toml))
 
-.PHONY: setup test lint rpms image nightly bench clean
+.PHONY: setup test unit lint rpms image nightly bench clean
 
 # bytecode ahead of time (only what changed): a short command starts fast even where
 # PYTHONDONTWRITEBYTECODE is set
@@ -62,6 +65,10 @@ test: setup
 	@scripts/fetch-test-sources.sh $(TEST_MIRROR) >/dev/null 2>&1 || \
 	    echo "make test: could not fetch the test sources (needs root and apt); tests needing them will be skipped" >&2
 	$(WITH_RUNC) PKGRUN_TEST_MIRROR=$(TEST_MIRROR) $(BIN)/pytest
+
+unit: setup
+	@scripts/check-system.sh $(UNIT_TOOLS) || echo "make unit: tests needing them will be skipped" >&2
+	$(BIN)/pytest -q -n auto -m 'not integration' --ignore=tests/integration
 
 lint: setup
 	$(BIN)/ruff check src tests scripts

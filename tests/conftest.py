@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests that run the pipeline with the fake engine (fake_engine.py)."""
+"""Fixtures shared by the tests: the pipeline with the fake engine (fake_engine.py), and an
+environment free of the runner's terminal size."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ import pytest
 
 from fake_engine import FakeEngine
 from helpers import require_tools
+
+
+@pytest.fixture(autouse=True)
+def no_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's terminal size is not the tests': a shell's exported COLUMNS, or pytest-xdist's
+    workers (which set COLUMNS=80), would cut the tables that tests read as a log holds them."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
 
 
 @pytest.fixture

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from helpers import RECIPES, demo_toml
-from pkgrun.cli.main import build_parser, main
+from pkgrun.cli.main import main
+from pkgrun.cli.parser import build_parser
 from pkgrun.recipe.reserved import COMMAND_NAMES
 
 ENV = {"PKGRUN_RECIPES": str(RECIPES)}
@@ -244,3 +248,23 @@ def test_a_table_in_a_log_is_never_cut_to_a_terminal_s_width(
     assert "…" not in out
     assert "libjpeg libpng freetype libxml2 zlib glibc glib2 bzip2 curl e2fsprogs openssl" in php
     assert len(php) > 120
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "--json"]])
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, argv: list[str]) -> None:
+    """`pkgrun list | head -1`: the reader has gone; pkgrun stops quietly with exit status 1,
+    whether rich drew the output (a table) or pkgrun wrote it (JSON), and never says "internal
+    error"."""
+    read, write = os.pipe()
+    os.close(read)  # every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pkgrun", "--recipes", str(RECIPES), *argv],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (1, "")

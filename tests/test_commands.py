@@ -96,9 +96,9 @@ def test_list_and_plan_start_no_process(
 
 def test_nightly_requests_and_what_it_would_do(engine: FakeEngine, project: Path) -> None:
     from pkgrun.config.settings import resolve
+    from pkgrun.pipeline.jobs import plan_requests
     from pkgrun.pipeline.nightly import explain, nightly_requests
     from pkgrun.pipeline.outcome import Mode
-    from pkgrun.pipeline.runner import plan_requests
     from pkgrun.recipe.directory import load_recipes
     from pkgrun.targets import TARGETS
 

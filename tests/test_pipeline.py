@@ -76,7 +76,7 @@ def build(settings: Settings, target: str = "local", mode: Mode = Mode.ALWAYS, *
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_the_build_runs_the_plan_for_every_target(engine: FakeEngine, tmp_path: Path, target: str) -> None:
-    from pkgrun.pipeline.runner import plan_requests
+    from pkgrun.pipeline.jobs import plan_requests
 
     settings = settings_for(tmp_path)
     (hello,) = load_recipes(settings.recipes, ["hello"])

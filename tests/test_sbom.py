@@ -106,7 +106,8 @@ def test_pkgrun_sbom_finds_it_by_name_nevra_or_file(
     engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = settings_for(tmp_path)
-    build(settings, "local")
+    (outcome,) = build(settings, "local").outcomes
+    assert outcome.published is not None, (outcome.status, outcome.error)
     (row,) = list_published(settings.repo)
     assert row.sbom is not None
     expected = row.sbom.read_text()

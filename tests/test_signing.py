@@ -20,13 +20,17 @@ from pkgrun.repo.publish import SIGNATURE
 from pkgrun.rpm.header import content_digest
 from pkgrun.trust.signing import (
     KEY_FILE,
+    SOCKET_PATH_MAX,
+    SigningFailed,
     SigningKey,
     detach_sign_argv,
     find_secret_key,
+    fit_sockets,
     generate_argv,
     rpmsign_argv,
     sign_rpms,
     signed_by,
+    socket_dir,
 )
 
 REQUIRED = os.environ.get("PKGRUN_REQUIRE_INTEGRATION") == "1"
@@ -173,6 +177,51 @@ def test_key_init_makes_one_private_key_once(tmp_path: Path, capsys: pytest.Capt
         assert signed_by([published])[published] == made["fingerprint"][-16:].lower()
     finally:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)})
+
+
+def test_a_state_directory_too_deep_for_gpg_agent_s_sockets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deep $HOME (a CI runner's work directory): gpg's own sockets would not fit a Unix socket's
+    path there, and gpg fails with "failed to start agent". pkgrun's key is made, found, and
+    signs a publish all the same."""
+    state = tmp_path / ("deep-" * 14) / "state"
+    home = state / "pkgrun" / "gnupg"
+    assert len(os.fsencode(home / "S.gpg-agent.browser")) > SOCKET_PATH_MAX
+    env = {"HOME": str(tmp_path), "XDG_STATE_HOME": str(state)}
+    try:
+        assert main(["key", "init", "--json"], env=env) == 0, capsys.readouterr().err
+        made = json.loads(capsys.readouterr().out)
+        assert main(["key", "show", "--json"], env=env) == 0
+        assert json.loads(capsys.readouterr().out)["fingerprint"] == made["fingerprint"]
+        rpm = make_rpm(tmp_path / "rpms", "alpha")
+        repo = tmp_path / "repo"
+        assert main(["publish", "--repo", str(repo), "--target", "local", str(rpm)], env=env) == 0
+        published = repo / "local" / "x86_64" / rpm.name
+        assert signed_by([published])[published] == made["fingerprint"][-16:].lower()
+        if not Path(f"/run/user/{os.getuid()}").is_dir():  # else gpg's sockets are there
+            sockets = socket_dir(home)
+            assert stat.S_IMODE(sockets.stat().st_mode) == 0o700
+            assert (home / "S.gpg-agent").read_text() == f"%Assuan%\nsocket={sockets / 'S.gpg-agent'}\n"
+            assert stat.S_ISSOCK((sockets / "S.gpg-agent").stat().st_mode)
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)})
+        shutil.rmtree(socket_dir(home), ignore_errors=True)
+
+
+def test_a_socket_directory_someone_else_can_write_is_refused(tmp_path: Path) -> None:
+    """The sockets' directory is in the temporary directory, where anyone can make it first."""
+    home = tmp_path / ("deep-" * 14) / "gnupg"
+    home.mkdir(parents=True)
+    sockets = socket_dir(home)
+    sockets.mkdir(mode=0o700)
+    try:
+        os.chmod(sockets, 0o777)  # made by someone else beforehand, to catch the agent's sockets
+        with pytest.raises(SigningFailed, match="not a private directory of this user"):
+            fit_sockets(home, run_user=tmp_path / "no-run-user")
+        assert not (home / "S.gpg-agent").exists()
+    finally:
+        sockets.rmdir()
 
 
 def test_a_named_key_that_is_not_there_is_a_usage_error(

@@ -55,7 +55,7 @@ class ProblemsError(PkgrunError):
         files = len({p.file for p in self.problems})
         super().__init__(
             f"{count} problem{'s' if count != 1 else ''} in {files} {self.what}{'s' if files != 1 else ''}",
-            hint="fix the fields named above; the reference is in README.md",
+            hint="fix the fields named above; the reference is docs/recipes.md",
         )
 
 

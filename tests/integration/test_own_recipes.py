@@ -1,9 +1,9 @@
-"""The README's "Your own recipes", followed step by step on the `local` target: its files
-written as the section shows them, its commands run as it says (only the target, the path of
-pkgrun's checkout and the build host's address are this machine's), and a server that installs
-the service by name from the served repository and talks to it.
+"""docs/own-recipes.md, "Your own recipes", followed step by step on the `local` target: its
+files written as the walkthrough shows them, its commands run as it says (only the target, the
+path of pkgrun's checkout and the build host's address are this machine's), and a server that
+installs the service by name from the served repository and talks to it.
 
-The server is a container of the local target's image with Debian's dnf: the section's root
+The server is a container of the local target's image with Debian's dnf: the walkthrough's root
 commands run in it as written, but for `systemctl`, which is done as the unit says (its user,
 its environment file, its command), there being no systemd in a container.
 """
@@ -24,15 +24,16 @@ import pytest
 
 from conftest import TESTS, need_tool, runtime_image
 
-README = TESTS.parent / "README.md"
-SECTION = "## Your own recipes"
+DOC = TESTS.parent / "docs" / "own-recipes.md"
+SECTION = "# Your own recipes"
 TARGET_LINE = "$ TARGET=el9"
 CHECKOUT = "/path/to/pkgrun"
 BUILD_HOST = "build-host:8780"
 
 
 def section() -> str:
-    text = README.read_text()
+    """The walkthrough: from the page's title to its first subheading (the engine's notes)."""
+    text = DOC.read_text()
     start = text.index(SECTION + "\n")
     end = text.index("\n## ", start + len(SECTION))
     return text[start:end]

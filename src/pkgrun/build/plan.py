@@ -22,7 +22,7 @@ from pkgrun.build.plan_steps import PlanStep as PlanStep  # callers take them fr
 from pkgrun.build.plan_steps import Step as Step
 from pkgrun.build.plan_steps import steps_of
 from pkgrun.errors import UsageError
-from pkgrun.recipe.model import LoadedRecipe
+from pkgrun.recipe.model import LoadedRecipe, Recipe
 from pkgrun.recipe.schema import rpm_version_rule
 from pkgrun.targets import Packager, Target
 
@@ -163,60 +163,23 @@ def make_plan(
     packager: Packager | None = None,
 ) -> BuildPlan:
     recipe = loaded.recipe
-    pkg = recipe.package
     version = version or recipe.default_version(target)
-    iteration = _checked_iteration(iteration) if iteration else pkg.iteration
+    iteration = _checked_iteration(iteration) if iteration else recipe.package.iteration
     source = resolve_source(loaded, version)
     packager = choose_packager(loaded, target, packager)
     rel = release(recipe, target, iteration)
-    filename = rpm_filename(recipe, version, target, iteration)
-    if len(filename.encode()) > 255:
-        raise UsageError(
-            f"the RPM's file name {filename[:60]}... is longer than 255 bytes", hint="shorten it"
-        )
-    paths = FpmPaths(
-        staging=CONTAINER_DESTDIR,
-        workdir=CONTAINER_WORKDIR,
-        hooks=CONTAINER_HOOKS_DIR,
-        package=f"{CONTAINER_OUT_DIR}/{filename}",
-        changelog=CONTAINER_CHANGELOG,
-    )
-    build_env = {
-        "PKGRUN_NAME": pkg.name,
-        "PKGRUN_VERSION": version,
-        "PKGRUN_ARCH": pkg.arch,
-        "PKGRUN_TARGET": target.name,
-        "PKGRUN_DIST": target.dist,
-        "PKGRUN_FAMILY": target.family.value,
-        "PKGRUN_JOBS": str(options.make_jobs),
-        "PKGRUN_SOURCE": f"{CONTAINER_SOURCE_DIR}/{source.filename}",
-        "PKGRUN_SRCDIR": CONTAINER_SRCDIR,
-        "PKGRUN_DESTDIR": CONTAINER_DESTDIR,
-        "PKGRUN_RECIPE_DIR": CONTAINER_RECIPE_DIR,
-    }
-    build_requires = recipe.build_requires_for(target)
-    if recipe.build.recipes and target.build_image_needs_rpm and "rpm" not in build_requires:
-        build_requires.append("rpm")  # to install the packages of the recipes it needs
-    if options.ccache:
-        if "ccache" not in build_requires:
-            build_requires.append("ccache")
-        # cc, gcc, c++, g++ are links to ccache (which runs the compiler of that name next in
-        # PATH): a build script needs no change to use it, whatever its compiler's name
-        build_env |= {
-            "PATH": f"{CONTAINER_CCACHE_BIN}:{_PATH}",
-            "CCACHE_DIR": CONTAINER_CCACHE_DIR,
-            "CCACHE_MAXSIZE": options.ccache,
-        }
+    filename = _checked_rpm_filename(recipe, version, target, iteration)
+    paths = _container_paths(filename)
+    build_env = _build_env(recipe, version, target, source, options)
+    build_requires = _build_requires(recipe, target, options)
     requires = recipe.requires_for(target)
     hook_requires = recipe.hook_requires_for(target)
     fpm = fpm_argv(recipe, version, target, paths, iteration) if packager is Packager.FPM else None
-    nfpm = None
-    if packager is Packager.NFPM:
-        # what rpmbuild adds by itself, nfpm is given: /bin/sh for the scriptlets; and nfpm has
-        # no Requires(pre), so what the hooks run is a plain Requires (which rpm orders first)
-        interpreter = ["/bin/sh"] if recipe.hooks.items() else []
-        depends = list(dict.fromkeys([*requires, *hook_requires, *interpreter]))
-        nfpm = nfpm_base(recipe, version, rel, target, depends)
+    nfpm = (
+        _nfpm_config(recipe, version, rel, target, requires, hook_requires)
+        if packager is Packager.NFPM
+        else None
+    )
     plan = BuildPlan(
         loaded=loaded,
         target=target,
@@ -235,13 +198,93 @@ def make_plan(
         rpm=out_dir / filename,
         options=options,
         steps=(),
-        ccache_volume=(
-            volume_name(options.ccache_volume, target.name, recipe.name)
-            if options.ccache and options.ccache_volume
-            else None
-        ),
+        ccache_volume=_ccache_volume(options, target, recipe),
     )
     return replace(plan, steps=steps_of(plan))
+
+
+def _checked_rpm_filename(recipe: Recipe, version: str, target: Target, iteration: str) -> str:
+    """The RPM's file name, refused when no file system could hold it."""
+    filename = rpm_filename(recipe, version, target, iteration)
+    if len(filename.encode()) > 255:
+        raise UsageError(
+            f"the RPM's file name {filename[:60]}... is longer than 255 bytes", hint="shorten it"
+        )
+    return filename
+
+
+def _container_paths(filename: str) -> FpmPaths:
+    """Where the packager finds the staging directory, its work directory, the hooks and the
+    changelog inside the build container, and where it writes the RPM ``filename``."""
+    return FpmPaths(
+        staging=CONTAINER_DESTDIR,
+        workdir=CONTAINER_WORKDIR,
+        hooks=CONTAINER_HOOKS_DIR,
+        package=f"{CONTAINER_OUT_DIR}/{filename}",
+        changelog=CONTAINER_CHANGELOG,
+    )
+
+
+def _build_env(
+    recipe: Recipe, version: str, target: Target, source: ResolvedSource, options: Options
+) -> dict[str, str]:
+    """The environment the build script runs in: what it builds, for where, and where things lie."""
+    pkg = recipe.package
+    build_env = {
+        "PKGRUN_NAME": pkg.name,
+        "PKGRUN_VERSION": version,
+        "PKGRUN_ARCH": pkg.arch,
+        "PKGRUN_TARGET": target.name,
+        "PKGRUN_DIST": target.dist,
+        "PKGRUN_FAMILY": target.family.value,
+        "PKGRUN_JOBS": str(options.make_jobs),
+        "PKGRUN_SOURCE": f"{CONTAINER_SOURCE_DIR}/{source.filename}",
+        "PKGRUN_SRCDIR": CONTAINER_SRCDIR,
+        "PKGRUN_DESTDIR": CONTAINER_DESTDIR,
+        "PKGRUN_RECIPE_DIR": CONTAINER_RECIPE_DIR,
+    }
+    if options.ccache:
+        # cc, gcc, c++, g++ are links to ccache (which runs the compiler of that name next in
+        # PATH): a build script needs no change to use it, whatever its compiler's name
+        build_env |= {
+            "PATH": f"{CONTAINER_CCACHE_BIN}:{_PATH}",
+            "CCACHE_DIR": CONTAINER_CCACHE_DIR,
+            "CCACHE_MAXSIZE": options.ccache,
+        }
+    return build_env
+
+
+def _build_requires(recipe: Recipe, target: Target, options: Options) -> list[str]:
+    """The recipe's build requirements on ``target``, with what pkgrun itself runs in the build."""
+    build_requires = recipe.build_requires_for(target)
+    if recipe.build.recipes and target.build_image_needs_rpm and "rpm" not in build_requires:
+        build_requires.append("rpm")  # to install the packages of the recipes it needs
+    if options.ccache and "ccache" not in build_requires:
+        build_requires.append("ccache")
+    return build_requires
+
+
+def _nfpm_config(
+    recipe: Recipe,
+    version: str,
+    rel: str,
+    target: Target,
+    requires: list[str],
+    hook_requires: list[str],
+) -> dict[str, Any]:
+    """nfpm's configuration without its file list (which the build makes)."""
+    # what rpmbuild adds by itself, nfpm is given: /bin/sh for the scriptlets; and nfpm has
+    # no Requires(pre), so what the hooks run is a plain Requires (which rpm orders first)
+    interpreter = ["/bin/sh"] if recipe.hooks.items() else []
+    depends = list(dict.fromkeys([*requires, *hook_requires, *interpreter]))
+    return nfpm_base(recipe, version, rel, target, depends)
+
+
+def _ccache_volume(options: Options, target: Target, recipe: Recipe) -> str | None:
+    """The named volume of the recipe's ccache on ``target``; None without one."""
+    if options.ccache and options.ccache_volume:
+        return volume_name(options.ccache_volume, target.name, recipe.name)
+    return None
 
 
 def volume_name(prefix: str, target: str, recipe: str) -> str:

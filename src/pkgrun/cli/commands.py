@@ -60,8 +60,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 def cmd_plan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from pkgrun.pipeline.decide import release_for
+    from pkgrun.pipeline.jobs import plan_of, run_options
     from pkgrun.pipeline.outcome import Mode, Request
-    from pkgrun.pipeline.runner import plan_of, run_options
     from pkgrun.repo.data import read_dist
 
     (loaded,) = _load(settings, [args.recipe], scripts=False)

@@ -113,6 +113,10 @@ class Console:
                 if problem.hint:
                     self.err.print(Text.assemble(("  hint: ", "yellow"), problem.hint))
         self.err.print(Text.assemble(("error: ", "bold red"), exc.message))
+        if isinstance(exc, CommandFailed) and exc.output.strip():
+            self.err.print(Text("  its last lines:", style="yellow"))
+            for line in exc.output.strip().splitlines()[-10:]:
+                self.err.print(Text(f"    {line}"))
         if exc.hint:
             self.err.print(Text.assemble(("  hint: ", "yellow"), exc.hint))
 

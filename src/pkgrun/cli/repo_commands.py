@@ -120,12 +120,11 @@ def cmd_repo(args: argparse.Namespace, settings: Settings, console: Console) -> 
 
 
 def cmd_key(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from pkgrun.trust.signing import find_secret_key, init_key, own_gnupg_home, public_key, resolve_key
+    from pkgrun.trust.signing import init_key, own_key, public_key, resolve_key
 
     existed = True
     if args.key_command == "init" and not settings.sign_key:
-        home = own_gnupg_home(settings.state_dir)
-        existed = home.is_dir() and find_secret_key(home) is not None
+        existed = own_key(settings.state_dir) is not None
         key = init_key(settings.state_dir, args.user_id)
     else:  # show, or init where a key is configured: that key, which must be there
         found = resolve_key(settings.sign_key, settings.gnupg_home, settings.state_dir)

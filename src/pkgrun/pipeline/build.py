@@ -6,14 +6,13 @@ plan's name for it; all output goes to the build's log. Files go into the contai
 comes out of it as archives, so the same code drives a local engine and a remote one. The RPM
 lands in a private directory and moves into the output directory only once rpm has read it
 back, it matches the recipe, and it passed rpmlint's failing checks and its install test.
-Publishing is the caller's (delivery.deliver).
+The compile's steps are compiling.py's, the stage and package steps packaging.py's; publishing
+is the caller's (delivery.deliver).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import posixpath
 import shutil
 import tempfile
 import time
@@ -23,61 +22,29 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pkgrun import __version__
-from pkgrun.archive import Item
-from pkgrun.build.autodeps import Generated, of_package
-from pkgrun.build.compiles import DEFAULT_MAX_BYTES, CompileCache, packaging_only
-from pkgrun.build.container_commands import (
-    buildroot_argv,
-    clamp_argv,
-    existing_argv,
-    fpm_command,
-    hook_texts,
-    nfpm_argv,
-    stage_argv,
-)
+from pkgrun.build.autodeps import Generated
+from pkgrun.build.compiles import DEFAULT_MAX_BYTES, CompileCache
+from pkgrun.build.container_commands import hook_texts
 from pkgrun.build.describe import sbom_facts
-from pkgrun.build.fpm import changelog_text, spec_escape
 from pkgrun.build.lint import LintResult, lint_rpm
-from pkgrun.build.nfpm import fpm_style_scripts, nfpm_config, with_generated
-from pkgrun.build.plan import (
-    CONTAINER_CCACHE_DIR,
-    CONTAINER_CHANGELOG,
-    CONTAINER_DESTDIR,
-    CONTAINER_HOOKS_DIR,
-    CONTAINER_NFPM,
-    CONTAINER_RECIPE_DIR,
-    CONTAINER_TOOLS_DIR,
-    CONTAINER_WORKDIR,
-    BuildPlan,
-    Step,
-)
+from pkgrun.build.nfpm import fpm_style_scripts
+from pkgrun.build.plan import CONTAINER_CCACHE_DIR, BuildPlan, Step
 from pkgrun.build.sources import fetch_source, source_date_epoch
 from pkgrun.build.staged_tree import check_package
-from pkgrun.build.staging import (
-    Entry,
-    UnownedDirectories,
-    check_config_files,
-    directories_line,
-    expand_directories,
-    find_argv,
-    needed_directories,
-    owned_directories,
-    parse_listing,
-    unsafe_names,
-)
-from pkgrun.build.system_dirs import EL_FILESYSTEM_DIRS
+from pkgrun.build.staging import Entry
 from pkgrun.build.verify import verify_rpm
 from pkgrun.engine import images
-from pkgrun.engine.container import Container, Engine, Transfers, start_container
+from pkgrun.engine.container import Engine, Transfers, start_container
 from pkgrun.errors import PkgrunError
-from pkgrun.install.install_test import run_install_test
+from pkgrun.install.install_test import InstallTestReport, run_install_test
 from pkgrun.install.lookup import check_plan_names
 from pkgrun.pipeline.compiling import Compiled, compile_or_reuse, copy_in, look_up
+from pkgrun.pipeline.packaging import published_providers, stage_and_package
 from pkgrun.pipeline.result import BuildResult as BuildResult  # callers take it from here too
 from pkgrun.repo.data import DistView
 from pkgrun.report import Reporter
 from pkgrun.rpm.header import content_digest
-from pkgrun.rpm.query import RpmFile, read_rpm
+from pkgrun.rpm.query import RpmInfo
 from pkgrun.targets import Packager
 from pkgrun.trust import sbom
 from pkgrun.trust.signing import SigningKey, sign_rpms
@@ -143,118 +110,26 @@ class Steps:
 
 
 def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
+    """The plan's steps, one after the other; the RPM lands in ``ctx.out_dir`` only once it
+    passed them all."""
     plan = ctx.plan
-    name = plan.name
     started = time.monotonic()
-    steps = Steps(reporter, name)
-    ctx.log.parent.mkdir(parents=True, exist_ok=True)
-    ctx.log.write_text(f"pkgrun {__version__}: {plan.nevra} for {plan.target.name} with {plan.packager}\n")
-    reporter.note(
-        name,
-        f"packager: {plan.packager} "
-        f"({'the build image carries fpm' if plan.packager is Packager.FPM else 'static binary, copied in'})",
-    )
-    with steps(Step.FETCH, f"fetch {plan.source.filename}"):
-        source = fetch_source(
-            plan.source,
-            recipe=name,
-            cache_dir=ctx.cache_dir,
-            mirrors=ctx.mirrors,
-            pip=ctx.pip,
-            max_bytes=ctx.max_download,
-            reporter=reporter,
-        )
-        epoch_time = plan.loaded.recipe.source.date_epoch
-        if epoch_time is None:
-            epoch_time = source_date_epoch(source, plan.source.sha256)
-        reporter.note(name, f"SOURCE_DATE_EPOCH={epoch_time} ({_day(epoch_time)})")
-    with steps(Step.IMAGE, "prepare the build image"):
-        containerfile = plan.target.containerfile
-        base = images.ensure_base_image(
-            ctx.engine,
-            plan.target,
-            containerfile,
-            log=ctx.log,
-            reporter=reporter,
-            recipe=name,
-            cache_dir=ctx.cache_dir,
-        )
-        system = check_plan_names(
-            ctx.engine,
-            plan,
-            base,
-            published=ctx.published,
-            log=ctx.log,
-            reporter=reporter,
-            cache_dir=ctx.cache_dir,
-            alongside=[*ctx.siblings, *_published_providers(ctx)],
-        )
-        ctx = replace(ctx, system_directories=system)
-        image = images.ensure_build_image(
-            ctx.engine,
-            plan.target,
-            containerfile,
-            base,
-            plan.build_requires,
-            log=ctx.log,
-            reporter=reporter,
-            recipe=name,
-        )
-    compiled: Compiled | None = None
-    # A private directory inside the output directory: the RPM appears in out_dir by a rename,
-    # whole and verified, or not at all.
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
-        holds = ctx.compiles.holds()  # what this build uses of the compile cache, till it ends
-        held.callback(shutil.rmtree, holds, ignore_errors=True)
-        if plan.options.compile_cache:
-            with steps(Step.COMPILE_CACHE, "look up the compile cache"):
-                compiled = look_up(ctx, epoch_time, holds)
-                reporter.note(name, compiled.why)
-        rpm_tmp = Path(private) / plan.rpm.name
+    steps = Steps(reporter, plan.name)
+    _start_log(ctx, reporter)
+    source, epoch_time = _fetch(ctx, steps, reporter)
+    image, system = _prepare_images(ctx, steps, reporter)
+    ctx = replace(ctx, system_directories=system)
+    with _private_dir(ctx) as (private, holds):
+        compiled = _look_up_compile(ctx, steps, reporter, epoch_time, holds)
+        rpm_tmp = private / plan.rpm.name
         made = _make_in_container(ctx, steps, reporter, image, source, epoch_time, compiled, holds, rpm_tmp)
-        compiled, build_packages = made.compiled, made.build_packages
-        with steps(Step.VERIFY, "read the RPM back and check it against what was staged"):
-            # the scriptlets are the hooks as written and the files are what was staged,
-            # whatever the build script did to the container the packager ran in
-            scripts = fpm_style_scripts(hook_texts(plan))
-            info = verify_rpm(rpm_tmp, plan, scripts, made.entries, made.generated)
-            # and the files are the staged tree this machine holds, whatever the container says
-            check_package(rpm_tmp, plan, made.tree, ctx.where)
-        if plan.options.sign:
-            if ctx.key is None:
-                raise PkgrunError("no signing key for a build that signs", hint="pass --unsigned, or a key")
-            with steps(Step.SIGN, f"sign with key {ctx.key.key_id}"):
-                sign_rpms(ctx.key, [rpm_tmp])
-        lint = None
-        if plan.options.lint:
-            with steps(Step.LINT, "rpmlint"):
-                lint = check_lint(ctx, rpm_tmp)
-            reporter.note(name, f"rpmlint: {lint.summary()}")
-        tested = None
-        if plan.options.install_test:
-            with steps(Step.INSTALL_TEST, "install test"):
-                tested = run_install_test(
-                    plan,
-                    rpm_tmp,
-                    info,
-                    engine=ctx.engine,
-                    published=ctx.published,
-                    siblings=ctx.siblings,
-                    key=ctx.key if plan.options.sign else None,
-                    log=ctx.log,
-                    reporter=reporter,
-                    keep_container=ctx.keep_container,
-                    cache_dir=ctx.cache_dir,
-                    transfers=ctx.transfers,
-                )
-        with steps(Step.SBOM, "describe the package (SBOM)"):
-            sbom_tmp = rpm_tmp.with_name(sbom.file_name(rpm_tmp.name))
-            facts = sbom_facts(plan, info, content_digest(rpm_tmp), build_packages, epoch_time)
-            sbom_tmp.write_text(sbom.make_sbom(facts))
-        final = ctx.out_dir / plan.rpm.name
-        os.replace(sbom_tmp, final.with_name(sbom_tmp.name))
-        os.replace(rpm_tmp, final)
+        compiled = made.compiled
+        info = _verify(ctx, steps, rpm_tmp, made)
+        _sign(ctx, steps, rpm_tmp)
+        lint = _lint(ctx, steps, reporter, rpm_tmp)
+        tested = _install_test(ctx, steps, reporter, rpm_tmp, info)
+        sbom_tmp = _describe(ctx, steps, rpm_tmp, info, made.build_packages, epoch_time)
+        final = _move_out(ctx, rpm_tmp, sbom_tmp)
     return BuildResult(
         plan,
         final,
@@ -271,19 +146,100 @@ def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
     )
 
 
-def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
-    """rpmlint's findings; the checks the recipe lists in [lint] fail fail the build."""
-    lint = ctx.plan.loaded.recipe.lint
-    result = lint_rpm(rpm, lint.fail, lint.ignore, ctx.key.signer_ids if ctx.key else ())
-    with ctx.log.open("a") as fh:
-        fh.write("rpmlint:\n" + "".join(f"  {f}\n" for f in result.findings))
-    if result.failing:
-        raise PkgrunError(
-            f"rpmlint: {len(result.failing)} finding(s) of checks that fail the build: "
-            + "; ".join(str(f) for f in result.failing[:5]),
-            hint="fix the package, or change the recipe's [lint] fail list",
+def _start_log(ctx: BuildContext, reporter: Reporter) -> None:
+    """The build's log begun with what builds, and the packager said."""
+    plan = ctx.plan
+    ctx.log.parent.mkdir(parents=True, exist_ok=True)
+    ctx.log.write_text(f"pkgrun {__version__}: {plan.nevra} for {plan.target.name} with {plan.packager}\n")
+    reporter.note(
+        plan.name,
+        f"packager: {plan.packager} "
+        f"({'the build image carries fpm' if plan.packager is Packager.FPM else 'static binary, copied in'})",
+    )
+
+
+def _fetch(ctx: BuildContext, steps: Steps, reporter: Reporter) -> tuple[Path, int]:
+    """The fetch step: the source, and the SOURCE_DATE_EPOCH the build uses (the recipe's, else
+    the source's)."""
+    plan = ctx.plan
+    with steps(Step.FETCH, f"fetch {plan.source.filename}"):
+        source = fetch_source(
+            plan.source,
+            recipe=plan.name,
+            cache_dir=ctx.cache_dir,
+            mirrors=ctx.mirrors,
+            pip=ctx.pip,
+            max_bytes=ctx.max_download,
+            reporter=reporter,
         )
-    return result
+        epoch_time = plan.loaded.recipe.source.date_epoch
+        if epoch_time is None:
+            epoch_time = source_date_epoch(source, plan.source.sha256)
+        reporter.note(plan.name, f"SOURCE_DATE_EPOCH={epoch_time} ({_day(epoch_time)})")
+    return source, epoch_time
+
+
+def _prepare_images(ctx: BuildContext, steps: Steps, reporter: Reporter) -> tuple[str, frozenset[str] | None]:
+    """The image step: the base image, the plan's names looked up where the package is
+    installed, and the build image; returns the build image and the directories where the
+    package is installed (BuildContext.system_directories)."""
+    plan = ctx.plan
+    with steps(Step.IMAGE, "prepare the build image"):
+        containerfile = plan.target.containerfile
+        base = images.ensure_base_image(
+            ctx.engine,
+            plan.target,
+            containerfile,
+            log=ctx.log,
+            reporter=reporter,
+            recipe=plan.name,
+            cache_dir=ctx.cache_dir,
+        )
+        system = check_plan_names(
+            ctx.engine,
+            plan,
+            base,
+            published=ctx.published,
+            log=ctx.log,
+            reporter=reporter,
+            cache_dir=ctx.cache_dir,
+            alongside=[*ctx.siblings, *published_providers(ctx)],
+        )
+        image = images.ensure_build_image(
+            ctx.engine,
+            plan.target,
+            containerfile,
+            base,
+            plan.build_requires,
+            log=ctx.log,
+            reporter=reporter,
+            recipe=plan.name,
+        )
+    return image, system
+
+
+@contextmanager
+def _private_dir(ctx: BuildContext) -> Iterator[tuple[Path, Path]]:
+    """A private directory inside the output directory, and what this build holds of the compile
+    cache (CompileCache.holds), both until the build ends: the RPM appears in out_dir by a
+    rename, whole and verified, or not at all."""
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
+        holds = ctx.compiles.holds()
+        held.callback(shutil.rmtree, holds, ignore_errors=True)
+        yield Path(private), holds
+
+
+def _look_up_compile(
+    ctx: BuildContext, steps: Steps, reporter: Reporter, epoch_time: int, holds: Path
+) -> Compiled | None:
+    """The compile cache's step, where the plan uses it: the kept compile, or why there is none."""
+    if not ctx.plan.options.compile_cache:
+        return None
+    with steps(Step.COMPILE_CACHE, "look up the compile cache"):
+        compiled = look_up(ctx, epoch_time, holds)
+        reporter.note(ctx.plan.name, compiled.why)
+    return compiled
 
 
 @dataclass(frozen=True)
@@ -333,153 +289,102 @@ def _make_in_container(
         build_packages, tree = compile_or_reuse(
             ctx, steps, container, epoch_time, compiled, reporter, source, holds
         )
-        entries, generated = _stage_and_package(ctx, steps, container, epoch_time, tree)
+        entries, generated = stage_and_package(ctx, steps, container, epoch_time, tree)
         reporter.note(plan.name, generated.summary())
         container.get(plan.container_rpm, rpm)
     return Made(compiled, entries, build_packages, tree, generated)
 
 
-def _stage_and_package(
-    ctx: BuildContext, steps: Steps, container: Container, epoch_time: int, tree: Path
-) -> tuple[list[Entry], Generated]:
-    """The stage and package steps, once the staging directory holds the compile (``tree``, its
-    archive on this machine); returns what was staged, as the container lists it, and the
-    dependencies generated from it."""
+def _verify(ctx: BuildContext, steps: Steps, rpm: Path, made: Made) -> RpmInfo:
     plan = ctx.plan
-    recipe = plan.loaded.recipe
-    reproducible = {"SOURCE_DATE_EPOCH": str(epoch_time)}
-    container.put(_packaging_files(ctx, epoch_time))
-    with steps(Step.STAGE, "stage the recipe's files"):
-        container.exec(stage_argv(plan), log=ctx.log)
-        container.exec(clamp_argv(epoch_time), log=ctx.log)
-        listing = container.capture(
-            find_argv(CONTAINER_DESTDIR, recipe.files.paths), workdir=CONTAINER_DESTDIR
+    with steps(Step.VERIFY, "read the RPM back and check it against what was staged"):
+        # the scriptlets are the hooks as written and the files are what was staged,
+        # whatever the build script did to the container the packager ran in
+        scripts = fpm_style_scripts(hook_texts(plan))
+        info = verify_rpm(rpm, plan, scripts, made.entries, made.generated)
+        # and the files are the staged tree this machine holds, whatever the container says
+        check_package(rpm, plan, made.tree, ctx.where)
+    return info
+
+
+def _sign(ctx: BuildContext, steps: Steps, rpm: Path) -> None:
+    if not ctx.plan.options.sign:
+        return
+    if ctx.key is None:
+        raise PkgrunError("no signing key for a build that signs", hint="pass --unsigned, or a key")
+    with steps(Step.SIGN, f"sign with key {ctx.key.key_id}"):
+        sign_rpms(ctx.key, [rpm])
+
+
+def _lint(ctx: BuildContext, steps: Steps, reporter: Reporter, rpm: Path) -> LintResult | None:
+    if not ctx.plan.options.lint:
+        return None
+    with steps(Step.LINT, "rpmlint"):
+        lint = check_lint(ctx, rpm)
+    reporter.note(ctx.plan.name, f"rpmlint: {lint.summary()}")
+    return lint
+
+
+def check_lint(ctx: BuildContext, rpm: Path) -> LintResult:
+    """rpmlint's findings; the checks the recipe lists in [lint] fail fail the build."""
+    lint = ctx.plan.loaded.recipe.lint
+    result = lint_rpm(rpm, lint.fail, lint.ignore, ctx.key.signer_ids if ctx.key else ())
+    with ctx.log.open("a") as fh:
+        fh.write("rpmlint:\n" + "".join(f"  {f}\n" for f in result.findings))
+    if result.failing:
+        raise PkgrunError(
+            f"rpmlint: {len(result.failing)} finding(s) of checks that fail the build: "
+            + "; ".join(str(f) for f in result.failing[:5]),
+            hint="fix the package, or change the recipe's [lint] fail list",
         )
-        entries = parse_listing(listing.stdout)
-        if bad := unsafe_names(entries):
-            raise PkgrunError(
-                f"the build installed {len(bad)} path(s) with control characters or bytes that are not "
-                f"UTF-8: {', '.join(bad[:5])}",
-                hint="rename them in the build script; RPM headers and fpm's spec file hold names as text",
-            )
-        if leaks := _buildroot_leaks(container, plan, entries):
-            raise PkgrunError(
-                f"{len(leaks)} staged file(s) hold the staging directory's path {CONTAINER_DESTDIR}, which "
-                f"does not exist where the package is installed: {', '.join(leaks[:8])}",
-                hint="install with the final paths (e.g. compile Python with `python -m compileall -d "
-                "/installed/dir`, configure with --prefix and install with DESTDIR); rpmbuild's "
-                "check-buildroot refuses such a package too",
-            )
-        check_config_files(recipe.files.config, entries, str(plan.loaded.file))
-        directories = expand_directories(recipe.files.directories, entries, str(plan.loaded.file))
-        _check_directories_owned(container, ctx, entries, directories)
-    with steps(Step.PACKAGE, f"package with {plan.packager}"):
-        generated = of_package(tree, recipe, plan.loaded.directory)
-        if plan.packager is Packager.FPM:
-            container.exec(
-                fpm_command(plan, directories, generated),
-                # fpm also reads options from $FPMOPTS, ./.fpm and ~/.fpm: none of them here
-                env={"FPMOPTS": "", "HOME": CONTAINER_WORKDIR, **reproducible},
-                workdir=CONTAINER_WORKDIR,
-                log=ctx.log,
-            )
-        else:
-            config = nfpm_config(
-                with_generated({**(plan.nfpm_config or {}), "mtime": _rfc3339(epoch_time)}, generated),
-                recipe.files.config,
-                entries,
-                owned_directories(directories, entries),
-                staging=CONTAINER_DESTDIR,
-                scripts={
-                    key: f"{CONTAINER_TOOLS_DIR}/scripts/{key}" for key in fpm_style_scripts(hook_texts(plan))
-                },
-            )
-            scripts = [
-                Item(f"{CONTAINER_TOOLS_DIR}/scripts/{key}", data=text.encode())
-                for key, text in fpm_style_scripts(hook_texts(plan)).items()
-            ]
-            container.put(
-                [
-                    Item(f"{CONTAINER_TOOLS_DIR}/nfpm.yaml", data=json.dumps(config, indent=1).encode()),
-                    *scripts,
-                ]
-            )
-            container.exec(nfpm_argv(plan), log=ctx.log)
-    return entries, generated
+    return result
 
 
-def _packaging_files(ctx: BuildContext, epoch_time: int) -> list[Item]:
-    """What only packaging reads, for the steps after the compile: recipe.toml, the hooks and
-    the [files.add] sources; nfpm, or fpm's %changelog (which holds the iteration) and the hooks
-    as rpmbuild must read them (it expands macros in its spec file)."""
+def _install_test(
+    ctx: BuildContext, steps: Steps, reporter: Reporter, rpm: Path, info: RpmInfo
+) -> InstallTestReport | None:
     plan = ctx.plan
-    directory = plan.loaded.directory
-    items = [
-        Item(f"{CONTAINER_RECIPE_DIR}/{relative}", source=directory / relative)
-        for relative in sorted(packaging_only(plan))
-        if (directory / relative).is_file()
-    ]
-    if plan.packager is Packager.NFPM:
-        assert ctx.nfpm is not None  # BuildContext says so before any work
-        return [*items, Item(CONTAINER_NFPM, source=ctx.nfpm, mode=0o755)]
-    text = changelog_text(plan.loaded.recipe, plan.version, plan.release, epoch_time)
-    hooks = [
-        Item(f"{CONTAINER_HOOKS_DIR}/{path}", data=spec_escape((directory / path).read_text()).encode())
-        for _, path in plan.loaded.recipe.hooks.items()
-    ]
-    return [*items, Item(CONTAINER_CHANGELOG, data=text.encode()), *hooks]
+    if not plan.options.install_test:
+        return None
+    with steps(Step.INSTALL_TEST, "install test"):
+        return run_install_test(
+            plan,
+            rpm,
+            info,
+            engine=ctx.engine,
+            published=ctx.published,
+            siblings=ctx.siblings,
+            key=ctx.key if plan.options.sign else None,
+            log=ctx.log,
+            reporter=reporter,
+            keep_container=ctx.keep_container,
+            cache_dir=ctx.cache_dir,
+            transfers=ctx.transfers,
+        )
 
 
-def _check_directories_owned(
-    container: Container, ctx: BuildContext, entries: Sequence[Entry], directories: Sequence[str]
-) -> None:
-    """The directories the package's files need exist where it is installed (the runtime image
-    with the recipe's requirements, else the build's container), come with a package it is
-    installed with (another recipe's, one pkgrun's repository provides) or are the package's
-    own: else rpm would create them on install and leave them behind on removal, which the
-    install test finds only after packaging."""
-    plan = ctx.plan
-    needed = needed_directories(entries, owned_directories(directories, entries), ("/", *EL_FILESYSTEM_DIRS))
-    if needed and ctx.system_directories is not None:
-        needed = [path for path in needed if path not in ctx.system_directories]
-    if needed and (alongside := [*ctx.siblings, *_published_providers(ctx)]):
-        had = {d for rpm in alongside for f in read_rpm(rpm).files for d in _parents(f)}
-        needed = [path for path in needed if path not in had]
-    if needed and ctx.system_directories is None:
-        present = set(container.capture(existing_argv(needed)).stdout.split("\n"))
-        needed = [path for path in needed if path not in present]
-    if needed:
-        line = directories_line(plan.loaded.recipe.files.directories, needed)
-        raise UnownedDirectories(str(plan.loaded.file), needed, line, plan.target.name)
+def _describe(
+    ctx: BuildContext,
+    steps: Steps,
+    rpm: Path,
+    info: RpmInfo,
+    build_packages: list[tuple[str, str]],
+    epoch_time: int,
+) -> Path:
+    """The SBOM step: the package described beside it; returns the SBOM's path."""
+    with steps(Step.SBOM, "describe the package (SBOM)"):
+        sbom_tmp = rpm.with_name(sbom.file_name(rpm.name))
+        facts = sbom_facts(ctx.plan, info, content_digest(rpm), build_packages, epoch_time)
+        sbom_tmp.write_text(sbom.make_sbom(facts))
+    return sbom_tmp
 
 
-def _parents(file: RpmFile) -> list[str]:
-    """A packaged path's directories: itself when it is one, and those it is in (pure)."""
-    path = file.path if file.mode.startswith("d") else posixpath.dirname(file.path)
-    out = []
-    while path not in ("/", ""):
-        out.append(path)
-        path = posixpath.dirname(path)
-    return out
-
-
-def _published_providers(ctx: BuildContext) -> list[Path]:
-    """The published packages a server takes with this one for what it requires."""
-    requires = [*ctx.plan.requires, *ctx.plan.hook_requires]
-    return ctx.published.providers(requires, skip={ctx.plan.name})
-
-
-def _buildroot_leaks(container: Container, plan: BuildPlan, entries: Sequence[Entry]) -> list[str]:
-    """Staged files (and links) that name the staging directory: they would point nowhere once
-    installed (a .pyc compiled with the staging path, a script with #!/pkgrun/destdir/...)."""
-    found = container.capture(buildroot_argv(plan), workdir=CONTAINER_DESTDIR, check=False).stdout
-    leaks = ["/" + line.strip().removeprefix("./") for line in found.splitlines() if line.strip()]
-    leaks += [e.path for e in entries if e.kind == "l" and CONTAINER_DESTDIR in e.link]
-    return sorted(set(leaks))
-
-
-def _rfc3339(epoch_time: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_time))
+def _move_out(ctx: BuildContext, rpm: Path, sbom_file: Path) -> Path:
+    """The SBOM, then the RPM, renamed into the output directory; returns the RPM's path there."""
+    final = ctx.out_dir / ctx.plan.rpm.name
+    os.replace(sbom_file, final.with_name(sbom_file.name))
+    os.replace(rpm, final)
+    return final
 
 
 def _day(epoch_time: int) -> str:

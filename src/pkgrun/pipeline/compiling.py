@@ -3,7 +3,7 @@ build uses it), the kept compile unpacked or the source compiled, and the compil
 
 A compile is unpacking the source, installing the [build] recipes' packages and running the
 build script, which installs into the staging directory; what it depends on is its key
-(compiles.py). What only packaging reads goes into the container after it (build.py).
+(compiles.py). What only packaging reads goes into the container after it (packaging.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgrun.build import cache as buildcache
-from pkgrun.build.plan import Options, make_plan
+from pkgrun.build.plan import BuildPlan, Options, make_plan
 from pkgrun.config.settings import Settings
 from pkgrun.engine.container import Engine
 from pkgrun.errors import UsageError
@@ -102,16 +102,49 @@ def rebuild_published(
     """Rebuild ``published`` (default: the newest published package of the recipe) from its
     recorded inputs and compare."""
     started = time.monotonic()
-    published = published or newest_release(settings.repo, target.dist, loaded.name)
+    published = published or _newest_published(loaded, target, settings)
+    entry = recorded_entry(settings.repo, target, published)
+    recorded = entry["inputs"]
+    folder = settings.logs / f"rebuild-{published.name.removesuffix('.rpm')}-{_stamp()}"
+    plan = _plan_as_recorded(loaded, target, entry, settings, folder)
+    deps = _recorded_packages(settings.repo, target, recorded.get("recipes", {}))
+    changes = _changes_since_recorded(plan, published, recorded, deps, settings, identities)
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx = _rebuild_context(plan, folder, deps, settings, engine, identities)
+    result = build_recipe(ctx, reporter)
+    identical = content_digest(result.rpm) == content_digest(published)
+    report = None if identical else _diffoscope(published, result.rpm, folder)
+    return Verdict(
+        loaded.name,
+        target.name,
+        published,
+        result.rpm,
+        identical,
+        folder,
+        report,
+        changes,
+        time.monotonic() - started,
+    )
+
+
+def _newest_published(loaded: LoadedRecipe, target: Target, settings: Settings) -> Path:
+    """The recipe's newest published package for ``target``; refused when there is none."""
+    published = newest_release(settings.repo, target.dist, loaded.name)
     if published is None:
         raise UsageError(
             f"{loaded.name} is not published for {target.name}",
             hint=f"build it first: pkgrun build {loaded.name}",
         )
-    entry = recorded_entry(settings.repo, target, published)
+    return published
+
+
+def _plan_as_recorded(
+    loaded: LoadedRecipe, target: Target, entry: dict[str, Any], settings: Settings, folder: Path
+) -> BuildPlan:
+    """The build's plan with the recorded version, iteration and packager, and nothing after the
+    package (no lint, install test, signing or publishing)."""
     recorded = entry["inputs"]
-    folder = settings.logs / f"rebuild-{published.name.removesuffix('.rpm')}-{_stamp()}"
-    plan = make_plan(
+    return make_plan(
         loaded,
         target,
         out_dir=folder,
@@ -130,7 +163,19 @@ def rebuild_published(
         iteration=str(entry.get("iteration") or recorded.get("iteration")),
         packager=Packager.FPM if str(recorded.get("packager", "")).startswith("fpm") else Packager.NFPM,
     )
-    deps = _recorded_packages(settings.repo, target, recorded.get("recipes", {}))
+
+
+def _changes_since_recorded(
+    plan: BuildPlan,
+    published: Path,
+    recorded: dict[str, Any],
+    deps: dict[str, Path],
+    settings: Settings,
+    identities: buildcache.Identities,
+) -> list[str]:
+    """How today's inputs differ from the recorded ones, in words; refused when an input other
+    than those a rebuild takes as they are today (TODAYS) differs: the recorded inputs are gone."""
+    target = plan.target
     inputs = buildcache.inputs_of(
         plan,
         image=identities.image(target),
@@ -145,33 +190,31 @@ def rebuild_published(
             hint="check out the recipe as it was when the package was built (the digests of its files "
             f"are in {settings.repo / target.dist / INDEX_FILE})",
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    ctx = BuildContext(
+    return changes
+
+
+def _rebuild_context(
+    plan: BuildPlan,
+    folder: Path,
+    deps: dict[str, Path],
+    settings: Settings,
+    engine: Engine,
+    identities: buildcache.Identities,
+) -> BuildContext:
+    """Where the rebuild runs: its own folder for package and log, the needed recipes' very
+    packages."""
+    return BuildContext(
         plan=plan,
         engine=engine,
         out_dir=folder,
         cache_dir=settings.cache_dir,
         log=folder / "build.log",
-        published=read_dist(settings.repo, target.dist),
+        published=read_dist(settings.repo, plan.target.dist),
         nfpm=identities.nfpm if plan.packager is Packager.NFPM else None,
         mirrors=settings.mirrors,
         max_download=settings.max_download,
         pip=settings.pip,
         dependencies=list(deps.values()),
-    )
-    result = build_recipe(ctx, reporter)
-    identical = content_digest(result.rpm) == content_digest(published)
-    report = None if identical else _diffoscope(published, result.rpm, folder)
-    return Verdict(
-        loaded.name,
-        target.name,
-        published,
-        result.rpm,
-        identical,
-        folder,
-        report,
-        changes,
-        time.monotonic() - started,
     )
 
 

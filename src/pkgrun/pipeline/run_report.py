@@ -174,63 +174,40 @@ def _size(n: int | None) -> str:
     return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{n / 1024:.1f} KiB"
 
 
+# the order of the table's rows: what needs a person first
+_ORDER = (Status.FAILED, Status.BLOCKED, Status.BUILT, Status.IDENTICAL, Status.SKIPPED)
+
+
 def report_html(run: RunResult, history: list[Run] | None = None) -> str:
     e = html.escape
     history = history or []
-    counts = {status: sum(o.status is status for o in run.outcomes) for status in Status}
     verdict = "all good" if run.exit_code == 0 else "some builds failed"
-    summary = " · ".join(f'<span style="color:{_COLOURS[s]}">{counts[s]} {s.value}</span>' for s in Status)
     several = len(run.hosts) > 1  # the host column and table: only where builds had a choice
-    rows = []
-    order = [
-        Status.FAILED,
-        Status.BLOCKED,
-        Status.BUILT,
-        Status.IDENTICAL,
-        Status.SKIPPED,
-    ]  # what needs a person first
-    for o in sorted(run.outcomes, key=lambda o: (order.index(o.status), o.target, o.recipe)):
-        log = f'<a href="logs/{e(_log_name(o))}">log</a>' if o.log is not None else ""
-        detail = e(o.reason)
-        if o.verified:
-            detail += f'<div class="verified">rebuilt to check: {e(o.verified)}</div>'
-        if o.error:
-            detail += f'<div class="error">{e(o.error)}</div>'
-        for retry in o.retried:
-            detail += f'<div class="retried">{e(retry)}</div>'
-        if o.log_tail:
-            shown = " open" if o.status is Status.FAILED else ""
-            tail = e(o.log_tail)
-            detail += f"<details{shown}><summary>last lines of the log</summary><pre>{tail}</pre></details>"
-        if o.lint:
-            findings = e("\n".join(o.lint_grouped or o.lint))
-            checks = len(o.lint_grouped) or len(o.lint)
-            detail += (
-                f"<details><summary>rpmlint: {len(o.lint)} findings of {checks} checks, advice (none fails "
-                f"the build)</summary><pre>{findings}</pre></details>"
-            )
-        badge = f'<span class="badge" style="background:{_COLOURS[o.status]}">{o.status.value}</span>'
-        cells = [badge, e(o.recipe), e(o.target), *([e(o.host or "")] if several else [])]
-        cells += [e(o.version), e(o.nevra or "")]
-        measured = o.status.value in _MEASURED
-        node = (o.target, o.recipe)
-        now = o.seconds if _compiled(o.status.value, o.reason) else None
-        times = [r[1].get(node, (None, None))[0] for r in history] + [now]
-        sizes = [r[1].get(node, (None, None))[1] for r in history] + [o.size if measured else None]
-        trend = sparkline([float(v) if v is not None else None for v in times], "s", "build time")
-        trend += sparkline([float(v) if v is not None else None for v in sizes], "B", "RPM size")
-        cells += [f"{o.seconds:.1f} s", _size(o.size), trend, detail, log]
-        rows.append(
-            "<tr>"
-            + "".join(
-                f'<td class="num">{c}</td>' if i - several in (5, 6, 7) else f"<td>{c}</td>"
-                for i, c in enumerate(cells)
-            )
-            + "</tr>"
-        )
+    outcomes = sorted(run.outcomes, key=lambda o: (_ORDER.index(o.status), o.target, o.recipe))
+    rows = [_build_row(o, history, several) for o in outcomes]
+    return f"""{_head(run, verdict, several)}<body>
+<h1>pkgrun nightly: {verdict}</h1>
+<div class="summary">{_summary(run)} — started {e(run.started.strftime("%Y-%m-%d %H:%M:%S"))} UTC,
+took {run.seconds:.1f} s, pkgrun {e(__version__)}</div>
+<table>
+<tr><th>status</th><th>recipe</th><th>target</th>{"<th>host</th>" if several else ""}
+<th>version</th><th>package</th>
+<th>time</th><th>size</th><th title="build time and RPM size over the kept runs, oldest first">trend</th>
+<th>why</th><th></th></tr>
+{chr(10).join(rows)}
+</table>
+{_hosts_table(run) if several else ""}
+<p><a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a></p>
+{_previous(history)}
+</body></html>
+"""
+
+
+def _head(run: RunResult, verdict: str, several: bool) -> str:
+    """The page's title and style sheet (the "why" column moves right when there is a host column)."""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>pkgrun nightly {e(run.started.strftime("%Y-%m-%d %H:%M"))} UTC: {verdict}</title>
+<title>pkgrun nightly {html.escape(run.started.strftime("%Y-%m-%d %H:%M"))} UTC: {verdict}</title>
 <style>
 body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2em; color: #1f2328; }}
 h1 {{ font-size: 1.5em; margin-bottom: .2em; }}
@@ -247,22 +224,69 @@ td:nth-child({9 + several}) {{ max-width: 48em; }}
 h2 {{ font-size: 1.15em; margin-top: 1.5em; }}
 svg.spark {{ display: block; margin: 2px 0; }}
 .previous {{ margin-top: 1em; color: #57606a; }}
-</style></head><body>
-<h1>pkgrun nightly: {verdict}</h1>
-<div class="summary">{summary} — started {e(run.started.strftime("%Y-%m-%d %H:%M:%S"))} UTC,
-took {run.seconds:.1f} s, pkgrun {e(__version__)}</div>
-<table>
-<tr><th>status</th><th>recipe</th><th>target</th>{"<th>host</th>" if several else ""}
-<th>version</th><th>package</th>
-<th>time</th><th>size</th><th title="build time and RPM size over the kept runs, oldest first">trend</th>
-<th>why</th><th></th></tr>
-{chr(10).join(rows)}
-</table>
-{_hosts_table(run) if several else ""}
-<p><a href="report.json">report.json</a> · <a href="junit.xml">junit.xml</a></p>
-{_previous(history)}
-</body></html>
-"""
+</style></head>"""
+
+
+def _summary(run: RunResult) -> str:
+    """How many builds ended in each status, each in its status's colour."""
+    counts = {status: sum(o.status is status for o in run.outcomes) for status in Status}
+    return " · ".join(f'<span style="color:{_COLOURS[s]}">{counts[s]} {s.value}</span>' for s in Status)
+
+
+def _build_row(o: Outcome, history: list[Run], several: bool) -> str:
+    """One build's row: its status, what was built (and where), its time and size with their
+    trend, why, and a link to its log."""
+    e = html.escape
+    badge = f'<span class="badge" style="background:{_COLOURS[o.status]}">{o.status.value}</span>'
+    log = f'<a href="logs/{e(_log_name(o))}">log</a>' if o.log is not None else ""
+    cells = [badge, e(o.recipe), e(o.target), *([e(o.host or "")] if several else [])]
+    cells += [e(o.version), e(o.nevra or "")]
+    cells += [f"{o.seconds:.1f} s", _size(o.size), _trend(o, history), _why(o), log]
+    return (
+        "<tr>"
+        + "".join(
+            f'<td class="num">{c}</td>' if i - several in (5, 6, 7) else f"<td>{c}</td>"
+            for i, c in enumerate(cells)
+        )
+        + "</tr>"
+    )
+
+
+def _trend(o: Outcome, history: list[Run]) -> str:
+    """The build's compile time and RPM size over the kept runs and this one, as two charts."""
+    measured = o.status.value in _MEASURED
+    node = (o.target, o.recipe)
+    now = o.seconds if _compiled(o.status.value, o.reason) else None
+    times = [r[1].get(node, (None, None))[0] for r in history] + [now]
+    sizes = [r[1].get(node, (None, None))[1] for r in history] + [o.size if measured else None]
+    trend = sparkline([float(v) if v is not None else None for v in times], "s", "build time")
+    trend += sparkline([float(v) if v is not None else None for v in sizes], "B", "RPM size")
+    return trend
+
+
+def _why(o: Outcome) -> str:
+    """The build's reason, with what a rebuild to check it found, its error, the hosts lost
+    under it, its log's last lines (open when it failed) and rpmlint's advice."""
+    e = html.escape
+    detail = e(o.reason)
+    if o.verified:
+        detail += f'<div class="verified">rebuilt to check: {e(o.verified)}</div>'
+    if o.error:
+        detail += f'<div class="error">{e(o.error)}</div>'
+    for retry in o.retried:
+        detail += f'<div class="retried">{e(retry)}</div>'
+    if o.log_tail:
+        shown = " open" if o.status is Status.FAILED else ""
+        tail = e(o.log_tail)
+        detail += f"<details{shown}><summary>last lines of the log</summary><pre>{tail}</pre></details>"
+    if o.lint:
+        findings = e("\n".join(o.lint_grouped or o.lint))
+        checks = len(o.lint_grouped) or len(o.lint)
+        detail += (
+            f"<details><summary>rpmlint: {len(o.lint)} findings of {checks} checks, advice (none fails "
+            f"the build)</summary><pre>{findings}</pre></details>"
+        )
+    return detail
 
 
 def _hosts_table(run: RunResult) -> str:

@@ -3,8 +3,9 @@
 A run is a set of requests, one per (target, recipe), each with a mode that says when it builds:
 always (a recipe named on `pkgrun build`), only when nothing is published (a recipe a named one
 needs: the newest published package is used instead), or only when its inputs changed (the
-nightly job). The requests are planned before any work, ordered by [build] recipes, and run in
-parallel where they do not depend on each other; a failure stops nothing but what needs it.
+nightly job). The requests are planned before any work (jobs.py), ordered by [build] recipes,
+and run in parallel where they do not depend on each other; a failure stops nothing but what
+needs it.
 
 Builds run on build hosts (hosts.py): this machine's engine, or several reached through their
 remote APIs, each taking its number of builds at once. A build whose host stops answering is
@@ -20,22 +21,23 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 from pkgrun.build import cache as buildcache
 from pkgrun.build.lint import grouped
-from pkgrun.build.plan import BuildPlan, Options, Step, make_plan
+from pkgrun.build.plan import BuildPlan, Step
 from pkgrun.config.settings import Settings
 from pkgrun.engine.container import Engine, EngineDown
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.install.install_test import InstallTestFailed
 from pkgrun.pipeline.build import BuildContext, BuildResult, build_recipe
-from pkgrun.pipeline.decide import Action, Decision, decide, release_for
+from pkgrun.pipeline.decide import Action, decide, release_for
 from pkgrun.pipeline.delivery import deliver, iteration_of, published_twin
 from pkgrun.pipeline.hosts import LOCAL, BuildHost, Down, Watch, answers, engine_failed, local_host
+from pkgrun.pipeline.jobs import Job, plan_of, plan_requests
 from pkgrun.pipeline.outcome import HostUse, Outcome, Request, RunResult, Status
 from pkgrun.pipeline.rebuild import rebuild_published
 from pkgrun.pipeline.scheduler import HostLost, Node, Slots, graph, schedule
@@ -47,65 +49,6 @@ from pkgrun.targets import Packager, Target
 from pkgrun.trust.signing import SigningKey
 
 log = logging.getLogger("pkgrun.pipeline")
-
-
-def run_options(settings: Settings, concurrent: int) -> Options:
-    """The steps a run's builds take, and make -j of each when ``concurrent`` builds share the cores."""
-    _, make_jobs = settings.split(concurrent)
-    return Options(
-        lint=settings.lint,
-        install_test=settings.install_test,
-        publish=settings.publish,
-        sign=not settings.unsigned,
-        make_jobs=make_jobs,
-        recompile=settings.recompile,
-        ccache=settings.ccache,
-        ccache_volume=settings.config.cache.ccache_volume,
-    )
-
-
-def plan_requests(requests: Sequence[Request], settings: Settings) -> dict[Node, BuildPlan]:
-    """Every request's plan, made before any work: a bad version or packager stops the run here."""
-    options = run_options(settings, len(requests))
-    return {(r.target.name, r.loaded.name): plan_of(r, settings, options) for r in requests}
-
-
-def plan_of(
-    request: Request, settings: Settings, options: Options, iteration: str | None = None
-) -> BuildPlan:
-    """A request's plan with ``options`` (and another iteration than its own, when given): the
-    one way a run, and `pkgrun plan`, make one."""
-    return make_plan(
-        request.loaded,
-        request.target,
-        out_dir=settings.out_dir,
-        options=options,
-        version=request.version,
-        iteration=iteration or request.iteration,
-        packager=settings.packager,
-    )
-
-
-@dataclass
-class Job:
-    """One request of a run, as it goes: planned up front (the recipe's release, the run's make
-    -j), decided before any host is given to it, then built once its release and host are
-    known (``final``: the plan that runs), on the hosts it was tried on, to its outcome."""
-
-    request: Request
-    plan: BuildPlan
-    outcome: Outcome
-    decision: Decision | None = None
-    inputs: buildcache.Inputs | None = None
-    deps: dict[str, Path | None] = field(default_factory=dict)  # its [build] recipes' packages
-    final: BuildPlan | None = None
-    attempts: list[str] = field(default_factory=list)  # the hosts it ran on
-    package: Path | None = None  # its package in this run: built, or the published one it stands on
-
-    @property
-    def named(self) -> bool:
-        """Whether the user named its iteration (--iteration)."""
-        return self.request.iteration is not None
 
 
 def run_builds(

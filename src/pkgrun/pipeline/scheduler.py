@@ -137,81 +137,140 @@ def schedule(
     host that is up can run (any more) is done as ``stranded`` says why; the nodes that need it
     still run, and see that it did not succeed. ``needs_host`` is asked once per node, when it
     is ready, in this thread: a node it says needs none (skipped, blocked) is done without one."""
-    rank = critical_path(nodes, seconds or {})
-    sorter = graphlib.TopologicalSorter(nodes)
-    sorter.prepare()
-    up = {slot.host: slot for slot in hosts}
-    busy = dict.fromkeys(up, 0)
-    tried: dict[Node, list[str]] = {}
-    why_down: dict[str, str] = {}
-    asked: set[Node] = set()
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, sum(s.capacity for s in hosts)), thread_name_prefix="pkgrun-build"
-    )
+    _Scheduler(
+        nodes,
+        work,
+        hosts,
+        seconds or {},
+        needs_host=needs_host,
+        stranded=stranded,
+        lost=lost,
+        lost_build=lost_build,
+        answering=answering,
+    ).run()
 
-    def give_up(node: Node) -> None:
-        history = [f"{host} went down ({why_down[host]})" for host in tried.get(node, [])]
-        if len(tried.get(node, [])) >= ATTEMPTS:
+
+class _Scheduler:
+    """One ``schedule`` call: the hosts that are up and their busy slots, the nodes ready and
+    running, and the hosts each node was lost on. Only the main thread touches it."""
+
+    def __init__(
+        self,
+        nodes: Mapping[Node, set[Node]],
+        work: Callable[[Node, str], None],
+        hosts: Sequence[Slots],
+        seconds: Mapping[Node, float],
+        *,
+        needs_host: Callable[[Node], bool],
+        stranded: Callable[[Node, str], None],
+        lost: Callable[[str, str], None],
+        lost_build: Callable[[Node, str, str, bool], None],
+        answering: Callable[[str], bool],
+    ) -> None:
+        self.work, self.needs_host, self.stranded = work, needs_host, stranded
+        self.lost, self.lost_build, self.answering = lost, lost_build, answering
+        self.rank = critical_path(nodes, seconds)
+        self.sorter = graphlib.TopologicalSorter(nodes)
+        self.sorter.prepare()
+        self.up = {slot.host: slot for slot in hosts}
+        self.busy = dict.fromkeys(self.up, 0)
+        self.tried: dict[Node, list[str]] = {}
+        self.why_down: dict[str, str] = {}
+        self.asked: set[Node] = set()
+        self.ready: list[Node] = []
+        self.running: dict[Future[None], tuple[Node, str]] = {}
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(1, sum(s.capacity for s in hosts)), thread_name_prefix="pkgrun-build"
+        )
+
+    def run(self) -> None:
+        try:
+            while self.sorter.is_active():
+                self._start_ready()
+                if self.running:  # else what was given up freed the nodes waiting for it
+                    self._finish_next()
+        except BaseException:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            remove_active_containers()
+            raise
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def _start_ready(self) -> None:
+        """Start each ready node, longest chain first, that has a free slot on a host that takes
+        it; settle those that need no host or that no host up can run."""
+        self.ready += self.sorter.get_ready()
+        self.ready.sort(key=lambda n: (-self.rank.get(n, 0.0), n))
+        for node in list(self.ready):
+            if self._start(node):
+                self.ready.remove(node)
+
+    def _start(self, node: Node) -> bool:
+        """Whether ``node`` left the ready ones: done without a host, given up, or started."""
+        if node not in self.asked:
+            self.asked.add(node)
+            if not self.needs_host(node):
+                self.sorter.done(node)
+                return True
+        tried = self.tried.get(node, [])
+        candidates = [s for s in self.up.values() if s.takes(node) and s.host not in tried]
+        if not candidates or len(tried) >= ATTEMPTS:
+            self._give_up(node)
+            return True
+        free = [s for s in candidates if self.busy[s.host] < s.capacity]
+        if not free:
+            return False
+        slot = max(free, key=lambda s: s.capacity - self.busy[s.host])  # first of equals: config order
+        self.busy[slot.host] += 1
+        self.running[self.pool.submit(self.work, node, slot.host)] = (node, slot.host)
+        return True
+
+    def _finish_next(self) -> None:
+        """Wait for the first running nodes to end, and settle them."""
+        done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        for future in done:
+            node, host = self.running.pop(future)
+            self.busy[host] -= 1
+            try:
+                future.result()  # a bug in pkgrun itself stops the run
+            except HostLost as exc:
+                self._host_lost(node, exc)
+            else:
+                self.sorter.done(node)
+
+    def _host_lost(self, node: Node, exc: HostLost) -> None:
+        """``node``'s host went down under it: run it again on another host that is answering,
+        strand it after ATTEMPTS hosts, or let its own failure stand."""
+        tried = self.tried.setdefault(node, [])
+        tried.append(exc.host)
+        exhausted = len(tried) >= ATTEMPTS
+        again = not exhausted and any(
+            s.takes(node) and s.host not in tried and self.answering(s.host) for s in self.up.values()
+        )
+        if not exhausted:
+            self.lost_build(node, exc.host, exc.reason, again)
+        self._take_down(exc.host, exc.reason)
+        if again:
+            self.ready.append(node)
+        elif exhausted:  # stranded, with the hosts lost under it
+            self._give_up(node)
+        else:
+            self.sorter.done(node)
+
+    def _take_down(self, host: str, reason: str) -> None:
+        """``host`` is down for the rest of the run (told once)."""
+        if host in self.up:
+            self.why_down[host] = reason
+            del self.up[host]
+            self.lost(host, reason)
+
+    def _give_up(self, node: Node) -> None:
+        """``node`` is done as stranded, saying why: the hosts lost under it, or none to take it."""
+        tried = self.tried.get(node, [])
+        history = [f"{host} went down ({self.why_down[host]})" for host in tried]
+        if len(tried) >= ATTEMPTS:
             why = "; ".join(history) + f": not tried again after {ATTEMPTS} hosts"
         else:
             why = "; ".join([*history, f"no {'other ' if history else ''}build host that takes it is up"])
-        stranded(node, why)
-        sorter.done(node)
-
-    try:
-        running: dict[Future[None], tuple[Node, str]] = {}
-        ready: list[Node] = []
-        while sorter.is_active():
-            ready += sorter.get_ready()
-            ready.sort(key=lambda n: (-rank.get(n, 0.0), n))
-            for node in list(ready):
-                if node not in asked:
-                    asked.add(node)
-                    if not needs_host(node):
-                        ready.remove(node)
-                        sorter.done(node)
-                        continue
-                candidates = [s for s in up.values() if s.takes(node) and s.host not in tried.get(node, [])]
-                if not candidates or len(tried.get(node, [])) >= ATTEMPTS:
-                    ready.remove(node)
-                    give_up(node)
-                    continue
-                free = [s for s in candidates if busy[s.host] < s.capacity]
-                if free:
-                    slot = max(free, key=lambda s: s.capacity - busy[s.host])  # first of equals: config order
-                    busy[slot.host] += 1
-                    ready.remove(node)
-                    running[pool.submit(work, node, slot.host)] = (node, slot.host)
-            if not running:
-                continue  # what was given up freed the nodes waiting for it
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                node, host = running.pop(future)
-                busy[host] -= 1
-                try:
-                    future.result()  # a bug in pkgrun itself stops the run
-                except HostLost as exc:
-                    tried.setdefault(node, []).append(exc.host)
-                    exhausted = len(tried[node]) >= ATTEMPTS
-                    again = not exhausted and any(
-                        s.takes(node) and s.host not in tried[node] and answering(s.host) for s in up.values()
-                    )
-                    if not exhausted:
-                        lost_build(node, exc.host, exc.reason, again)
-                    if exc.host in up:
-                        why_down[exc.host] = exc.reason
-                        del up[exc.host]
-                        lost(exc.host, exc.reason)
-                    if again:
-                        ready.append(node)
-                        continue
-                    if exhausted:  # stranded, with the hosts lost under it
-                        give_up(node)
-                        continue
-                sorter.done(node)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        remove_active_containers()
-        raise
-    finally:
-        pool.shutdown(wait=True)
+        self.stranded(node, why)
+        self.sorter.done(node)

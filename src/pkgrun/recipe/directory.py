@@ -21,7 +21,7 @@ from pathlib import Path
 from pkgrun.archive import walk
 from pkgrun.errors import Problem, RecipeError, UsageError
 from pkgrun.recipe.model import RECIPE_FILE, LoadedRecipe, raw_recipe_paths, validate_recipe
-from pkgrun.recipe.script_lint import check_scripts
+from pkgrun.recipe.script_lint import Finding, check_scripts
 from pkgrun.recipe.tomlfile import read_toml
 
 # A script (hook, build script) larger than this is refused: hooks become RPM headers.
@@ -120,8 +120,8 @@ def load_recipes(
     if not names and not found and not problems:
         raise UsageError(
             f"the recipes directory {recipes_dir} holds no recipe",
-            hint=f"a recipe is a folder holding {RECIPE_FILE} (recipes/NAME/{RECIPE_FILE}; the README's "
-            "recipe reference says what goes in it); or pass --recipes DIR",
+            hint=f"a recipe is a folder holding {RECIPE_FILE} (recipes/NAME/{RECIPE_FILE}; the recipe "
+            "reference, docs/recipes.md, says what goes in it); or pass --recipes DIR",
         )
     problems += _unknown_recipe_dependencies(loaded, found)
     if not problems:
@@ -196,6 +196,10 @@ def load_recipe(directory: Path, *, cache_dir: Path | None = None, scripts: bool
     return LoadedRecipe(recipe, directory, tuple(warnings))
 
 
+# a script that passed the file checks: (field, relative path, path, shell)
+_Script = tuple[str, str, Path, str]
+
+
 def check_recipe_files(
     paths: Sequence[tuple[str, str]],
     ignore: Sequence[str],
@@ -211,77 +215,84 @@ def check_recipe_files(
     file = directory / RECIPE_FILE
     root = directory.resolve()
     named = dict(paths)
-    named_paths = {posixpath.normpath(p) for p in named.values()}
-    problems = [
+    problems = _unnamed_entry_problems(directory, {posixpath.normpath(p) for p in named.values()})
+    checked: list[_Script] = []
+    for name, relative in named.items():
+        path = directory / relative
+        info = _named_file_info(path, name, relative, directory, root)
+        if isinstance(info, Problem):
+            problems.append(info)
+            continue
+        shell = _SHELLS.get(name.split(".")[0])
+        if shell is None:
+            continue
+        if problem := _script_problem(path, relative, info.st_size, file, name):
+            problems.append(problem)
+            continue
+        checked.append((name, relative, path, shell))
+    if not scripts:
+        return problems, []
+    failures, warnings = _script_check_problems(checked, ignore, cache_dir, file)
+    return problems + failures, warnings
+
+
+def _unnamed_entry_problems(directory: Path, named_paths: set[str]) -> list[Problem]:
+    """The entries of the recipe directory the recipe does not name that are links leading out
+    of it, or FIFOs, sockets or devices."""
+    return [
         p
         for path in walk(directory)
         if path.relative_to(directory).as_posix() not in named_paths
         and (p := _leads_out(path, directory) or _not_a_plain_entry(path, directory))
     ]
-    checked: list[tuple[str, str, Path, str]] = []  # field, relative, path, shell
-    for name, relative in named.items():
-        path = directory / relative
-        if path.is_symlink() and not resolved_inside(path, root):
-            problems.append(
-                Problem(
-                    file,
-                    name,
-                    f"{relative} leads outside the recipe directory (a symlink to {os.readlink(path)})",
-                    "keep the recipe's files inside its directory; copy the file instead of linking it",
-                )
-            )
-            continue
-        try:
-            resolved = path.resolve(strict=False)
-            info = path.stat()
-        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop before 3.13
-            message = getattr(exc, "strerror", None) or "a symlink loop"
-            problems.append(
-                Problem(
-                    file,
-                    name,
-                    f"{relative} does not exist in {directory}"
-                    if isinstance(exc, FileNotFoundError)
-                    else f"{relative} cannot be read: {message}",
-                    "create the file or fix the path (relative to the recipe directory)",
-                )
-            )
-            continue
-        if not resolved.is_relative_to(root):
-            problems.append(
-                Problem(
-                    file,
-                    name,
-                    f"{relative} leads outside the recipe directory (through a symlink)",
-                    "keep the recipe's files inside its directory; copy the file instead of linking it",
-                )
-            )
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            problems.append(Problem(file, name, f"{relative} is a directory; a file is expected here"))
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            problems.append(
-                Problem(file, name, f"{relative} is not a regular file (a FIFO, socket or device)")
-            )
-            continue
-        shell = _SHELLS.get(name.split(".")[0])
-        if shell is None:
-            continue
-        if info.st_size > MAX_SCRIPT_BYTES:
-            problems.append(
-                Problem(
-                    file, name, f"{relative} is {info.st_size} bytes; a script may hold {MAX_SCRIPT_BYTES}"
-                )
-            )
-            continue
-        if problem := _script_text_problem(path, relative, file, name):
-            problems.append(problem)
-            continue
-        checked.append((name, relative, path, shell))
+
+
+def _named_file_info(
+    path: Path, name: str, relative: str, directory: Path, root: Path
+) -> os.stat_result | Problem:
+    """The stat of a file the recipe names (field ``name``) when it is a regular file inside the
+    recipe directory (``root``: the directory resolved), else the Problem that says why not."""
+    file = directory / RECIPE_FILE
+    if path.is_symlink() and not resolved_inside(path, root):
+        return Problem(
+            file,
+            name,
+            f"{relative} leads outside the recipe directory (a symlink to {os.readlink(path)})",
+            "keep the recipe's files inside its directory; copy the file instead of linking it",
+        )
+    try:
+        resolved = path.resolve(strict=False)
+        info = path.stat()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop before 3.13
+        message = getattr(exc, "strerror", None) or "a symlink loop"
+        return Problem(
+            file,
+            name,
+            f"{relative} does not exist in {directory}"
+            if isinstance(exc, FileNotFoundError)
+            else f"{relative} cannot be read: {message}",
+            "create the file or fix the path (relative to the recipe directory)",
+        )
+    if not resolved.is_relative_to(root):
+        return Problem(
+            file,
+            name,
+            f"{relative} leads outside the recipe directory (through a symlink)",
+            "keep the recipe's files inside its directory; copy the file instead of linking it",
+        )
+    if stat.S_ISDIR(info.st_mode):
+        return Problem(file, name, f"{relative} is a directory; a file is expected here")
+    if not stat.S_ISREG(info.st_mode):
+        return Problem(file, name, f"{relative} is not a regular file (a FIFO, socket or device)")
+    return info
+
+
+def _script_check_problems(
+    checked: Sequence[_Script], ignore: Sequence[str], cache_dir: Path | None, file: Path
+) -> tuple[list[Problem], list[Problem]]:
+    """(problems, warnings) of running each script's shell's syntax check and shellcheck."""
+    problems: list[Problem] = []
     warnings: list[Problem] = []
-    if not scripts:
-        return problems, warnings
     checks = check_scripts([(p, shell) for _, _, p, shell in checked], ignore, cache_dir)
     for name, relative, path, shell in checked:
         check = checks[path]
@@ -290,17 +301,29 @@ def check_recipe_files(
             problems.append(Problem(file, name, f"{relative} fails `{shell} -n`: {error}"))
             continue
         for finding in check.findings:
-            hint = (
-                "rpm runs hooks with /bin/sh, which is dash on Debian and busybox in small images: "
-                "write POSIX sh, or run bash from the hook (bash -c '...'); "
-                f'[lint] shellcheck-ignore = ["{finding.code}"] if every server\'s /bin/sh has it'
-                if finding.not_posix
-                else f"see https://www.shellcheck.net/wiki/{finding.code}; silence it with "
-                f'[lint] shellcheck-ignore = ["{finding.code}"] if it is intended'
-            )
-            problem = Problem(file, name, f"{relative}: shellcheck {finding}", hint)
+            problem = Problem(file, name, f"{relative}: shellcheck {finding}", _shellcheck_hint(finding))
             (problems if finding.fails else warnings).append(problem)
     return problems, warnings
+
+
+def _shellcheck_hint(finding: Finding) -> str:
+    if finding.not_posix:
+        return (
+            "rpm runs hooks with /bin/sh, which is dash on Debian and busybox in small images: "
+            "write POSIX sh, or run bash from the hook (bash -c '...'); "
+            f'[lint] shellcheck-ignore = ["{finding.code}"] if every server\'s /bin/sh has it'
+        )
+    return (
+        f"see https://www.shellcheck.net/wiki/{finding.code}; silence it with "
+        f'[lint] shellcheck-ignore = ["{finding.code}"] if it is intended'
+    )
+
+
+def _script_problem(path: Path, relative: str, size: int, file: Path, name: str) -> Problem | None:
+    """A script is at most MAX_SCRIPT_BYTES of text (read only when its size is allowed)."""
+    if size > MAX_SCRIPT_BYTES:
+        return Problem(file, name, f"{relative} is {size} bytes; a script may hold {MAX_SCRIPT_BYTES}")
+    return _script_text_problem(path, relative, file, name)
 
 
 def _script_text_problem(path: Path, relative: str, file: Path, name: str) -> Problem | None:

@@ -287,35 +287,65 @@ def raw_recipe_paths(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None]]:
+# (field, message, hint) of a rule that spans fields
+_Finding = tuple[str, str, str | None]
+
+
+def _cross_checks(recipe: Recipe, file: Path) -> list[_Finding]:
     """Rules that span fields, so that pydantic cannot pin them on one."""
-    found: list[tuple[str, str, str | None]] = []
-    pkg, src, files = recipe.package, recipe.source, recipe.files
-    explicit_fail = recipe.lint.fail if "fail" in recipe.lint.model_fields_set else []
-    for check in sorted(set(explicit_fail) & set(recipe.lint.ignore)):
-        found.append(
-            (
-                f"lint.ignore.{check}",
-                f"the rpmlint check {check!r} is both in [lint] fail and ignored",
-                "remove it from one of them: ignore leaves its findings out, fail fails the build on them",
-            )
+    return [
+        *_lint_clashes(recipe.lint),
+        *_name_differs_from_directory(recipe.package, file),
+        *_source_kind(recipe.source),
+        *_source_file_names(recipe.package, recipe.source),
+        *_default_versions_without_checksum(recipe.package, recipe.source),
+        *_bad_fpm_args(recipe.fpm),
+        *_files_outside_packaged_paths(recipe.files),
+    ]
+
+
+def _lint_clashes(lint: Lint) -> list[_Finding]:
+    """An rpmlint check both failed on (explicitly) and ignored."""
+    explicit_fail = lint.fail if "fail" in lint.model_fields_set else []
+    return [
+        (
+            f"lint.ignore.{check}",
+            f"the rpmlint check {check!r} is both in [lint] fail and ignored",
+            "remove it from one of them: ignore leaves its findings out, fail fails the build on them",
         )
-    if file.parent.name != pkg.name:
-        found.append(
-            (
-                "package.name",
-                f"{pkg.name!r} differs from the recipe's directory {file.parent.name!r}",
-                f"rename the directory to {pkg.name!r} or set name = {file.parent.name!r}",
-            )
+        for check in sorted(set(explicit_fail) & set(lint.ignore))
+    ]
+
+
+def _name_differs_from_directory(pkg: Package, file: Path) -> list[_Finding]:
+    if file.parent.name == pkg.name:
+        return []
+    return [
+        (
+            "package.name",
+            f"{pkg.name!r} differs from the recipe's directory {file.parent.name!r}",
+            f"rename the directory to {pkg.name!r} or set name = {file.parent.name!r}",
         )
-    if (src.url is None) == (src.pypi is None):
-        found.append(
-            (
-                "source",
-                "give exactly one of url (a download URL) or pypi (a PyPI project name)",
-                'e.g. url = "https://nginx.org/download/nginx-{version}.tar.gz" or pypi = "supervisor"',
-            )
+    ]
+
+
+def _source_kind(src: Source) -> list[_Finding]:
+    """A source is a download URL or a PyPI project: exactly one of them."""
+    if (src.url is None) != (src.pypi is None):
+        return []
+    return [
+        (
+            "source",
+            "give exactly one of url (a download URL) or pypi (a PyPI project name)",
+            'e.g. url = "https://nginx.org/download/nginx-{version}.tar.gz" or pypi = "supervisor"',
         )
+    ]
+
+
+def _source_file_names(pkg: Package, src: Source) -> list[_Finding]:
+    """For each version with a checksum: its source file's name is a plain file name, and its
+    RPM's file name fits in a directory entry on every target."""
+    found: list[_Finding] = []
     for version in src.sha256:
         filename = src.filename(pkg.name, version)
         if not plain_file_name(filename):
@@ -327,28 +357,45 @@ def _cross_checks(recipe: Recipe, file: Path) -> list[tuple[str, str, str | None
                     "a name of letters, digits and . _ + ~ - (no query string), at most 255 bytes",
                 )
             )
-        for target in TARGETS.values():
-            rpm = f"{pkg.name}-{version}-{pkg.iteration}.{target.dist}.{pkg.arch}.rpm"
-            if len(rpm.encode()) > NAME_MAX:
-                found.append(
-                    (
-                        "package.name",
-                        f"the RPM file name {rpm[:60]}... is longer than {NAME_MAX} bytes",
-                        "shorten the name, the version or the iteration",
-                    )
-                )
-                break
-    for version in dict.fromkeys([pkg.version, *pkg.version_for.values()]):
-        if version not in src.sha256:
-            found.append(
+        found += _rpm_name_too_long(pkg, version)
+    return found
+
+
+def _rpm_name_too_long(pkg: Package, version: str) -> list[_Finding]:
+    """The first target on which the RPM file name of ``version`` exceeds NAME_MAX, if any."""
+    for target in TARGETS.values():
+        rpm = f"{pkg.name}-{version}-{pkg.iteration}.{target.dist}.{pkg.arch}.rpm"
+        if len(rpm.encode()) > NAME_MAX:
+            return [
                 (
-                    f"source.sha256.{key_text(version)}",
-                    f"the default version {version} has no checksum",
-                    f'add "{version}" = "<sha256 of the source file>" under [source.sha256]',
+                    "package.name",
+                    f"the RPM file name {rpm[:60]}... is longer than {NAME_MAX} bytes",
+                    "shorten the name, the version or the iteration",
                 )
-            )
-    for bad in check_fpm_args(recipe.fpm.args):
-        found.append((f"fpm.args[{bad.index}]", bad.message, None))
+            ]
+    return []
+
+
+def _default_versions_without_checksum(pkg: Package, src: Source) -> list[_Finding]:
+    """The default version and the per-target defaults must each have a checksum."""
+    return [
+        (
+            f"source.sha256.{key_text(version)}",
+            f"the default version {version} has no checksum",
+            f'add "{version}" = "<sha256 of the source file>" under [source.sha256]',
+        )
+        for version in dict.fromkeys([pkg.version, *pkg.version_for.values()])
+        if version not in src.sha256
+    ]
+
+
+def _bad_fpm_args(fpm: Fpm) -> list[_Finding]:
+    return [(f"fpm.args[{bad.index}]", bad.message, None) for bad in check_fpm_args(fpm.args)]
+
+
+def _files_outside_packaged_paths(files: Files) -> list[_Finding]:
+    """Every config file, owned directory and added file lies under one of files.paths."""
+    found: list[_Finding] = []
     top_levels = [p.split("/")[0] for p in files.paths]
     for where_in, paths in (
         ("files.config", files.config),

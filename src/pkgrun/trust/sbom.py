@@ -24,8 +24,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pkgrun import __version__
+
+if TYPE_CHECKING:  # the library is imported when an SBOM is made, not with this module
+    from cyclonedx.model import HashType, Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component
 
 SUFFIX = ".cdx.json"
 NAMESPACE = uuid.UUID("3d1c8f0e-5f4b-4c59-9d55-9a8e1d7c2b10")  # pkgrun's, for serial numbers
@@ -75,27 +81,39 @@ def file_name(rpm_name: str) -> str:
 
 def make_sbom(facts: SbomFacts) -> str:
     """The CycloneDX JSON document for ``facts``."""
+    package = _package(facts)
+    bom = _bom(facts, package)
+    runtime = _runtime_requirements(facts)
+    components = [
+        *_upstream_source(facts),
+        *runtime,
+        *_build_packages(facts),
+        *_recipe_files(facts),
+        *_packaged_files(facts),
+    ]
+    _add_components(bom, package, runtime, components)
+    return _validated_json(bom)
+
+
+def _hashes(sha256: str) -> list[HashType]:
+    from cyclonedx.model import HashAlgorithm, HashType
+
+    return [HashType(alg=HashAlgorithm.SHA_256, content=sha256)] if sha256 else []
+
+
+def _role(value: str, *more: Property) -> list[Property]:
+    from cyclonedx.model import Property
+
+    return [Property(name="pkgrun:role", value=value), *more]
+
+
+def _package(facts: SbomFacts) -> Component:
+    """The package itself, the document's subject: its purl, license, supplier and content digest."""
     from cyclonedx.contrib.license.factories import LicenseFactory
-    from cyclonedx.model import (
-        ExternalReference,
-        ExternalReferenceType,
-        HashAlgorithm,
-        HashType,
-        Property,
-        XsUri,
-    )
-    from cyclonedx.model.bom import Bom
-    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, Property, XsUri
+    from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.model.contact import OrganizationalEntity
-    from cyclonedx.output import make_outputter
-    from cyclonedx.schema import OutputFormat, SchemaVersion
     from packageurl import PackageURL
-
-    def sha(value: str) -> list[HashType]:
-        return [HashType(alg=HashAlgorithm.SHA_256, content=value)] if value else []
-
-    def role(value: str, *more: Property) -> list[Property]:
-        return [Property(name="pkgrun:role", value=value), *more]
 
     purl = PackageURL(
         "rpm",
@@ -104,7 +122,7 @@ def make_sbom(facts: SbomFacts) -> str:
         f"{facts.version}-{facts.release}",
         {"arch": facts.arch, "epoch": str(facts.epoch), "distro": facts.dist},
     )
-    package = Component(
+    return Component(
         type=ComponentType.APPLICATION,
         name=facts.name,
         version=f"{facts.version}-{facts.release}",
@@ -113,7 +131,7 @@ def make_sbom(facts: SbomFacts) -> str:
         purl=purl,
         supplier=OrganizationalEntity(name=facts.supplier) if facts.supplier else None,
         licenses=[LicenseFactory().make_from_string(facts.license)] if facts.license else [],
-        hashes=sha(facts.rpm_sha256),
+        hashes=_hashes(facts.rpm_sha256),
         external_references=(
             [ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(facts.url))] if facts.url else []
         ),
@@ -124,6 +142,16 @@ def make_sbom(facts: SbomFacts) -> str:
             )
         ],
     )
+
+
+def _bom(facts: SbomFacts, package: Component) -> Bom:
+    """An empty document about ``package``: its serial number derived from the package's digest,
+    the build's time (or, for a package pkgrun did not build, a word that the rest is unknown),
+    and pkgrun as the tool that made it."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+
     bom = Bom(serial_number=uuid.uuid5(NAMESPACE, f"{facts.nevra}:{facts.rpm_sha256}"), version=1)
     bom.metadata.component = package
     if facts.built_by_pkgrun:
@@ -139,28 +167,42 @@ def make_sbom(facts: SbomFacts) -> str:
     bom.metadata.tools.components.add(
         Component(type=ComponentType.APPLICATION, name="pkgrun", version=__version__)
     )
-    components: list[Component] = []
-    if facts.source_file:
-        references = []
-        if facts.source_url:
-            references.append(
-                ExternalReference(
-                    type=ExternalReferenceType.DISTRIBUTION,
-                    url=XsUri(facts.source_url),
-                    hashes=sha(facts.source_sha256),
-                )
-            )
-        components.append(
-            Component(
-                type=ComponentType.FILE,
-                name=facts.source_file,
-                version=facts.version,
-                bom_ref=f"source:{facts.source_file}",
-                hashes=sha(facts.source_sha256),
-                external_references=references,
-                properties=role("upstream source"),
+    return bom
+
+
+def _upstream_source(facts: SbomFacts) -> list[Component]:
+    """The upstream source file, with where it was fetched from (none when the recipe has none)."""
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, XsUri
+    from cyclonedx.model.component import Component, ComponentType
+
+    if not facts.source_file:
+        return []
+    references = []
+    if facts.source_url:
+        references.append(
+            ExternalReference(
+                type=ExternalReferenceType.DISTRIBUTION,
+                url=XsUri(facts.source_url),
+                hashes=_hashes(facts.source_sha256),
             )
         )
+    source = Component(
+        type=ComponentType.FILE,
+        name=facts.source_file,
+        version=facts.version,
+        bom_ref=f"source:{facts.source_file}",
+        hashes=_hashes(facts.source_sha256),
+        external_references=references,
+        properties=_role("upstream source"),
+    )
+    return [source]
+
+
+def _runtime_requirements(facts: SbomFacts) -> list[Component]:
+    """What the RPM requires, each with its version constraint when it has one."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+
     runtime = []
     for requirement in facts.requires:
         name, _, constraint = requirement.partition(" ")
@@ -169,14 +211,21 @@ def make_sbom(facts: SbomFacts) -> str:
             name=name,
             bom_ref=f"requires:{requirement}",
             scope=ComponentScope.REQUIRED,
-            properties=role(
+            properties=_role(
                 "runtime requirement",
                 *([Property(name="pkgrun:constraint", value=constraint)] if constraint else []),
             ),
         )
         runtime.append(component)
-    components += runtime
-    components += [
+    return runtime
+
+
+def _build_packages(facts: SbomFacts) -> list[Component]:
+    """The build image's packages, with their exact versions."""
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from packageurl import PackageURL
+
+    return [
         Component(
             type=ComponentType.LIBRARY,
             name=name,
@@ -184,35 +233,62 @@ def make_sbom(facts: SbomFacts) -> str:
             bom_ref=f"build:{name}",
             purl=PackageURL(facts.package_type, None, name, version),
             scope=ComponentScope.EXCLUDED,
-            properties=role("build-time package"),
+            properties=_role("build-time package"),
         )
         for name, version in facts.build_packages
     ]
-    components += [
+
+
+def _recipe_files(facts: SbomFacts) -> list[Component]:
+    """The recipe's files, with their sha256 (none for a link, recorded as "-> target")."""
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+
+    return [
         Component(
             type=ComponentType.FILE,
             name=f"recipe/{path}",
             bom_ref=f"recipe:{path}",
-            hashes=sha(digest if not digest.startswith("-> ") else ""),
+            hashes=_hashes(digest if not digest.startswith("-> ") else ""),
             scope=ComponentScope.EXCLUDED,
-            properties=role("recipe file"),
+            properties=_role("recipe file"),
         )
         for path, digest in sorted(facts.recipe_files.items())
     ]
-    components += [
+
+
+def _packaged_files(facts: SbomFacts) -> list[Component]:
+    """Every file in the RPM, with its mode and its digest in the RPM's own algorithm."""
+    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model.component import Component, ComponentType
+
+    return [
         Component(
             type=ComponentType.FILE,
             name=f.path,
             bom_ref=f"file:{f.path}",
             hashes=[HashType(alg=HashAlgorithm(facts.file_digests), content=f.sha256)] if f.sha256 else [],
-            properties=role("packaged file", Property(name="pkgrun:mode", value=f.mode)),
+            properties=_role("packaged file", Property(name="pkgrun:mode", value=f.mode)),
         )
         for f in facts.files
     ]
+
+
+def _add_components(
+    bom: Bom, package: Component, runtime: list[Component], components: list[Component]
+) -> None:
+    """Add ``components`` to ``bom`` with the dependency graph: the package depends on its runtime
+    requirements; every other component has an entry of its own that depends on nothing."""
     bom.components.update(components)
     bom.register_dependency(package, runtime)
     for component in components:
         bom.register_dependency(component)
+
+
+def _validated_json(bom: Bom) -> str:
+    """``bom`` as CycloneDX 1.6 JSON, once the library has checked its references."""
+    from cyclonedx.output import make_outputter
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+
     with warnings.catch_warnings():
         # a package that requires nothing has no dependencies, which the library warns about
         warnings.filterwarnings("ignore", message=".*has no defined dependencies", category=UserWarning)

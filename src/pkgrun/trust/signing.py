@@ -10,8 +10,12 @@ makes in pkgrun's state directory (mode 0700, no passphrase: a nightly job signs
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -110,14 +114,24 @@ def own_gnupg_home(state_dir: Path) -> Path:
     return state_dir / "gnupg"
 
 
+def own_key(state_dir: Path) -> SigningKey | None:
+    """pkgrun's own key, if ``pkgrun key init`` made one."""
+    home = own_gnupg_home(state_dir)
+    if not home.is_dir():
+        return None
+    fit_sockets(home)
+    return find_secret_key(home)
+
+
 def init_key(state_dir: Path, user_id: str) -> SigningKey:
     """pkgrun's own key in its state directory, made if there is none yet."""
-    home = own_gnupg_home(state_dir)
-    existing = find_secret_key(home) if home.is_dir() else None
+    existing = own_key(state_dir)
     if existing:
         return existing
+    home = own_gnupg_home(state_dir)
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
+    fit_sockets(home)
     run(generate_argv(user_id), env={"GNUPGHOME": str(home)}, hint=GPG_HINT)
     made = find_secret_key(home)
     if made is None:
@@ -193,8 +207,60 @@ def resolve_key(wanted: str | None, gnupg_home: Path | None, state_dir: Path) ->
                 "pkgrun's own: pkgrun key init",
             )
         return key
-    home = own_gnupg_home(state_dir)
-    return find_secret_key(home) if home.is_dir() else None
+    return own_key(state_dir)
+
+
+# --- gpg-agent's sockets -----------------------------------------------------------------------------
+
+# the sockets gpg and its agent make in a GnuPG home (gpgconf --list-dirs)
+_SOCKETS = (
+    "S.gpg-agent", "S.gpg-agent.browser", "S.gpg-agent.extra", "S.gpg-agent.ssh",
+    "S.keyboxd", "S.dirmngr", "S.scdaemon",
+)  # fmt: skip
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (sockaddr_un.sun_path holds 108 with the NUL)
+
+
+def socket_dir(home: Path) -> Path:
+    """Where the sockets of a GnuPG home too deep for them go: a private directory of this user
+    under the temporary directory, one per home."""
+    digest = hashlib.sha256(os.fsencode(home.resolve())).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"pkgrun-gnupg-{os.getuid()}-{digest}"
+
+
+def fit_sockets(home: Path, run_user: Path | None = None) -> None:
+    """gpg-agent makes its sockets in the GnuPG home unless /run/user/UID exists; where their paths
+    are longer than a Unix socket's (a deep $HOME, a CI runner's work directory) every gpg call
+    fails ("failed to start agent"). There, the home holds GnuPG's redirect files (``%Assuan%``,
+    ``socket=PATH``), pointing into socket_dir(home), made again after a reboot emptied it.
+    ``run_user``: /run/user/UID, where gpg puts them when it exists."""
+    if max(len(os.fsencode(home / name)) for name in _SOCKETS) <= SOCKET_PATH_MAX:
+        return
+    if (run_user or Path(f"/run/user/{os.getuid()}")).is_dir():  # gpgconf --list-dirs socketdir
+        return
+    sockets = socket_dir(home)
+    if max(len(os.fsencode(sockets / name)) for name in _SOCKETS) > SOCKET_PATH_MAX:
+        raise SigningFailed(
+            f"the GnuPG home {home} is too deep for gpg-agent's sockets, and so is {sockets.parent}",
+            hint="set XDG_STATE_HOME (pkgrun's key) or TMPDIR to a shorter directory",
+        )
+    with contextlib.suppress(FileExistsError):
+        sockets.mkdir(mode=0o700)
+    info = os.lstat(sockets)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise SigningFailed(
+            f"{sockets} is not a private directory of this user: gpg-agent's sockets do not go there",
+            hint="remove it (someone else may have made it), then run again",
+        )
+    for name in _SOCKETS:
+        redirect, text = home / name, f"%Assuan%\nsocket={sockets / name}\n"
+        try:
+            if redirect.read_text() == text:
+                continue
+        except (OSError, UnicodeDecodeError):
+            pass
+        temporary = home / f".{name}.{os.getpid()}.tmp"
+        temporary.write_text(text)
+        os.replace(temporary, redirect)
 
 
 def no_key_error() -> UsageError:
