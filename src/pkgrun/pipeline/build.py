@@ -16,14 +16,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pkgrun import __version__
 from pkgrun.build.autodeps import Generated
-from pkgrun.build.compiles import DEFAULT_MAX_BYTES, CompileCache
+from pkgrun.build.compiles import CompileCache
 from pkgrun.build.container_commands import hook_texts
 from pkgrun.build.describe import sbom_facts
 from pkgrun.build.lint import LintResult, lint_rpm
@@ -33,6 +33,7 @@ from pkgrun.build.sources import fetch_source, source_date_epoch
 from pkgrun.build.staged_tree import check_package
 from pkgrun.build.staging import Entry
 from pkgrun.build.verify import verify_rpm
+from pkgrun.config.settings import Settings
 from pkgrun.engine import images
 from pkgrun.engine.container import Engine, Transfers, start_container
 from pkgrun.errors import PkgrunError
@@ -52,23 +53,19 @@ from pkgrun.trust.signing import SigningKey, sign_rpms
 
 @dataclass(frozen=True)
 class BuildContext:
-    """Run state around one plan: where things come from, go to, and how they run."""
+    """Run state around one plan: where things come from, go to, and how they run. What the
+    run's settings decide (caches, mirrors, limits) is read from them, not copied."""
 
     plan: BuildPlan
     engine: Engine
-    out_dir: Path
-    cache_dir: Path
+    settings: Settings
     log: Path
     published: DistView  # the target's repository as the run read it: the previous release, providers
+    out_dir: Path | None = None  # where the RPM lands; None: the settings' out_dir
     nfpm: Path | None = None  # nfpm's binary on this host, copied into the container
-    mirrors: Sequence[str] = ()
-    max_download: int = 2 << 30
-    pip: Mapping[str, str] = field(default_factory=dict)
-    keep_container: bool = False
     dependencies: Sequence[Path] = ()  # RPMs of [build] recipes, installed before the build script
     siblings: Sequence[Path] = ()  # RPMs of [requires] recipes, installed beside it in its install test
     key: SigningKey | None = None  # signs the RPM on this host, before its install test
-    compile_cache_max: int = DEFAULT_MAX_BYTES  # the compile cache's size limit
     host: str = ""  # the [[hosts]] name of the host it runs on, when pkgrun.toml names one
     # the directories where the package is installed: the runtime image's with the recipe's
     # requirements (lookup.py); None: the build's container stands for them
@@ -91,8 +88,16 @@ class BuildContext:
         return f"build host {self.host} ({engine})" if self.host else engine
 
     @property
+    def output(self) -> Path:
+        return self.out_dir or self.settings.out_dir
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.settings.cache_dir
+
+    @property
     def compiles(self) -> CompileCache:
-        return CompileCache(self.cache_dir / "compiles", self.compile_cache_max)
+        return CompileCache(self.cache_dir / "compiles", self.settings.compile_cache_max)
 
 
 class Steps:
@@ -110,7 +115,7 @@ class Steps:
 
 
 def build_recipe(ctx: BuildContext, reporter: Reporter) -> BuildResult:
-    """The plan's steps, one after the other; the RPM lands in ``ctx.out_dir`` only once it
+    """The plan's steps, one after the other; the RPM lands in ``ctx.output`` only once it
     passed them all."""
     plan = ctx.plan
     started = time.monotonic()
@@ -167,9 +172,9 @@ def _fetch(ctx: BuildContext, steps: Steps, reporter: Reporter) -> tuple[Path, i
             plan.source,
             recipe=plan.name,
             cache_dir=ctx.cache_dir,
-            mirrors=ctx.mirrors,
-            pip=ctx.pip,
-            max_bytes=ctx.max_download,
+            mirrors=ctx.settings.mirrors,
+            pip=ctx.settings.pip,
+            max_bytes=ctx.settings.max_download,
             reporter=reporter,
         )
         epoch_time = plan.loaded.recipe.source.date_epoch
@@ -223,8 +228,8 @@ def _private_dir(ctx: BuildContext) -> Iterator[tuple[Path, Path]]:
     """A private directory inside the output directory, and what this build holds of the compile
     cache (CompileCache.holds), both until the build ends: the RPM appears in out_dir by a
     rename, whole and verified, or not at all."""
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.out_dir) as private:
+    ctx.output.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held, tempfile.TemporaryDirectory(prefix=".pkgrun-", dir=ctx.output) as private:
         holds = ctx.compiles.holds()
         held.callback(shutil.rmtree, holds, ignore_errors=True)
         yield Path(private), holds
@@ -278,7 +283,7 @@ def _make_in_container(
                     ctx.engine,
                     plan.name,
                     image,
-                    keep=ctx.keep_container,
+                    keep=ctx.settings.keep_container,
                     volumes=volumes,
                     transfers=ctx.transfers,
                 )
@@ -357,7 +362,7 @@ def _install_test(
             key=ctx.key if plan.options.sign else None,
             log=ctx.log,
             reporter=reporter,
-            keep_container=ctx.keep_container,
+            keep_container=ctx.settings.keep_container,
             cache_dir=ctx.cache_dir,
             transfers=ctx.transfers,
         )
@@ -381,7 +386,7 @@ def _describe(
 
 def _move_out(ctx: BuildContext, rpm: Path, sbom_file: Path) -> Path:
     """The SBOM, then the RPM, renamed into the output directory; returns the RPM's path there."""
-    final = ctx.out_dir / ctx.plan.rpm.name
+    final = ctx.output / ctx.plan.rpm.name
     os.replace(sbom_file, final.with_name(sbom_file.name))
     os.replace(rpm, final)
     return final

@@ -206,14 +206,11 @@ def _rebuild_context(
     return BuildContext(
         plan=plan,
         engine=engine,
+        settings=settings.but(keep_container=False),
         out_dir=folder,
-        cache_dir=settings.cache_dir,
         log=folder / "build.log",
         published=read_dist(settings.repo, plan.target.dist),
         nfpm=identities.nfpm if plan.packager is Packager.NFPM else None,
-        mirrors=settings.mirrors,
-        max_download=settings.max_download,
-        pip=settings.pip,
         dependencies=list(deps.values()),
     )
 

@@ -331,19 +331,13 @@ class Run:
         ctx = BuildContext(
             plan=plan,
             engine=host.engine,
-            out_dir=settings.out_dir,
-            cache_dir=settings.cache_dir,
+            settings=settings,
             log=outcome.log,
             published=self.view(job),
             nfpm=self.identities.nfpm if plan.packager is Packager.NFPM else None,
-            mirrors=settings.mirrors,
-            max_download=settings.max_download,
-            pip=settings.pip,
-            keep_container=settings.keep_container,
             dependencies=[rpm for rpm in job.deps.values() if rpm],
             siblings=self.siblings(plan) if settings.install_test else (),
             key=self.key,
-            compile_cache_max=settings.compile_cache_max,
             host=host.name if host.name != LOCAL else "",
         )
         result = build_recipe(ctx, labelled)
