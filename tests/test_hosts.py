@@ -340,6 +340,26 @@ def test_a_build_stranded_after_its_host_went_keeps_its_own_error(tmp_path: Path
     assert all(h.down for h in run.hosts)
 
 
+def test_a_build_that_loses_every_host_keeps_its_own_failure_and_its_log(
+    tmp_path: Path, fleet: FakeFleet
+) -> None:
+    """One build, two hosts, each going down under it: it moves once, then its own failure stands,
+    saying the host it was lost on, with its log (not "no build host could run it")."""
+    settings = settings_with(tmp_path, TWO_HOSTS.replace("builds = 2", "builds = 1"))
+    shutil.rmtree(settings.recipes / "gamma")
+    for url in (A, B):
+        goes_down_at(fleet, url, lambda argv: "bash" in argv)
+    (outcome,) = run_nightly(settings).outcomes
+    assert outcome.status is Status.FAILED
+    first, second = ("a", "b") if outcome.retried[0].startswith("a ") else ("b", "a")
+    assert len(outcome.retried) == 1 and outcome.retried[0].startswith(
+        f"{first} went down during the build ("
+    )
+    assert outcome.error is not None and outcome.error.startswith("build.sh failed (exit status 125) (")
+    assert f"({second} does not answer: " in outcome.error and "no build host" not in outcome.error
+    assert outcome.log is not None and outcome.log.is_file()
+
+
 def test_this_machine_without_a_runtime_that_runs_here_is_a_host_down(
     tmp_path: Path, fleet: FakeFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,10 +127,13 @@ def test_a_node_whose_host_is_lost_runs_once_more_elsewhere() -> None:
     assert stranded == []
 
 
-def test_a_node_is_tried_on_two_hosts_at_most_and_then_stranded() -> None:
+def test_a_node_is_tried_on_two_hosts_at_most_and_then_its_failure_stands() -> None:
+    """Lost on two hosts with a third up: not tried again; ``lost_build`` hears it runs no more
+    (the build's own failure then stands, saying the host it was lost on), nothing is stranded."""
     nodes: dict[Node, set[Node]] = {("t", "a"): set(), ("t", "after"): {("t", "a")}}
     ran: list[tuple[str, str]] = []
     stranded: list[tuple[Node, str]] = []
+    told: list[tuple[str, bool]] = []
 
     def work(node: Node, host: str) -> None:
         ran.append((node[1], host))
@@ -138,11 +141,16 @@ def test_a_node_is_tried_on_two_hosts_at_most_and_then_stranded() -> None:
             raise HostLost(host, f"{host} vanished")
 
     hosts = [Slots("one", 1), Slots("two", 1), Slots("three", 1)]
-    schedule(nodes, work, hosts, stranded=lambda node, why: stranded.append((node, why)))
+    schedule(
+        nodes,
+        work,
+        hosts,
+        stranded=lambda node, why: stranded.append((node, why)),
+        lost_build=lambda node, host, reason, again: told.append((host, again)),
+    )
     assert [host for name, host in ran if name == "a"] == ["one", "two"]
-    ((node, why),) = stranded
-    assert node == ("t", "a")
-    assert "one went down (one vanished)" in why and "two went down (two vanished)" in why
+    assert told == [("one", True), ("two", False)]
+    assert stranded == []
     assert ("after", "three") in ran  # what needs it still runs, and sees it failed
 
 

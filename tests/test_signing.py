@@ -224,6 +224,21 @@ def test_a_socket_directory_someone_else_can_write_is_refused(tmp_path: Path) ->
         sockets.rmdir()
 
 
+def test_a_configured_gnupg_home_too_deep_for_sockets_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's own deep GnuPG home is not pkgrun's to change: gpg fails there, and pkgrun says
+    why instead of "no secret key"."""
+    from pkgrun.trust import signing
+
+    home = tmp_path / ("deep-" * 14) / "gnupg"
+    home.mkdir(parents=True, mode=0o700)
+    monkeypatch.setattr(signing, "_too_deep", lambda home, run_user=None: True)  # as without /run/user
+    monkeypatch.setattr(signing, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 2, "", ""))
+    with pytest.raises(SigningFailed, match="longer than a Unix socket's 107 bytes"):
+        signing.resolve_key("ABCDEF", home, tmp_path / "state")
+
+
 def test_a_named_key_that_is_not_there_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

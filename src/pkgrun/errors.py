@@ -48,6 +48,7 @@ class ProblemsError(PkgrunError):
 
     exit_code = EXIT_BAD_INPUT
     what = "file"
+    reference = "docs/recipes.md"
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
@@ -55,7 +56,7 @@ class ProblemsError(PkgrunError):
         files = len({p.file for p in self.problems})
         super().__init__(
             f"{count} problem{'s' if count != 1 else ''} in {files} {self.what}{'s' if files != 1 else ''}",
-            hint="fix the fields named above; the reference is docs/recipes.md",
+            hint=f"fix the fields named above; the reference is {self.reference}",
         )
 
 
@@ -67,6 +68,8 @@ class RecipeError(ProblemsError):
 
 class ConfigError(ProblemsError):
     """The project configuration (pkgrun.toml) is invalid."""
+
+    reference = "docs/configuration.md"
 
     what = "configuration file"
 

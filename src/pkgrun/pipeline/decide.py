@@ -52,6 +52,12 @@ class ReleaseTaken(UsageError):
     """The iteration a user named is published already: refused before any work."""
 
 
+def blocked_by(failed: Sequence[str]) -> Decision | None:
+    """BLOCKED when recipes it needs failed (decided before its inputs are worked out, which may
+    need those recipes' packages)."""
+    return Decision(Action.BLOCKED, f"needs {', '.join(failed)}, which failed") if failed else None
+
+
 def decide(
     mode: Mode,
     plan: BuildPlan,
@@ -64,8 +70,8 @@ def decide(
     failed: Sequence[str] = (),
 ) -> Decision:
     """``named``: the user named the iteration; ``failed``: the recipes it needs that failed."""
-    if failed:
-        return Decision(Action.BLOCKED, f"needs {', '.join(failed)}, which failed")
+    if blocked := blocked_by(failed):
+        return blocked
     if mode is Mode.IF_MISSING and (published := view.newest(plan.name)):
         return Decision(
             Action.USE_PUBLISHED,

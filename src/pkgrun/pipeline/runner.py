@@ -34,7 +34,7 @@ from pkgrun.engine.container import Engine, EngineDown
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.install.install_test import InstallTestFailed
 from pkgrun.pipeline.build import BuildContext, BuildResult, build_recipe
-from pkgrun.pipeline.decide import Action, decide, release_for
+from pkgrun.pipeline.decide import Action, Decision, blocked_by, decide, release_for
 from pkgrun.pipeline.delivery import deliver, iteration_of, published_twin
 from pkgrun.pipeline.hosts import LOCAL, BuildHost, Down, Watch, answers, engine_failed, local_host
 from pkgrun.pipeline.jobs import Job, plan_of, plan_requests
@@ -167,23 +167,7 @@ class Run:
         failed = [
             d[1] for d in self.nodes[node] if self.jobs[d].outcome.status in (Status.FAILED, Status.BLOCKED)
         ]
-        job.deps = {name: self.package_of(plan.target, name) for name in plan.loaded.recipe.build.recipes}
-        job.inputs = buildcache.inputs_of(
-            plan,
-            image=self.identities.image(plan.target),
-            packager=self.identities.packager(plan.packager),
-            recipes={name: content_digest(rpm) for name, rpm in job.deps.items() if rpm},
-        )
-        job.decision = decision = decide(
-            job.request.mode,
-            plan,
-            job.inputs,
-            self.view(job),
-            named=job.named,
-            force=self.settings.force,
-            verify_skipped=self.settings.verify_skipped,
-            failed=failed,
-        )
+        job.decision = decision = blocked_by(failed) or self._decided(job)
         outcome.reason = decision.reason
         if decision.action is Action.BLOCKED:
             outcome.status = Status.BLOCKED
@@ -196,6 +180,26 @@ class Run:
         elif decision.said:
             self._reporter(job).note(plan.name, decision.said)
         return decision.builds
+
+    def _decided(self, job: Job) -> Decision:
+        """What the published view and the build's inputs say of a job whose needs all succeeded."""
+        plan = job.plan
+        job.deps = {name: self.package_of(plan.target, name) for name in plan.loaded.recipe.build.recipes}
+        job.inputs = buildcache.inputs_of(
+            plan,
+            image=self.identities.image(plan.target),
+            packager=self.identities.packager(plan.packager),
+            recipes={name: content_digest(rpm) for name, rpm in job.deps.items() if rpm},
+        )
+        return decide(
+            job.request.mode,
+            plan,
+            job.inputs,
+            self.view(job),
+            named=job.named,
+            force=self.settings.force,
+            verify_skipped=self.settings.verify_skipped,
+        )
 
     def package_of(self, target: Target, name: str) -> Path | None:
         """A recipe's package for this run: built in it, else the newest published."""

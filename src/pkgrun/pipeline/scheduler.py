@@ -133,8 +133,8 @@ def schedule(
     ``work`` raises HostLost when its host stopped answering: the host is down for the rest of
     the run (``lost``), and the node runs again on another host that takes it and is
     ``answering``: ``lost_build(node, host, reason, again)`` is told first whether it does (else
-    its own failure stands). After ATTEMPTS hosts lost under it, it is ``stranded`` instead. A node no
-    host that is up can run (any more) is done as ``stranded`` says why; the nodes that need it
+    its own failure stands; at most ATTEMPTS hosts in all). A node no host that is up can run
+    (any more) is done as ``stranded`` says why; the nodes that need it
     still run, and see that it did not succeed. ``needs_host`` is asked once per node, when it
     is ready, in this thread: a node it says needs none (skipped, blocked) is done without one."""
     _Scheduler(
@@ -239,21 +239,17 @@ class _Scheduler:
                 self.sorter.done(node)
 
     def _host_lost(self, node: Node, exc: HostLost) -> None:
-        """``node``'s host went down under it: run it again on another host that is answering,
-        strand it after ATTEMPTS hosts, or let its own failure stand."""
+        """``node``'s host went down under it: run it again on another host that is answering
+        (at most ATTEMPTS in all), or let its own failure stand, told the host was lost."""
         tried = self.tried.setdefault(node, [])
         tried.append(exc.host)
-        exhausted = len(tried) >= ATTEMPTS
-        again = not exhausted and any(
+        again = len(tried) < ATTEMPTS and any(
             s.takes(node) and s.host not in tried and self.answering(s.host) for s in self.up.values()
         )
-        if not exhausted:
-            self.lost_build(node, exc.host, exc.reason, again)
+        self.lost_build(node, exc.host, exc.reason, again)
         self._take_down(exc.host, exc.reason)
         if again:
             self.ready.append(node)
-        elif exhausted:  # stranded, with the hosts lost under it
-            self._give_up(node)
         else:
             self.sorter.done(node)
 

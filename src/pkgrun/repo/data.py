@@ -201,6 +201,8 @@ class Snapshot:
         self.repo_root = repo_root
         self._views: dict[str, DistView] = {}
         self._lock = threading.Lock()
+        self._reads = 0  # refreshes begun, in order
+        self._kept: dict[str, int] = {}  # the refresh each kept view came from
 
     def view(self, dist: str) -> DistView:
         with self._lock:
@@ -209,11 +211,17 @@ class Snapshot:
             return self._views[dist]
 
     def refresh(self, dist: str) -> DistView:
-        """Read ``dist`` again: after pkgrun published into it."""
+        """Read ``dist`` again: after pkgrun published into it. Of two threads refreshing after
+        their publishes, the view of the read begun later is kept, whichever ends first: it
+        holds both packages."""
+        with self._lock:
+            self._reads += 1
+            begun = self._reads
         view = read_dist(self.repo_root, dist)
         with self._lock:
-            self._views[dist] = view
-        return view
+            if begun > self._kept.get(dist, 0):
+                self._views[dist], self._kept[dist] = view, begun
+            return self._views[dist]
 
 
 def _listed(repo_root: Path, dist: str) -> Iterator[tuple[Any, EVR, Path]]:

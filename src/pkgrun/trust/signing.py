@@ -144,6 +144,13 @@ def secret_keys(home: Path | None, wanted: str | None = None) -> list[SigningKey
     that can sign, with their signing subkeys."""
     argv = ["gpg", "--batch", "--with-colons", "--list-secret-keys", *([wanted] if wanted else [])]
     result = run(argv, env={"GNUPGHOME": str(home)} if home else None, check=False, hint=GPG_HINT)
+    if result.returncode != 0 and home is not None and _too_deep(home) and not _redirected(home):
+        raise SigningFailed(
+            f"gpg cannot start its agent for the GnuPG home {home}: the paths of its sockets there "
+            f"are longer than a Unix socket's {SOCKET_PATH_MAX} bytes",
+            hint="use a GnuPG home with a shorter path (GNUPGHOME, [sign] gnupg-home), or one where "
+            "/run/user/UID exists (a login session)",
+        )
     if result.returncode != 0:
         return []
     # a key ("sec") or subkey ("ssb") line, then its fingerprint ("fpr"); field 2 is its validity
@@ -227,15 +234,28 @@ def socket_dir(home: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"pkgrun-gnupg-{os.getuid()}-{digest}"
 
 
+def _too_deep(home: Path, run_user: Path | None = None) -> bool:
+    """Whether gpg-agent's sockets would be made in ``home`` and not fit there."""
+    if max(len(os.fsencode(home.absolute() / name)) for name in _SOCKETS) <= SOCKET_PATH_MAX:
+        return False
+    return not (run_user or Path(f"/run/user/{os.getuid()}")).is_dir()  # gpgconf --list-dirs socketdir
+
+
+def _redirected(home: Path) -> bool:
+    """Whether ``home`` holds GnuPG's redirect file for its agent's socket (fit_sockets)."""
+    try:
+        return (home / "S.gpg-agent").read_bytes().startswith(b"%Assuan%")
+    except OSError:
+        return False
+
+
 def fit_sockets(home: Path, run_user: Path | None = None) -> None:
     """gpg-agent makes its sockets in the GnuPG home unless /run/user/UID exists; where their paths
     are longer than a Unix socket's (a deep $HOME, a CI runner's work directory) every gpg call
     fails ("failed to start agent"). There, the home holds GnuPG's redirect files (``%Assuan%``,
     ``socket=PATH``), pointing into socket_dir(home), made again after a reboot emptied it.
     ``run_user``: /run/user/UID, where gpg puts them when it exists."""
-    if max(len(os.fsencode(home / name)) for name in _SOCKETS) <= SOCKET_PATH_MAX:
-        return
-    if (run_user or Path(f"/run/user/{os.getuid()}")).is_dir():  # gpgconf --list-dirs socketdir
+    if not _too_deep(home, run_user):
         return
     sockets = socket_dir(home)
     if max(len(os.fsencode(sockets / name)) for name in _SOCKETS) > SOCKET_PATH_MAX:
