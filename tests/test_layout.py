@@ -33,14 +33,23 @@ def layer(module: str) -> str:
 
 
 def imported(path: Path) -> set[str]:
-    """Every pkgrun module a file imports, at the top, in functions or for type checking."""
+    """Every pkgrun module a file imports, at the top, in functions or for type checking, and
+    relative imports resolved (``from ..repo import data`` in pipeline/ is pkgrun.repo.data);
+    importlib's are refused outright (test_no_module_is_imported_by_name)."""
+    package = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pkgrun":
-            if node.module == "pkgrun":
-                names.update(f"pkgrun.{alias.name}" for alias in node.names)
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([node.module] if node.module else []))
+            if base.split(".")[0] != "pkgrun":
+                continue
+            if base == "pkgrun" or (SRC / Path(*base.split(".")[1:])).is_dir():
+                names.update(f"{base}.{alias.name}" for alias in node.names)
             else:
-                names.add(node.module)
+                names.add(base)
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name.split(".")[0] == "pkgrun")
     return names
@@ -99,3 +108,14 @@ def test_only_the_command_line_writes_to_the_terminal() -> None:
             ):
                 writing.add(module)
     assert writing == set()
+
+
+def test_no_module_is_imported_by_name() -> None:
+    """importlib.import_module would hide an import from the layers' check."""
+    found = [
+        module
+        for module, path in modules().items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in ("import_module", "__import__")
+    ]
+    assert found == []
