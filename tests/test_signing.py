@@ -209,19 +209,27 @@ def test_a_state_directory_too_deep_for_gpg_agent_s_sockets(
         shutil.rmtree(socket_dir(home), ignore_errors=True)
 
 
-def test_a_socket_directory_someone_else_can_write_is_refused(tmp_path: Path) -> None:
-    """The sockets' directory is in the temporary directory, where anyone can make it first."""
+def test_a_socket_directory_someone_else_made_first_is_not_used(tmp_path: Path) -> None:
+    """The sockets' directory is in the temporary directory, where anyone can make it first: then
+    the sockets go to a new private one, and the redirect files name it."""
     home = tmp_path / ("deep-" * 14) / "gnupg"
     home.mkdir(parents=True)
-    sockets = socket_dir(home)
-    sockets.mkdir(mode=0o700)
+    taken = socket_dir(home)
+    taken.mkdir(mode=0o700)
+    used = None
     try:
-        os.chmod(sockets, 0o777)  # made by someone else beforehand, to catch the agent's sockets
-        with pytest.raises(SigningFailed, match="not a private directory of this user"):
-            fit_sockets(home, run_user=tmp_path / "no-run-user")
-        assert not (home / "S.gpg-agent").exists()
+        os.chmod(taken, 0o777)  # made by someone else beforehand, to catch the agent's sockets
+        fit_sockets(home, run_user=tmp_path / "no-run-user")
+        text = (home / "S.gpg-agent").read_text()
+        assert text.startswith("%Assuan%\nsocket=") and str(taken) not in text
+        used = Path(text.splitlines()[1].removeprefix("socket=")).parent
+        assert stat.S_IMODE(used.stat().st_mode) == 0o700 and used.owner() == taken.owner()
+        fit_sockets(home, run_user=tmp_path / "no-run-user")  # the next run keeps that one
+        assert (home / "S.gpg-agent").read_text() == text
     finally:
-        sockets.rmdir()
+        taken.rmdir()
+        if used is not None:
+            used.rmdir()
 
 
 def test_a_configured_gnupg_home_too_deep_for_sockets_says_so(

@@ -144,7 +144,7 @@ def secret_keys(home: Path | None, wanted: str | None = None) -> list[SigningKey
     that can sign, with their signing subkeys."""
     argv = ["gpg", "--batch", "--with-colons", "--list-secret-keys", *([wanted] if wanted else [])]
     result = run(argv, env={"GNUPGHOME": str(home)} if home else None, check=False, hint=GPG_HINT)
-    if result.returncode != 0 and home is not None and _too_deep(home) and not _redirected(home):
+    if result.returncode != 0 and home is not None and _too_deep(home) and _redirected_to(home) is None:
         raise SigningFailed(
             f"gpg cannot start its agent for the GnuPG home {home}: the paths of its sockets there "
             f"are longer than a Unix socket's {SOCKET_PATH_MAX} bytes",
@@ -241,35 +241,27 @@ def _too_deep(home: Path, run_user: Path | None = None) -> bool:
     return not (run_user or Path(f"/run/user/{os.getuid()}")).is_dir()  # gpgconf --list-dirs socketdir
 
 
-def _redirected(home: Path) -> bool:
-    """Whether ``home`` holds GnuPG's redirect file for its agent's socket (fit_sockets)."""
-    try:
-        return (home / "S.gpg-agent").read_bytes().startswith(b"%Assuan%")
-    except OSError:
-        return False
-
-
 def fit_sockets(home: Path, run_user: Path | None = None) -> None:
     """gpg-agent makes its sockets in the GnuPG home unless /run/user/UID exists; where their paths
     are longer than a Unix socket's (a deep $HOME, a CI runner's work directory) every gpg call
     fails ("failed to start agent"). There, the home holds GnuPG's redirect files (``%Assuan%``,
-    ``socket=PATH``), pointing into socket_dir(home), made again after a reboot emptied it.
-    ``run_user``: /run/user/UID, where gpg puts them when it exists."""
+    ``socket=PATH``) into a private directory of this user under the temporary directory: the
+    one they name while it is private, else socket_dir(home), made again after a reboot emptied
+    it, else (someone else made that one first) a new one. ``run_user``: /run/user/UID, where
+    gpg puts them when it exists."""
     if not _too_deep(home, run_user):
         return
-    sockets = socket_dir(home)
+    sockets = _redirected_to(home)
+    if sockets is None or not _private(sockets):
+        sockets = socket_dir(home)
+        with contextlib.suppress(FileExistsError):
+            sockets.mkdir(mode=0o700)
+        if not _private(sockets):
+            sockets = Path(tempfile.mkdtemp(prefix="pkgrun-gnupg-"))  # mode 0700, its own
     if max(len(os.fsencode(sockets / name)) for name in _SOCKETS) > SOCKET_PATH_MAX:
         raise SigningFailed(
             f"the GnuPG home {home} is too deep for gpg-agent's sockets, and so is {sockets.parent}",
             hint="set XDG_STATE_HOME (pkgrun's key) or TMPDIR to a shorter directory",
-        )
-    with contextlib.suppress(FileExistsError):
-        sockets.mkdir(mode=0o700)
-    info = os.lstat(sockets)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise SigningFailed(
-            f"{sockets} is not a private directory of this user: gpg-agent's sockets do not go there",
-            hint="remove it (someone else may have made it), then run again",
         )
     for name in _SOCKETS:
         redirect, text = home / name, f"%Assuan%\nsocket={sockets / name}\n"
@@ -281,6 +273,26 @@ def fit_sockets(home: Path, run_user: Path | None = None) -> None:
         temporary = home / f".{name}.{os.getpid()}.tmp"
         temporary.write_text(text)
         os.replace(temporary, redirect)
+
+
+def _redirected_to(home: Path) -> Path | None:
+    """The directory the home's redirect file for the agent names, if it holds one."""
+    try:
+        lines = (home / "S.gpg-agent").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(lines) < 2 or lines[0] != "%Assuan%" or not lines[1].startswith("socket="):
+        return None
+    return Path(lines[1].removeprefix("socket=")).parent
+
+
+def _private(directory: Path) -> bool:
+    """A directory (not a link) of this user's that no one else can write or read."""
+    try:
+        info = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def no_key_error() -> UsageError:
