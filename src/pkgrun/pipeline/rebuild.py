@@ -28,7 +28,7 @@ from pkgrun.engine.container import Engine
 from pkgrun.errors import UsageError
 from pkgrun.pipeline.build import BuildContext, build_recipe
 from pkgrun.recipe.model import LoadedRecipe
-from pkgrun.repo.data import INDEX_FILE, newest_release, published_releases, read_dist, read_index
+from pkgrun.repo.data import INDEX_FILE, DistView, read_dist
 from pkgrun.report import Reporter
 from pkgrun.rpm.header import content_digest
 from pkgrun.run import run
@@ -78,9 +78,9 @@ class Verdict:
         }
 
 
-def recorded_entry(repo: Path, target: Target, published: Path) -> dict[str, Any]:
+def recorded_entry(view: DistView, published: Path) -> dict[str, Any]:
     """What the build index recorded of the build that made ``published``."""
-    for entry in read_index(repo / target.dist).values():
+    for entry in view.index.values():
         if isinstance(entry, dict) and entry.get("file") == published.name and "inputs" in entry:
             return entry
     raise UsageError(
@@ -98,19 +98,22 @@ def rebuild_published(
     identities: buildcache.Identities,
     reporter: Reporter,
     published: Path | None = None,
+    view: DistView | None = None,
 ) -> Verdict:
     """Rebuild ``published`` (default: the newest published package of the recipe) from its
-    recorded inputs and compare."""
+    recorded inputs and compare. ``view``: what is published, as the run read it (default: read
+    here, once)."""
     started = time.monotonic()
-    published = published or _newest_published(loaded, target, settings)
-    entry = recorded_entry(settings.repo, target, published)
+    view = view or read_dist(settings.repo, target.dist)
+    published = published or _newest_published(loaded, target, view)
+    entry = recorded_entry(view, published)
     recorded = entry["inputs"]
     folder = settings.logs / f"rebuild-{published.name.removesuffix('.rpm')}-{_stamp()}"
     plan = _plan_as_recorded(loaded, target, entry, settings, folder)
-    deps = _recorded_packages(settings.repo, target, recorded.get("recipes", {}))
+    deps = _recorded_packages(view, recorded.get("recipes", {}))
     changes = _changes_since_recorded(plan, published, recorded, deps, settings, identities)
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = _rebuild_context(plan, folder, deps, settings, engine, identities)
+    ctx = _rebuild_context(plan, folder, deps, settings, engine, identities, view)
     result = build_recipe(ctx, reporter)
     identical = content_digest(result.rpm) == content_digest(published)
     report = None if identical else _diffoscope(published, result.rpm, folder)
@@ -127,9 +130,9 @@ def rebuild_published(
     )
 
 
-def _newest_published(loaded: LoadedRecipe, target: Target, settings: Settings) -> Path:
+def _newest_published(loaded: LoadedRecipe, target: Target, view: DistView) -> Path:
     """The recipe's newest published package for ``target``; refused when there is none."""
-    published = newest_release(settings.repo, target.dist, loaded.name)
+    published = view.newest(loaded.name)
     if published is None:
         raise UsageError(
             f"{loaded.name} is not published for {target.name}",
@@ -200,6 +203,7 @@ def _rebuild_context(
     settings: Settings,
     engine: Engine,
     identities: buildcache.Identities,
+    view: DistView,
 ) -> BuildContext:
     """Where the rebuild runs: its own folder for package and log, the needed recipes' very
     packages."""
@@ -209,19 +213,17 @@ def _rebuild_context(
         settings=settings.but(keep_container=False),
         out_dir=folder,
         log=folder / "build.log",
-        published=read_dist(settings.repo, plan.target.dist),
+        published=view,
         nfpm=identities.nfpm if plan.packager is Packager.NFPM else None,
         dependencies=list(deps.values()),
     )
 
 
-def _recorded_packages(repo: Path, target: Target, recorded: dict[str, str]) -> dict[str, Path]:
+def _recorded_packages(view: DistView, recorded: dict[str, str]) -> dict[str, Path]:
     """The published packages of the needed recipes, the very files the build had."""
     out = {}
     for name, digest in sorted(recorded.items()):
-        found = [
-            path for _, path in published_releases(repo, target.dist, name) if content_digest(path) == digest
-        ]
+        found = [path for _, path in view.releases(name) if content_digest(path) == digest]
         if not found:
             raise UsageError(
                 f"cannot rebuild from the recorded inputs: the package of {name} it was built with is no "

@@ -308,6 +308,7 @@ class Run:
                 identities=self.identities,
                 reporter=labelled,
                 published=published,
+                view=self.view(job),
             )
         except PkgrunError as exc:
             outcome.verify_error = exc.message
