@@ -311,6 +311,8 @@ def parse_error(argv: list[str]) -> str | None:
                 return f"unrecognized arguments: {' '.join(unknown)}" if unknown else None
             args = build_parser().parse_args(_expand_shorthand(argv))
         except SystemExit as exc:
+            if exc.code == 0:  # -V prints the version
+                return None
             error = (said.getvalue().strip().splitlines() or [f"exit status {exc.code}"])[-1]
             if helped != argv and "the following arguments are required" in error:
                 return None  # `pkgrun build --help`: no recipe needed to ask
