@@ -19,6 +19,7 @@ import pytest
 from helpers import nfpm_package, require_tools, state_env
 from pkgrun.cli.main import main
 from pkgrun.install.byname import explain, offers_argv, parse_offers
+from pkgrun.repo.data import read_dist
 from pkgrun.run import find_tool
 from pkgrun.targets import get_target
 
@@ -196,3 +197,27 @@ def test_only_the_repository_s_own_regular_files_are_offered(tmp_path: Path) -> 
     assert read_dist(tmp_path / "repo", "local").providers(["libdemo"]) == []
     for href in ("../../../etc/passwd", "/etc/passwd", "a/../../x", ""):
         assert _package_file(arch_dir, href) is None
+
+
+def test_what_pkgrun_s_repository_provides_by_name_arch_capability_and_file(tmp_path: Path) -> None:
+    """A requirement pkgrun's repository satisfies, however a recipe spells it, is found there
+    (not asked of the distribution, where it would be unknown)."""
+    content = tmp_path / "greet"
+    content.write_text("#!/bin/sh\n")
+    rpm = nfpm_package(
+        {
+            "name": "greet", "arch": "x86_64", "version": "1.0", "release": "1.local", "epoch": "0",
+            "version_schema": "none", "maintainer": "tests", "description": "greet", "license": "MIT",
+            "rpm": {"compression": "gzip", "summary": "greet"}, "mtime": "2024-01-01T00:00:00Z",
+            "provides": ["greeter"],
+            "contents": [{"src": str(content), "dst": "/usr/bin/greet", "file_info": {"mode": 0o755}}],
+        },
+        tmp_path / "greet-1.0-1.local.x86_64.rpm",
+    )  # fmt: skip
+    repo = tmp_path / "repo"
+    assert (
+        main(["publish", "--unsigned", "--repo", str(repo), "--target", "local", str(rpm)], env=state_env())
+        == 0
+    )
+    wanted = ["greet", "greet.x86_64", "greeter", "/usr/bin/greet", "/usr/bin/other", "greet.noarch"]
+    assert read_dist(repo, "local").provided(wanted) == {"greet", "greet.x86_64", "greeter", "/usr/bin/greet"}

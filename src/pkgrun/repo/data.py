@@ -184,12 +184,17 @@ class DistView:
                 wanted |= {str(r[0]) for r in pkg.requires}
 
     def provided(self, names: Collection[str]) -> set[str]:
-        """Which of ``names`` (package names or capabilities, without versions) a package the
-        repository publishes provides: what a server finds there by that name."""
+        """Which of ``names`` (package names, name.arch, capabilities or file paths, without
+        versions) a package the repository publishes provides: what a server finds there by that
+        name. File paths are those the primary metadata lists (/usr/bin, /etc, ...: what yum
+        resolves a path requirement with)."""
         wanted = set(names)
         found: set[str] = set()
         for pkg, _, _ in self.packages:
-            found |= wanted & {str(pkg.name), *(str(p[0]) for p in pkg.provides)}
+            name = str(pkg.name)
+            found |= wanted & {name, f"{name}.{pkg.arch}", *(str(p[0]) for p in pkg.provides)}
+            if any(w.startswith("/") for w in wanted - found):
+                found |= wanted & {f"{f[1]}{f[2]}" for f in pkg.files}
         return found
 
 
