@@ -68,7 +68,7 @@ test: setup
 
 unit: setup
 	@scripts/check-system.sh $(UNIT_TOOLS) || echo "make unit: tests needing them will be skipped" >&2
-	$(BIN)/pytest -q -n auto -m 'not integration' --ignore=tests/integration
+	$(BIN)/pytest -q -n auto --dist worksteal -m 'not integration' --ignore=tests/integration
 
 lint: setup
 	$(BIN)/ruff check src tests scripts

@@ -403,7 +403,8 @@ def test_a_kept_compile_records_the_host_that_made_it(engine: FakeEngine, tmp_pa
     assert said.startswith("reused (key "), said
     assert ", compiled on podman at ssh://builder@build1.example.org/run/podman.sock " in said
     reporter = Notes()  # reused here: the build says where it was made
-    run_builds([request], settings, Engine(EngineName.PODMAN), reporter, session_key())
+    (again,) = run_builds([request], settings, Engine(EngineName.PODMAN), reporter, session_key()).outcomes
+    assert again.status is Status.BUILT, again.error
     assert any("compiled on podman at ssh://builder@build1" in n for n in reporter.notes), reporter.notes
     build(settings.but(recompile=True))  # made again here, on this machine's engine
     assert json.loads(meta.read_text())["host"] == "this machine's podman"

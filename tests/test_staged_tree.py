@@ -110,6 +110,7 @@ def test_the_header_reader_lists_what_rpm_lists(engine: FakeEngine, tmp_path: Pa
     settings = settings_for(tmp_path, publish=False)
     for target in ("local", "el8"):
         (outcome,) = build(settings, target).outcomes
+        assert outcome.status is Status.BUILT, (outcome.error, outcome.log_tail)
         rpm = Path(outcome.rpm or "")
         files, algorithm = header_files(rpm)
         assert algorithm == "sha256"
