@@ -214,7 +214,7 @@ class _Scheduler:
                 return True
         tried = self.tried.get(node, [])
         candidates = [s for s in self.up.values() if s.takes(node) and s.host not in tried]
-        if not candidates or len(tried) >= ATTEMPTS:
+        if not candidates:  # a node lost on a host runs again only while ATTEMPTS allows (_host_lost)
             self._give_up(node)
             return True
         free = [s for s in candidates if self.busy[s.host] < s.capacity]
@@ -261,12 +261,10 @@ class _Scheduler:
             self.lost(host, reason)
 
     def _give_up(self, node: Node) -> None:
-        """``node`` is done as stranded, saying why: the hosts lost under it, or none to take it."""
-        tried = self.tried.get(node, [])
-        history = [f"{host} went down ({self.why_down[host]})" for host in tried]
-        if len(tried) >= ATTEMPTS:
-            why = "; ".join(history) + f": not tried again after {ATTEMPTS} hosts"
-        else:
-            why = "; ".join([*history, f"no {'other ' if history else ''}build host that takes it is up"])
-        self.stranded(node, why)
+        """``node`` is done as stranded, saying why: no host up takes it (any more), after the hosts
+        lost under it, if any."""
+        history = [f"{host} went down ({self.why_down[host]})" for host in self.tried.get(node, [])]
+        self.stranded(
+            node, "; ".join([*history, f"no {'other ' if history else ''}build host that takes it is up"])
+        )
         self.sorter.done(node)
