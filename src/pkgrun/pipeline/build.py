@@ -41,7 +41,7 @@ from pkgrun.install.install_test import InstallTestReport, run_install_test
 from pkgrun.install.lookup import check_plan_names
 from pkgrun.pipeline.compiling import Compiled, compile_or_reuse, copy_in, look_up
 from pkgrun.pipeline.packaging import published_providers, stage_and_package
-from pkgrun.pipeline.result import BuildResult as BuildResult  # callers take it from here too
+from pkgrun.pipeline.result import BuildResult
 from pkgrun.repo.data import DistView
 from pkgrun.report import Reporter
 from pkgrun.rpm.header import content_digest

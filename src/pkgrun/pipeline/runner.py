@@ -33,13 +33,14 @@ from pkgrun.config.settings import Settings
 from pkgrun.engine.container import Engine, EngineDown
 from pkgrun.errors import CommandFailed, PkgrunError
 from pkgrun.install.install_test import InstallTestFailed
-from pkgrun.pipeline.build import BuildContext, BuildResult, build_recipe
+from pkgrun.pipeline.build import BuildContext, build_recipe
 from pkgrun.pipeline.decide import Action, Decision, blocked_by, decide, release_for
 from pkgrun.pipeline.delivery import deliver, iteration_of, published_twin
 from pkgrun.pipeline.hosts import LOCAL, BuildHost, Down, Watch, answers, engine_failed, local_host
 from pkgrun.pipeline.jobs import Job, plan_of, plan_requests
 from pkgrun.pipeline.outcome import HostUse, Outcome, Request, RunResult, Status
 from pkgrun.pipeline.rebuild import rebuild_published
+from pkgrun.pipeline.result import BuildResult
 from pkgrun.pipeline.scheduler import HostLost, Node, Slots, graph, schedule
 from pkgrun.repo.data import DistView, Snapshot
 from pkgrun.repo.publish import record_builds
