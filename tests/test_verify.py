@@ -4,6 +4,7 @@ its plan, the scriptlets pkgrun made and the staged files; each deviation named 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,26 @@ def test_every_deviation_is_named(tmp_path: Path) -> None:
         "in the package but never staged: /usr/bin/extra",
         "modes differ from the staged files: /usr/bin/demo (4755, staged 755)",
     ]
+
+
+def test_text_inside_a_package_cannot_pass_for_the_reader_s_separators(tmp_path: Path) -> None:
+    """read_rpm asks rpm once for everything; a summary or scriptlet holding control characters
+    (the unit and record separators among them) or lines that look like rpm's output is read
+    back exactly as rpm prints that tag on its own."""
+    (tmp_path / "hostile").write_text("echo a\x1fb\x1ec\n\x1e0123456789abcdef\x1e\n(none)\n")
+    rpm = package(
+        tmp_path,
+        description="demo",
+        rpm={"summary": "sum\x1fmary\x1e with \t tabs", "compression": "gzip"},
+        scripts={"postinstall": str(tmp_path / "post"), "preremove": str(tmp_path / "hostile")},
+    )
+    info = read_rpm(rpm)
+
+    def alone(tag: str) -> str:
+        argv = ["rpm", "-qp", "--nosignature", "--nodigest", "--qf", f"%{{{tag}}}", str(rpm)]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+    assert info.header["SUMMARY"] == alone("SUMMARY") == "sum\x1fmary\x1e with \t tabs"
+    assert info.scripts["PREUN"] == alone("PREUN") and "\x1e0123456789abcdef\x1e" in info.scripts["PREUN"]
+    assert info.scripts["POSTIN"] == alone("POSTIN") and info.scripts["POSTUN"] == ""
+    assert [f.path for f in info.files] == ["/etc/demo.conf", "/usr/bin/demo"]

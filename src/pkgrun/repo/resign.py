@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -114,8 +114,11 @@ def sign_aside(
     ledger: Ledger, state: dict[Path, dict[str, Record]], todo: list[ToSign], key: SigningKey
 ) -> None:
     """A signed copy of each package in ``<arch>/resigned/``, in ``state`` and pending in the
-    ledger in place of the package (which the live metadata lists until the switch)."""
-    signed: dict[tuple[str, str | None], Path] = {}  # a noarch package's copies: signed once
+    ledger in place of the package (which the live metadata lists until the switch). One rpmsign
+    for them all; a noarch package's copies in other architectures' directories are copies of
+    its first one, signed once."""
+    firsts: dict[tuple[str, str | None], ToSign] = {}
+    again: list[ToSign] = []
     for package in todo:
         waiting = package.arch_dir / RESIGNED
         if waiting.is_symlink():
@@ -124,51 +127,94 @@ def sign_aside(
                 hint="remove the link; it was not made by pkgrun",
             )
         waiting.mkdir(exist_ok=True)
-        name = Path(package.href).name
-        content = package.record.content
-        first = signed.get((name, content))
-        if first is None:
-            tmp, sha256, _ = prepared_copy(package.path, waiting / name, key, content, follow=False)
-        else:  # the same package in another architecture's directory: the same signed bytes
-            tmp, sha256, _ = prepared_copy(first, waiting / name, None, content, follow=False)
-        record = replace(package.record, sha256=sha256)
-        rename_into_place(tmp, waiting / name)
-        signed.setdefault((name, content), waiting / name)
-        ledger.add(package.arch_dir.name, f"{RESIGNED}/{name}", record)
-        del state[package.arch_dir][package.href]
-        state[package.arch_dir][f"{RESIGNED}/{name}"] = record
+        seen = (Path(package.href).name, package.record.content)
+        if seen in firsts:
+            again.append(package)
+        else:
+            firsts[seen] = package
+    copies = [Copy(p.path, _waiting(p), p.record.content, follow=False) for p in firsts.values()]
+    for package, prepared in zip(firsts.values(), prepared_copies(copies, key), strict=True):
+        _set_aside(ledger, state, package, prepared)
+    for package in again:
+        first = firsts[(Path(package.href).name, package.record.content)]
+        copy = Copy(_waiting(first), _waiting(package), package.record.content, follow=False)
+        _set_aside(ledger, state, package, prepared_copies([copy], None)[0])
+
+
+def _waiting(package: ToSign) -> Path:
+    return package.arch_dir / RESIGNED / Path(package.href).name
+
+
+def _set_aside(
+    ledger: Ledger, state: dict[Path, dict[str, Record]], package: ToSign, prepared: Prepared
+) -> None:
+    tmp, sha256, _ = prepared
+    record = replace(package.record, sha256=sha256)
+    rename_into_place(tmp, _waiting(package))
+    href = f"{RESIGNED}/{_waiting(package).name}"
+    ledger.add(package.arch_dir.name, href, record)
+    del state[package.arch_dir][package.href]
+    state[package.arch_dir][href] = record
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A package to copy to ``dest``. ``content``: the content digest it must have (one
+    re-signed); another is refused. ``follow=False`` for a file inside the repository: a symlink
+    there is refused."""
+
+    source: Path
+    dest: Path
+    content: str | None = None
+    follow: bool = True
+
+
+Prepared = tuple[Path, str, str]  # the copy under dest's temporary name, its sha256, its content digest
+
+
+def prepared_copies(copies: Sequence[Copy], key: SigningKey | None) -> list[Prepared]:
+    """Each package (signed with ``key``, one rpmsign for them all) under its ``dest``'s
+    temporary name, for rename_into_place; its sha256 and content digest. Checked, signed and
+    measured in a private directory first: no one who can write the repository can change a
+    file between the check, the signature and the record (nor rpmsign's own temporary file). A
+    FIFO or a device is always refused, and no more is copied than a file's size when it was
+    opened."""
+    with tempfile.TemporaryDirectory(prefix="pkgrun-publish-") as private:
+        mine = [_private_copy(copy, Path(private) / str(i)) for i, copy in enumerate(copies)]
+        if key is not None and mine:
+            sign_rpms(key, [path for path, _ in mine])
+        return [
+            (copy_aside(path, copy.dest), file_sha256(path), made)
+            for copy, (path, made) in zip(copies, mine, strict=True)
+        ]
 
 
 def prepared_copy(
     source: Path, dest: Path, key: SigningKey | None, content: str | None = None, follow: bool = True
-) -> tuple[Path, str, str]:
-    """``source`` (signed with ``key``) under ``dest``'s temporary name, for rename_into_place;
-    its sha256 and content digest. Checked, signed and measured in a private directory first:
-    no one who can write the repository can change the file between the check, the signature
-    and the record (nor rpmsign's own temporary file). ``content``: the content digest the
-    package must have (one re-signed); another is refused. ``follow=False`` for a file inside the
-    repository: a symlink there is refused; a FIFO or a device always is, and no more is copied
-    than the file's size when it was opened."""
-    with tempfile.TemporaryDirectory(prefix="pkgrun-publish-") as private:
-        mine = Path(private) / dest.name
-        with read_regular(source, follow) as src, mine.open("xb") as dst:
-            left = os.fstat(src.fileno()).st_size
-            while left > 0 and (chunk := src.read(min(left, 1 << 20))):
-                dst.write(chunk)
-                left -= len(chunk)
-        try:
-            made = content_digest(mine)
-        except UnsafeRpm as exc:
-            raise PkgrunError(f"{source} cannot be read as an RPM: {exc}") from None
-        if content is not None and made != content:
-            raise Unaccounted(
-                f"{source} changed while pkgrun was signing it: its content is not what pkgrun "
-                "published; nothing was switched",
-                hint="someone else writes into the repository: find out who before publishing again",
-            )
-        if key is not None:
-            sign_rpms(key, [mine])
-        return copy_aside(mine, dest), file_sha256(mine), made
+) -> Prepared:
+    """One package, as :func:`prepared_copies` makes them."""
+    return prepared_copies([Copy(source, dest, content, follow)], key)[0]
+
+
+def _private_copy(copy: Copy, directory: Path) -> tuple[Path, str]:
+    directory.mkdir()
+    mine = directory / copy.dest.name
+    with read_regular(copy.source, copy.follow) as src, mine.open("xb") as dst:
+        left = os.fstat(src.fileno()).st_size
+        while left > 0 and (chunk := src.read(min(left, 1 << 20))):
+            dst.write(chunk)
+            left -= len(chunk)
+    try:
+        made = content_digest(mine)
+    except UnsafeRpm as exc:
+        raise PkgrunError(f"{copy.source} cannot be read as an RPM: {exc}") from None
+    if copy.content is not None and made != copy.content:
+        raise Unaccounted(
+            f"{copy.source} changed while pkgrun was signing it: its content is not what pkgrun "
+            "published; nothing was switched",
+            hint="someone else writes into the repository: find out who before publishing again",
+        )
+    return mine, made
 
 
 def settle(ledger: Ledger, arch_dir: Path, records: dict[str, Record]) -> None:

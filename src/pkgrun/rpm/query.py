@@ -3,9 +3,11 @@ Beside header.py, which reads the few tags the repository needs without rpm."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from pkgrun.errors import CommandFailed
 from pkgrun.run import run
 
 # The header tags pkgrun checks, in one query; "(none)" is rpm's word for an absent tag.
@@ -31,7 +33,6 @@ SCRIPT_TAGS = {
 }
 # Scriptlets no recipe can ask for: one in a package means something other than the recipe made it
 FOREIGN_SCRIPT_TAGS = ("PRETRANS", "POSTTRANS", "VERIFYSCRIPT", "TRIGGERSCRIPTS")
-_SEP = "\x1f"  # between fields: no header value holds it
 _RPM_HINT = "install rpm (Debian/Ubuntu: apt-get install rpm) to read built packages back"
 
 
@@ -65,26 +66,47 @@ def query_argv(rpm: Path, fmt: str) -> list[str]:
     return ["rpm", "-qp", "--nosignature", "--nodigest", "--qf", fmt, str(rpm)]
 
 
-def read_rpm(rpm: Path) -> RpmInfo:
-    def query(fmt: str) -> str:
-        return run(query_argv(rpm, fmt), hint=_RPM_HINT).stdout
+_FILES_FORMAT = (
+    "[%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEMODES}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}"
+    "\t%{FILEDIGESTS}\t%{FILENAMES}\n]"
+)
+_SCRIPT_TAGS = (*SCRIPT_TAGS.values(), *FOREIGN_SCRIPT_TAGS)
 
-    values = query(_SEP.join(f"%{{{tag}}}" for tag in HEADER_TAGS)).split(_SEP)
-    header = dict(zip(HEADER_TAGS, values, strict=True))
-    lines = [line.strip() for line in query("[%{REQUIREFLAGS:deptype}\t%{REQUIRENEVRS}\n]").splitlines()]
+
+def read_format(separator: str) -> str:
+    """One query for everything :func:`read_rpm` reads, its parts between ``separator``s: the
+    header tags, requires, provides, files, then each scriptlet."""
+    parts = [
+        *(f"%{{{tag}}}" for tag in HEADER_TAGS),
+        "[%{REQUIREFLAGS:deptype}\t%{REQUIRENEVRS}\n]",
+        "[%{PROVIDENEVRS}\n]",
+        _FILES_FORMAT,
+        *(f"[%{{{tag}}}\n]" if tag == "TRIGGERSCRIPTS" else f"%{{{tag}}}" for tag in _SCRIPT_TAGS),
+    ]
+    return separator.join(parts)
+
+
+def read_rpm(rpm: Path) -> RpmInfo:
+    """The package as rpm reads it, in one rpm run. Its parts are cut at a separator made anew
+    for each query: no text inside a package (a summary, a scriptlet) can pass for one."""
+    separator = f"\x1e{secrets.token_hex(8)}\x1e"
+    parts = run(query_argv(rpm, read_format(separator)), hint=_RPM_HINT).stdout.split(separator)
+    wanted = len(HEADER_TAGS) + 3 + len(_SCRIPT_TAGS)
+    if len(parts) != wanted:
+        raise CommandFailed(query_argv(rpm, "..."), 0, f"rpm printed {len(parts)} parts, not {wanted}")
+    header = dict(zip(HEADER_TAGS, parts, strict=False))
+    required, provided, listed, *bodies = parts[len(HEADER_TAGS) :]
+    lines = [line.strip() for line in required.splitlines()]
     # what the package requires of the system, whatever the kind (plain, pre, interp...), once
     # each, in order; not rpm's own features (rpmlib(...))
     requires = list(dict.fromkeys(r.split("\t", 1)[1] for r in lines if not r.startswith("rpmlib\t")))
-    provides = tuple(line.strip() for line in query("[%{PROVIDENEVRS}\n]").splitlines() if line.strip())
+    provides = tuple(line.strip() for line in provided.splitlines() if line.strip())
     files = []
-    for line in query(
-        "[%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEMODES}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}"
-        "\t%{FILEDIGESTS}\t%{FILENAMES}\n]"
-    ).splitlines():
+    for line in listed.splitlines():
         flags, mode, octal, user, group, digest, path = line.split("\t", 6)
         files.append(RpmFile(path, mode, user, group, "c" in flags, int(octal), digest))
-    scripts = {}
-    for tag in (*SCRIPT_TAGS.values(), *FOREIGN_SCRIPT_TAGS):
-        body = query(f"[%{{{tag}}}\n]" if tag == "TRIGGERSCRIPTS" else f"%{{{tag}}}")
-        scripts[tag] = "" if body.strip() in ("(none)", "") else body
+    scripts = {
+        tag: "" if body.strip() in ("(none)", "") else body
+        for tag, body in zip(_SCRIPT_TAGS, bodies, strict=True)
+    }
     return RpmInfo(header, requires, files, scripts, rpm.stat().st_size, provides)
