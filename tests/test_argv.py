@@ -75,6 +75,18 @@ def test_createrepo_argv(tmp_path: Path) -> None:
     ]
 
 
+def test_createrepo_c_runs_as_the_binary_its_package_carries() -> None:
+    """The createrepo_c pkgrun runs is the one its Python dependency pins (whose bindings read
+    the metadata back), and the binary itself, not the wrapper script that starts Python first."""
+    import createrepo_c
+
+    found = Path(find_tool("createrepo_c"))
+    assert found.read_bytes()[:4] == b"\x7fELF"
+    assert found.is_relative_to(Path(createrepo_c.__file__).parent)
+    version = subprocess.run([found, "--version"], capture_output=True, text=True, check=True).stdout
+    assert createrepo_c.VERSION in version
+
+
 def test_rpm_and_rpmlint_argv() -> None:
     assert query_argv(Path("/x.rpm"), "%{NAME}") == [
         "rpm", "-qp", "--nosignature", "--nodigest", "--qf", "%{NAME}", "/x.rpm",
