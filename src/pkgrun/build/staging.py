@@ -76,7 +76,7 @@ def expand_directories(
         if not matches:
             raise NotStaged(
                 f"{recipe}: files.directories[{i}]: {shown(pattern)} matches no directory the build staged"
-                + _nearest(pattern, dirs),
+                + nearest(pattern, dirs),
                 hint="fix the pattern in the recipe (the package was not made); PKGRUN_KEEP_CONTAINER=1 "
                 "keeps the build's container to look at the staging directory",
             )
@@ -94,13 +94,13 @@ def check_config_files(config: Sequence[str], entries: Sequence[Entry], recipe: 
             continue
         raise NotStaged(
             f"{recipe}: files.config[{i}]: {shown(path)} is not a path the build staged"
-            + _nearest(path, staged),
+            + nearest(path, staged),
             hint="fix the path in the recipe's [files] config (the package was not made); a config "
             "file must be installed by the build script or added with [files.add]",
         )
 
 
-def _nearest(path: str, candidates: Sequence[str]) -> str:
+def nearest(path: str, candidates: Sequence[str]) -> str:
     """The staged paths closest to ``path``, for a message."""
     close = difflib.get_close_matches(path, candidates, n=3, cutoff=0.5)
     if not close:  # the same name elsewhere
