@@ -17,13 +17,15 @@ SYSTEM_TOOLS := bash sh=dash
 SIGN_TOOLS   := gpg=gnupg rpmsign=rpm
 BUILD_TOOLS  := rpm rpmlint debootstrap podman runc $(SIGN_TOOLS)
 # diffoscope reads RPMs with rpm's Python bindings; gcc and readelf make and read the ELF files
-# the dependency generator's tests compare with rpmbuild's
+# the dependency generator's tests compare with rpmbuild's; find-debuginfo (debugedit, with
+# eu-strip and cpio) strips them into a -debuginfo as rpmbuild does
 # crun: podman's first choice, which refuses hosts with a hybrid cgroup layout; a test shows
 # that pkgrun runs podman with runc there by itself
+DEBUG_TOOLS  := find-debuginfo=debugedit eu-strip=elfutils cpio
 TEST_TOOLS   := $(BUILD_TOOLS) rpmbuild=rpm dnf dockerd=docker.io diffoscope=diffoscope-minimal,python3-rpm \
-                gcc readelf=binutils crun
+                gcc readelf=binutils crun $(DEBUG_TOOLS)
 # what the unit tests run (no container): reading, signing and linting RPMs, dnf as a client
-UNIT_TOOLS   := rpm rpmbuild=rpm rpmlint dnf gcc readelf=binutils $(SIGN_TOOLS)
+UNIT_TOOLS   := rpm rpmbuild=rpm rpmlint dnf gcc readelf=binutils $(SIGN_TOOLS) $(DEBUG_TOOLS)
 # Debian's orig tarballs for the integration tests and benchmarks (scripts/fetch-test-sources.sh)
 TEST_MIRROR  ?= $(or $(PKGRUN_TEST_MIRROR),$(CURDIR)/.cache/mirror)
 # The tests' own podman commands (images and build-host services they set up) with runc, on

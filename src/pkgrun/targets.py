@@ -39,6 +39,18 @@ class RuntimeDeps(StrEnum):
 
 
 @dataclass(frozen=True)
+class DebuginfoTool:
+    """rpm's find-debuginfo as the target's build image has it: debugedit's (5.0 and later:
+    el9, el10, Debian) or rpm-build's script (el8's rpm 4.14, el7's 4.11). ``seeds``: it takes
+    --build-id-seed and -S (a list of the sources it copied); ``links``: it makes the .build-id
+    links itself (rpm 4.11's script did; from 4.14 on rpmbuild makes them, so pkgrun does)."""
+
+    path: str = "/usr/bin/find-debuginfo"
+    seeds: bool = True
+    links: bool = False
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str
@@ -106,6 +118,8 @@ class Target:
     # (metadata, empty if need be), and a noarch package goes into each, as Fedora and EPEL
     # publish noarch: the .repo file's $basearch finds it on a server of any of them.
     arches: tuple[str, ...] = ("x86_64", "aarch64", "ppc64le", "s390x")
+    # what strips the package's ELF files into its -debuginfo
+    debuginfo: DebuginfoTool = DebuginfoTool()
 
     @property
     def from_image(self) -> str:
@@ -137,8 +151,10 @@ DNF_REPO_SETTINGS = (f"priority={PRIORITY}", "module_hotfixes=1")
 
 
 def _dnf_el(release: int, description: str, base_image: str, metadata_compression: str) -> Target:
-    """An el target of dnf's: el8 and later, alike but for the image and the metadata."""
+    """An el target of dnf's: el8 and later, alike but for the image, the metadata and where
+    find-debuginfo is (el8's rpm-build has the script; from el9 on, the debugedit package)."""
     return Target(
+        debuginfo=DebuginfoTool("/usr/lib/rpm/find-debuginfo.sh") if release == 8 else DebuginfoTool(),
         name=f"el{release}",
         description=description,
         base_image=base_image,
@@ -183,6 +199,7 @@ TARGETS: dict[str, Target] = {
             primary_key_only=True,
             repo_settings=YUM_REPO_SETTINGS,
             arches=("x86_64", "aarch64", "ppc64le"),  # CentOS 7's, altarch's included
+            debuginfo=DebuginfoTool("/usr/lib/rpm/find-debuginfo.sh", seeds=False, links=True),
         ),
         _dnf_el(8, "Rocky Linux 8", "rockylinux:8", "xz"),
         _dnf_el(9, "Rocky Linux 9", "rockylinux:9", "zstd"),
