@@ -130,6 +130,7 @@ SNIPPETS = {
     "libraries": install_test._MISSING_LIBRARIES,
     "signatures": install_test._CHECKSIG,
     **{f"install on {name}": target.install for name, target in TARGETS.items()},
+    **{f"look-up on {name}": target.lookup for name, target in TARGETS.items()},
     **{
         f"image install on {name}": runtime_image.install_command(
             target, {"a b.rpm": "a-0:1-1.x86_64"}, True

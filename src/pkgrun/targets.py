@@ -171,6 +171,37 @@ def _dnf_el(release: int, description: str, base_image: str, metadata_compressio
     )
 
 
+# The names the installed Debian packages provide (their Provides, versions dropped), one a
+# line, in $provided: a virtual name one of them provides (awk: mawk) is there already, and apt
+# would install nothing by that name (it has "no installation candidate").
+_APT_PROVIDED = (
+    "provided=$(dpkg-query -W -f '${db:Status-Abbrev}${Provides}\\n' | sed -n 's/^ii *//p' "
+    "| tr ',' '\\n' | sed 's/^ *//; s/ .*//')"
+)
+# The requirements installed, but for the names an installed package provides.
+_APT_INSTALL = f"""{_APT_PROVIDED}
+for n; do shift; printf '%s\\n' "$provided" | grep -qxF -- "$n" || set -- "$@" "$n"; done
+[ $# -eq 0 ] || {{ apt-get update && DEBIAN_FRONTEND=noninteractive \\
+    apt-get install -y --no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*; }}"""
+# A name is known when apt would install it (a package, or a virtual one a package provides) or
+# an installed package provides it; else it is printed, after apt's own words for a name it
+# cannot install, with the packages that provide it when it is a virtual name (after a tab).
+# A known name whose dependencies fail is left to the install, which says so.
+_APT_LOOKUP = f"""export LC_ALL=C
+apt-get update -qq --error-on=any >/dev/null || exit 3
+{_APT_PROVIDED}
+for n; do
+    out=$(apt-get install -s -qq --no-install-recommends "$n" 2>&1) && continue
+    case $out in
+        *"Unable to locate package"*|*"has no installation candidate"*|*"Couldn't find any package"*) ;;
+        *) continue;;
+    esac
+    printf '%s\\n' "$provided" | grep -qxF -- "$n" && continue
+    by=$(apt-cache showpkg -- "$n" | sed -n '/^Reverse Provides:/,$p' | sed '1d; s/ .*//' | sort -u \\
+        | tr '\\n' ' ')
+    printf '%s\\t%s\\n' "$n" "$by"
+done"""
+
 # Image names are short names on purpose: podman resolves them through its short-name aliases
 # and docker through its default registry, and a site with its own mirror retags them.
 TARGETS: dict[str, Target] = {
@@ -212,8 +243,7 @@ TARGETS: dict[str, Target] = {
             dist="local",
             family=PackageFamily.APT,
             metadata_compression="gz",
-            install="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
-            '--no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*',
+            install=_APT_INSTALL,
             containerfile=None,
             packager=Packager.NFPM,  # no Ruby gems can be fetched where this target is used
             # every requirement checked: the image's own packages are provided to rpm (install_test)
@@ -224,13 +254,7 @@ TARGETS: dict[str, Target] = {
             # .repo files do not use it): the debootstrap suite's, bookworm's
             by_name=("dnf", "--setopt=best=True", "--releasever=12"),
             build_image_needs_rpm=True,
-            # a name apt would install (a package, or a virtual one a package provides)
-            # (apt's own words for a name it does not know; a known name whose dependencies
-            # fail is left to the install, which says so)
-            lookup="export LC_ALL=C; apt-get update -qq --error-on=any >/dev/null || exit 3; for n; do "
-            'out=$(apt-get install -s -qq --no-install-recommends "$n" 2>&1) && continue; case $out in '
-            '*"Unable to locate package"*|*"has no installation candidate"*|*"Couldn\'t find any package"*) '
-            'printf "%s\\n" "$n";; esac; done',
+            lookup=_APT_LOOKUP,
             search="apt-cache policy NAME",
             package_query=("dpkg-query", "-W", "-f", "${Package}\\t${Version}\\n"),
             package_type="deb",

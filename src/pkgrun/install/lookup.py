@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -75,8 +75,22 @@ class UnknownPackages(PkgrunError):
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, recipe: Path, lists: Sequence[tuple[Names, Sequence[str]]], target: Target) -> None:
-        where = "; ".join(f"{names.field}: {', '.join(missing)}" for names, missing in lists)
+    def __init__(
+        self,
+        recipe: Path,
+        lists: Sequence[tuple[Names, Sequence[str]]],
+        target: Target,
+        providers: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """``providers``: the packages that provide a virtual name none of which is installed
+        (apt installs none of them by that name: one must be chosen)."""
+        providers = providers or {}
+
+        def said(name: str) -> str:
+            by = providers.get(name)
+            return f"{name} (a virtual package: name one of {', '.join(by)})" if by else name
+
+        where = "; ".join(f"{names.field}: {', '.join(map(said, missing))}" for names, missing in lists)
         super().__init__(
             f"{recipe}: {sum(len(m) for _, m in lists)} requirement(s) that {target.name}'s repositories "
             f"do not have ({where})",
@@ -84,6 +98,17 @@ class UnknownPackages(PkgrunError):
             f"`{target.search}` on such a system); another recipe's package goes in recipes = [...]. "
             "Nothing was compiled",
         )
+
+
+def parse_lookup(output: str) -> dict[str, list[str]]:
+    """The look-up script's output: each name nothing provides -> the packages that provide it
+    when it is a virtual name none of them installed (after a tab) (pure)."""
+    missing = {}
+    for line in output.splitlines():
+        name, _, by = line.partition("\t")
+        if name.strip():
+            missing[name.strip()] = by.split()
+    return missing
 
 
 def check_names(
@@ -119,10 +144,10 @@ def check_names(
             "they are checked when installed",
         )
         return
-    missing = set(result.stdout.split())
+    missing = parse_lookup(result.stdout)
     unknown = [(names, [n for n in names.names if n in missing]) for names in lists]
     if unknown := [(names, found) for names, found in unknown if found]:
-        raise UnknownPackages(recipe_file, unknown, target)
+        raise UnknownPackages(recipe_file, unknown, target, missing)
     if marker is not None:
         _remember(marker, names)
 

@@ -45,6 +45,22 @@ _LOADER = ("rtld(GNU_HASH)",)
 
 Step = Callable[..., str]  # the install test's step(label, command): its output
 
+DPKG_FORMAT = "${db:Status-Abbrev}|${Package}|${Provides}\\n"
+
+
+def image_names(listing: str) -> list[str]:
+    """dpkg-query's listing (DPKG_FORMAT) -> the names the image's packages answer to: each
+    package's, and the virtual names the installed ones provide (awk, which mawk provides), as
+    apt counts them for a dependency (pure)."""
+    names: list[str] = []
+    for line in listing.splitlines():
+        status, _, rest = line.partition("|")
+        package, _, provides = rest.partition("|")
+        names.append(package)
+        if status.startswith("ii"):
+            names += [p.split()[0] for p in provides.split(",") if p.strip()]
+    return sorted(set(filter(None, names)))
+
 
 def shim_config(
     provides: Sequence[str], directories: Sequence[str] = EL_FILESYSTEM_DIRS
@@ -70,7 +86,7 @@ def shim_config(
 
 def install(container: Container, step: Step, infos: Sequence[RpmInfo]) -> None:
     """Install the package that tells rpm what the image has, for the packages ``infos``."""
-    names = container.capture(["dpkg-query", "-W", "-f", "${Package}\\n"]).stdout.split()
+    names = image_names(container.capture(["dpkg-query", "-W", "-f", DPKG_FORMAT]).stdout)
     paths = sorted({r for info in infos for r in info.requires if r.startswith("/")})
     present = container.capture(existing_argv(paths)).stdout.split() if paths else []
     provides = [*names, *present, *image_sonames(step, infos)]
