@@ -150,7 +150,9 @@ class Lint(_Section):
     # shellcheck codes (SC2086) not reported for this recipe's hooks and build script
     shellcheck_ignore: list[ShellcheckCode] = Field([], alias="shellcheck-ignore")
     # rpmlint checks not reported for this recipe, each with the reason: check = "why"
-    ignore: dict[NonEmpty, NonEmpty] = {}
+    ignore: dict[NonEmpty, NonEmpty] = Field(
+        {}, examples=['{ no-manual-page-for-binary = "the manual is upstream\'s web site" }']
+    )
 
 
 class AutoDeps(_Section):

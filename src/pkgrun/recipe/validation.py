@@ -149,11 +149,29 @@ def _problem(err: Mapping[str, Any], file: Path, root: type[BaseModel]) -> Probl
             f"add {loc[-1]} under [{section}]" if loc[:-1] else f"add a [{loc[-1]}] table",
         )
     message = str(err["msg"]).removeprefix(_VALUE_ERROR_PREFIX)
+    hint = None
     if kind in _TYPE_MESSAGES:
         message = _TYPE_MESSAGES[kind].format(**err.get("ctx", {}))
         if "input" in err:
             message += f" (got {_show(err['input'])})"
-    return Problem(file, field_path(loc), message)
+        if examples := _examples(loc, root):  # what the field looks like written
+            hint = f"for example: {key_text(str(loc[-1]))} = {examples[0]}"
+    return Problem(file, field_path(loc), message, hint)
+
+
+def _examples(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    """The examples the model's field at ``loc`` gives, as TOML (Field(examples=...))."""
+    model: Any = root
+    for i, part in enumerate(loc):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        if i == len(loc) - 1:
+            return [str(e) for e in field.examples or []]
+        model = _model_in(field.annotation)
+    return []
 
 
 def _show(value: Any) -> str:
