@@ -93,6 +93,8 @@ def test_the_base_imports_no_subpackage() -> None:
 # descriptors 1 and 2
 _TERMINAL_MODULES = ("rich",)
 _STREAMS = ("stdout", "stderr", "__stdout__", "__stderr__")
+_LOGGERS = ("log", "logger", "logging", "traceback")  # what a module's logger is called here
+_LOUD_LOGS = ("exception", "warning", "error", "critical", "print_exc", "print_exception")
 
 
 def terminal_writes(tree: ast.AST) -> list[str]:
@@ -109,7 +111,9 @@ def terminal_writes(tree: ast.AST) -> list[str]:
             streams = [a.name for a in node.names if a.name in (*_STREAMS, "write")]
             found += [f"from {node.module} import {name}" for name in streams]
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.value.id == "sys" and node.attr in _STREAMS:
+            if node.value.id in _LOGGERS and node.attr in _LOUD_LOGS:  # logging's stderr handler
+                found.append(f"{node.value.id}.{node.attr}")
+            elif node.value.id == "sys" and node.attr in _STREAMS:
                 found.append(f"sys.{node.attr}")
             elif node.value.id == "os" and node.attr == "write":
                 found.append("os.write")
@@ -148,6 +152,10 @@ def test_the_terminal_check_sees_every_spelling() -> None:
         "import os\nos.write(1, b'x')": ["os.write"],
         "import os\nos.path.join('a')": [],
         "from sys import argv": [],
+        "log.exception('x')": ["log.exception"],
+        "traceback.print_exc()": ["traceback.print_exc"],
+        "outcome.error = 'x'": [],
+        "log.debug('x', exc_info=True)": [],
     }
     assert {code: terminal_writes(ast.parse(code)) for code in spellings} == spellings
 

@@ -358,3 +358,24 @@ def test_a_published_package_swapped_for_a_special_file_is_refused_not_read(
     assert signing.returncode != 0 and "Traceback" not in signing.stderr, signing.stderr
     assert str(published) in signing.stderr
     assert signed_by([outside])[outside] is None and not (arch_dir / "resigned").exists()
+
+
+def test_repo_sign_signs_in_batches_and_every_package_is_signed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rpmsign signs the private copies a batch at a time (what the temporary directory holds at
+    once is one batch, not the repository); every package ends signed, the metadata consistent."""
+    from pkgrun.repo import resign
+
+    monkeypatch.setattr(resign, "SIGN_BATCH", 4)
+    batches: list[int] = []
+    real = resign.sign_rpms
+    monkeypatch.setattr(resign, "sign_rpms", lambda key, rpms: batches.append(len(rpms)) or real(key, rpms))
+    repo = tmp_path / "repo"
+    arch_dir = repo / "local" / "x86_64"
+    rpms = [make_rpm(tmp_path / "rpms", f"pkg{i:02d}") for i in range(10)]
+    assert publish(repo, rpms, unsigned_env(tmp_path), "--unsigned") == 0
+    assert main(["repo", "sign", "--repo", str(repo), "--target", "local"], env=key_env()) == 0
+    assert batches == [4, 4, 2]
+    listed = sorted(arch_dir / str(p.location_href) for p in packages_in(arch_dir))
+    assert len(listed) == 10 and verified(session_key(), listed) == set(listed) and consistent(arch_dir) == []

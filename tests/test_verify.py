@@ -127,3 +127,41 @@ def test_text_inside_a_package_cannot_pass_for_the_reader_s_separators(tmp_path:
     assert info.scripts["PREUN"] == alone("PREUN") and "\x1e0123456789abcdef\x1e" in info.scripts["PREUN"]
     assert info.scripts["POSTIN"] == alone("POSTIN") and info.scripts["POSTUN"] == ""
     assert [f.path for f in info.files] == ["/etc/demo.conf", "/usr/bin/demo"]
+
+
+def rpmbuild_package(tmp_path: Path, name: str, files: str, scriptlets: str) -> Path:
+    """A package rpmbuild makes from a spec: what nfpm cannot make (a scriptlet that is a
+    program alone, file names with any character rpm allows)."""
+    spec = tmp_path / f"{name}.spec"
+    spec.write_text(
+        f"Name: {name}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n"
+        f"%description\nd\n%install\nmkdir -p %{{buildroot}}/opt\n{files}\n"
+        f"%files\n/opt\n{scriptlets}\n"
+    )
+    top = tmp_path / "top"
+    subprocess.run(
+        ["rpmbuild", "-bb", "--quiet", "--define", f"_topdir {top}", "--define", "_build_id_links none",
+         str(spec)], check=True, capture_output=True,
+    )  # fmt: skip
+    return next((top / "RPMS" / "noarch").glob(f"{name}-*.rpm"))
+
+
+def test_any_file_name_rpm_allows_is_read_whole(tmp_path: Path) -> None:
+    """Unicode's line and paragraph separators and NEL in file names are not where the reader
+    cuts (str.splitlines would): the names come back as rpm holds them."""
+    shutil.which("rpmbuild") or pytest.skip("rpmbuild is not installed")
+    odd = ["/opt/a\u2028b", "/opt/c\u0085d", "/opt/e\u2029f"]  # rpmbuild refuses ASCII controls
+    made = "\n".join(f"touch %{{buildroot}}'{path}'" for path in odd)
+    info = read_rpm(rpmbuild_package(tmp_path, "odd", made, ""))
+    assert sorted(f.path for f in info.files) == sorted(["/opt", *odd])
+
+
+def test_a_scriptlet_that_is_a_program_alone_is_seen(tmp_path: Path) -> None:
+    """%pretrans -p /bin/true has no body: its interpreter is what says it is there."""
+    shutil.which("rpmbuild") or pytest.skip("rpmbuild is not installed")
+    info = read_rpm(rpmbuild_package(tmp_path, "prog", "", "%pretrans -p /bin/true\n%posttrans\n(none)\n"))
+    assert info.scripts["PRETRANS"] == "" and info.scripts["PRETRANSPROG"] == "/bin/true"
+    assert info.scripts["POSTTRANS"].strip() == "(none)"  # a body that says (none) is a body
+    assert check_rpm(info, plan())[-1] == (
+        "scriptlets the recipe did not ask for: POSTTRANS, PRETRANSPROG, POSTTRANSPROG"
+    )

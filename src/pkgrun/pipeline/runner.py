@@ -156,7 +156,7 @@ class Run:
             outcome.status, outcome.error, outcome.exception = Status.FAILED, exc.message, exc
             return False
         except Exception as exc:  # a bug of pkgrun's: this recipe fails, the run goes on
-            log.exception("deciding %s for %s", node[1], node[0])
+            log.debug("deciding %s for %s", node[1], node[0], exc_info=True)  # --debug shows it
             outcome.status, outcome.error = Status.FAILED, f"pkgrun could not decide: {exc!r}"
             outcome.exception = PkgrunError(outcome.error, hint="run with --debug, and report it")
             return False

@@ -27,6 +27,10 @@ from pkgrun.repo.ledger import RESIGNED, Ledger, Record, Refused, file_sha256
 from pkgrun.rpm.header import UnsafeRpm, content_digest
 from pkgrun.trust.signing import SigningKey, sign_rpms, signed_by, verified
 
+# Packages signed by one rpmsign: their private copies are what a signing holds in the temporary
+# directory at once (often a small tmpfs), and the time between a directory's check and the write
+SIGN_BATCH = 64
+
 
 class Unaccounted(PkgrunError):
     """The repository lists packages pkgrun cannot account for: nothing is written or signed."""
@@ -132,9 +136,12 @@ def sign_aside(
             again.append(package)
         else:
             firsts[seen] = package
-    copies = [Copy(p.path, _waiting(p), p.record.content, follow=False) for p in firsts.values()]
-    for package, prepared in zip(firsts.values(), prepared_copies(copies, key), strict=True):
-        _set_aside(ledger, state, package, prepared)
+    unique = list(firsts.values())
+    for start in range(0, len(unique), SIGN_BATCH):
+        batch = unique[start : start + SIGN_BATCH]
+        copies = [Copy(p.path, _waiting(p), p.record.content, follow=False) for p in batch]
+        for package, prepared in zip(batch, prepared_copies(copies, key), strict=True):
+            _set_aside(ledger, state, package, prepared)
     for package in again:
         first = firsts[(Path(package.href).name, package.record.content)]
         copy = Copy(_waiting(first), _waiting(package), package.record.content, follow=False)
@@ -184,9 +191,20 @@ def prepared_copies(copies: Sequence[Copy], key: SigningKey | None) -> list[Prep
         if key is not None and mine:
             sign_rpms(key, [path for path, _ in mine])
         return [
-            (copy_aside(path, copy.dest), file_sha256(path), made)
+            (copy_aside(path, _not_linked(copy.dest)), file_sha256(path), made)
             for copy, (path, made) in zip(copies, mine, strict=True)
         ]
+
+
+def _not_linked(dest: Path) -> Path:
+    """``dest``, checked again just before it is written: its directory is no symlink (someone
+    who can write the repository could swap one in while the batch was being signed)."""
+    if dest.parent.is_symlink():
+        raise PkgrunError(
+            f"{dest.parent} is a symlink; pkgrun does not write through links in the repository",
+            hint="remove the link; it was not made by pkgrun",
+        )
+    return dest
 
 
 def prepared_copy(

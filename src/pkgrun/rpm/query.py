@@ -31,8 +31,25 @@ SCRIPT_TAGS = {
     "before-remove": "PREUN",
     "after-remove": "POSTUN",
 }
-# Scriptlets no recipe can ask for: one in a package means something other than the recipe made it
-FOREIGN_SCRIPT_TAGS = ("PRETRANS", "POSTTRANS", "VERIFYSCRIPT", "TRIGGERSCRIPTS")
+# Scriptlets no recipe can ask for: one in a package means something other than the recipe made
+# it. A scriptlet may be a program alone (%pretrans -p /bin/true): its interpreter tag is set,
+# its body empty. File triggers (rpm 4.13 on) are scriptlets too.
+FOREIGN_SCRIPT_TAGS = (
+    "PRETRANS",
+    "POSTTRANS",
+    "VERIFYSCRIPT",
+    "TRIGGERSCRIPTS",
+    "FILETRIGGERSCRIPTS",
+    "TRANSFILETRIGGERSCRIPTS",
+    "PRETRANSPROG",
+    "POSTTRANSPROG",
+    "VERIFYSCRIPTPROG",
+    "TRIGGERSCRIPTPROG",
+    "FILETRIGGERSCRIPTPROG",
+    "TRANSFILETRIGGERSCRIPTPROG",
+)
+_ARRAY_TAGS = {"TRIGGERSCRIPTS", "FILETRIGGERSCRIPTS", "TRANSFILETRIGGERSCRIPTS", "TRIGGERSCRIPTPROG",
+               "FILETRIGGERSCRIPTPROG", "TRANSFILETRIGGERSCRIPTPROG"}  # fmt: skip
 _RPM_HINT = "install rpm (Debian/Ubuntu: apt-get install rpm) to read built packages back"
 
 
@@ -66,47 +83,89 @@ def query_argv(rpm: Path, fmt: str) -> list[str]:
     return ["rpm", "-qp", "--nosignature", "--nodigest", "--qf", fmt, str(rpm)]
 
 
-_FILES_FORMAT = (
-    "[%{FILEFLAGS:fflags}\t%{FILEMODES:perms}\t%{FILEMODES}\t%{FILEUSERNAME}\t%{FILEGROUPNAME}"
-    "\t%{FILEDIGESTS}\t%{FILENAMES}\n]"
-)
 _SCRIPT_TAGS = (*SCRIPT_TAGS.values(), *FOREIGN_SCRIPT_TAGS)
+_FILE_TAGS = (
+    "FILEFLAGS:fflags",
+    "FILEMODES:perms",
+    "FILEMODES",
+    "FILEUSERNAME",
+    "FILEGROUPNAME",
+    "FILEDIGESTS",
+    "FILENAMES",
+)
 
 
-def read_format(separator: str) -> str:
-    """One query for everything :func:`read_rpm` reads, its parts between ``separator``s: the
-    header tags, requires, provides, files, then each scriptlet."""
+@dataclass(frozen=True)
+class _Separators:
+    """Made anew for each query: no text inside a package (a summary, a file name, a scriptlet,
+    whatever characters it holds) can pass for one."""
+
+    part: str  # between the query's parts
+    entry: str  # after each element of a list
+    field: str  # between the fields of an element
+
+    @classmethod
+    def new(cls) -> _Separators:
+        token = secrets.token_hex(8)
+        return cls(f"\x1e{token}P", f"\x1e{token}E", f"\x1e{token}F")
+
+
+def read_format(sep: _Separators) -> str:
+    """One query for everything :func:`read_rpm` reads, its parts between ``sep.part``: the
+    header tags, requires, provides, files, then each scriptlet ("" when the package has none)."""
+
+    def listed(*tags: str) -> str:
+        return "[" + sep.field.join(f"%{{{tag}}}" for tag in tags) + sep.entry + "]"
+
+    def scriptlet(tag: str) -> str:
+        return listed(tag) if tag in _ARRAY_TAGS else f"%|{tag}?{{%{{{tag}}}}}:{{}}|"
+
     parts = [
         *(f"%{{{tag}}}" for tag in HEADER_TAGS),
-        "[%{REQUIREFLAGS:deptype}\t%{REQUIRENEVRS}\n]",
-        "[%{PROVIDENEVRS}\n]",
-        _FILES_FORMAT,
-        *(f"[%{{{tag}}}\n]" if tag == "TRIGGERSCRIPTS" else f"%{{{tag}}}" for tag in _SCRIPT_TAGS),
+        listed("REQUIREFLAGS:deptype", "REQUIRENEVRS"),
+        listed("PROVIDENEVRS"),
+        listed(*_FILE_TAGS),
+        *(scriptlet(tag) for tag in _SCRIPT_TAGS),
     ]
-    return separator.join(parts)
+    return sep.part.join(parts)
 
 
 def read_rpm(rpm: Path) -> RpmInfo:
-    """The package as rpm reads it, in one rpm run. Its parts are cut at a separator made anew
-    for each query: no text inside a package (a summary, a scriptlet) can pass for one."""
-    separator = f"\x1e{secrets.token_hex(8)}\x1e"
-    parts = run(query_argv(rpm, read_format(separator)), hint=_RPM_HINT).stdout.split(separator)
+    """The package as rpm reads it, in one rpm run."""
+    sep = _Separators.new()
+    out = run(query_argv(rpm, read_format(sep)), hint=_RPM_HINT).stdout
+    try:
+        return _parsed(rpm, out, sep)
+    except ValueError as exc:
+        raise CommandFailed(query_argv(rpm, "..."), 0, f"rpm's answer could not be read: {exc}") from None
+
+
+def _parsed(rpm: Path, out: str, sep: _Separators) -> RpmInfo:
+    parts = out.split(sep.part)
     wanted = len(HEADER_TAGS) + 3 + len(_SCRIPT_TAGS)
     if len(parts) != wanted:
-        raise CommandFailed(query_argv(rpm, "..."), 0, f"rpm printed {len(parts)} parts, not {wanted}")
+        raise ValueError(f"{len(parts)} parts, not {wanted}")
     header = dict(zip(HEADER_TAGS, parts, strict=False))
     required, provided, listed, *bodies = parts[len(HEADER_TAGS) :]
-    lines = [line.strip() for line in required.splitlines()]
+
+    def entries(text: str, fields: int) -> list[list[str]]:
+        if not text.endswith(sep.entry) and text:
+            raise ValueError("a list that does not end as asked")
+        out = [entry.split(sep.field) for entry in text.split(sep.entry)[:-1]]
+        if any(len(entry) != fields for entry in out):
+            raise ValueError(f"a list entry without its {fields} fields")
+        return out
+
     # what the package requires of the system, whatever the kind (plain, pre, interp...), once
     # each, in order; not rpm's own features (rpmlib(...))
-    requires = list(dict.fromkeys(r.split("\t", 1)[1] for r in lines if not r.startswith("rpmlib\t")))
-    provides = tuple(line.strip() for line in provided.splitlines() if line.strip())
-    files = []
-    for line in listed.splitlines():
-        flags, mode, octal, user, group, digest, path = line.split("\t", 6)
-        files.append(RpmFile(path, mode, user, group, "c" in flags, int(octal), digest))
+    requires = list(dict.fromkeys(name for kind, name in entries(required, 2) if kind != "rpmlib"))
+    provides = tuple(name for (name,) in entries(provided, 1) if name)
+    files = [
+        RpmFile(path, mode, user, group, "c" in flags, int(octal), digest)
+        for flags, mode, octal, user, group, digest, path in entries(listed, len(_FILE_TAGS))
+    ]
     scripts = {
-        tag: "" if body.strip() in ("(none)", "") else body
+        tag: "".join(e[0] for e in entries(body, 1)) if tag in _ARRAY_TAGS else body
         for tag, body in zip(_SCRIPT_TAGS, bodies, strict=True)
     }
     return RpmInfo(header, requires, files, scripts, rpm.stat().st_size, provides)
