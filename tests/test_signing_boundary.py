@@ -209,6 +209,9 @@ def pkgrun(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+KILLS = 6  # moments spread evenly over the signing, SIGTERM and SIGKILL in turn
+
+
 @pytest.mark.parametrize("command", ["repo-sign", "first-signed-publish"])
 def test_killed_while_signing_the_repository_stays_readable(tmp_path: Path, command: str) -> None:
     """A repository of 24 unsigned packages signed, killed (SIGKILL and SIGTERM, as systemd
@@ -238,19 +241,19 @@ def test_killed_while_signing_the_repository_stays_readable(tmp_path: Path, comm
     assert pkgrun(argv, key_env()).wait(timeout=300) == 0
     took = time.monotonic() - started
     kills = 0
-    for i in range(8):
+    for i in range(KILLS):
         fresh()
         process = pkgrun(argv, key_env())
-        time.sleep(took * (i + 0.5) / 8)
+        time.sleep(took * (i + 0.5) / KILLS)
         process.send_signal(signal.SIGKILL if i % 2 else signal.SIGTERM)
         kills += process.wait(timeout=60) != 0
-        assert consistent(arch_dir) == [], f"after a kill at {took * (i + 0.5) / 8:.2f}s"
+        assert consistent(arch_dir) == [], f"after a kill at {took * (i + 0.5) / KILLS:.2f}s"
         assert pkgrun(argv, key_env()).wait(timeout=300) == 0  # the next run finishes the job
         listed = sorted(arch_dir / str(p.location_href) for p in packages_in(arch_dir))
         assert len(listed) == (24 if command == "repo-sign" else 25) and consistent(arch_dir) == []
         assert verified(session_key(), listed) == set(listed)
         assert not (arch_dir / "resigned").exists()
-    assert kills >= 4  # most kills landed while it was still working
+    assert kills >= KILLS // 2  # most kills landed while it was still working
 
 
 def test_a_repository_removed_and_made_anew_starts_unsigned(tmp_path: Path) -> None:
