@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from pkgrun.errors import Problem
 
@@ -161,17 +162,8 @@ def _problem(err: Mapping[str, Any], file: Path, root: type[BaseModel]) -> Probl
 
 def _examples(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     """The examples the model's field at ``loc`` gives, as TOML (Field(examples=...))."""
-    model: Any = root
-    for i, part in enumerate(loc):
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        if i == len(loc) - 1:
-            return [str(e) for e in field.examples or []]
-        model = _model_in(field.annotation)
-    return []
+    field = _field_at(loc, root) if loc else None
+    return [str(e) for e in field.examples or []] if field is not None else []
 
 
 def _show(value: Any) -> str:
@@ -210,16 +202,26 @@ def did_you_mean(key: str, allowed: list[str]) -> str:
 def _allowed_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     """The keys the model at ``loc`` accepts, as written in TOML (aliases)."""
     model: Any = root
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        model = _model_in(field.annotation)
+    if loc:
+        field = _field_at(loc, root)
+        model = _model_in(field.annotation) if field is not None else None
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or n for n, f in model.model_fields.items()]
     return []
+
+
+def _field_at(loc: tuple[Any, ...], root: type[BaseModel]) -> FieldInfo | None:
+    """The model field at ``loc`` (keys as written in TOML: aliases), None where no model's is."""
+    model: Any = root
+    field = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        model = _model_in(field.annotation)
+    return field
 
 
 def _model_in(annotation: Any) -> Any:

@@ -119,8 +119,8 @@ def sign_aside(
 ) -> None:
     """A signed copy of each package in ``<arch>/resigned/``, in ``state`` and pending in the
     ledger in place of the package (which the live metadata lists until the switch). One rpmsign
-    for them all; a noarch package's copies in other architectures' directories are copies of
-    its first one, signed once."""
+    for each SIGN_BATCH of them; a noarch package's copies in other architectures' directories
+    are copies of its first one, signed once."""
     firsts: dict[tuple[str, str | None], ToSign] = {}
     again: list[ToSign] = []
     for package in todo:
