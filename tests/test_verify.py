@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import demo, nfpm_package
+from helpers import demo, nfpm_package, require_tools
 from pkgrun.build.plan import Options, make_plan
 from pkgrun.build.staging import Entry
 from pkgrun.build.verify import check_rpm
@@ -149,7 +149,7 @@ def rpmbuild_package(tmp_path: Path, name: str, files: str, scriptlets: str) -> 
 def test_any_file_name_rpm_allows_is_read_whole(tmp_path: Path) -> None:
     """Unicode's line and paragraph separators and NEL in file names are not where the reader
     cuts (str.splitlines would): the names come back as rpm holds them."""
-    shutil.which("rpmbuild") or pytest.skip("rpmbuild is not installed")
+    require_tools("rpmbuild")
     odd = ["/opt/a\u2028b", "/opt/c\u0085d", "/opt/e\u2029f"]  # rpmbuild refuses ASCII controls
     made = "\n".join(f"touch %{{buildroot}}'{path}'" for path in odd)
     info = read_rpm(rpmbuild_package(tmp_path, "odd", made, ""))
@@ -158,7 +158,7 @@ def test_any_file_name_rpm_allows_is_read_whole(tmp_path: Path) -> None:
 
 def test_a_scriptlet_that_is_a_program_alone_is_seen(tmp_path: Path) -> None:
     """%pretrans -p /bin/true has no body: its interpreter is what says it is there."""
-    shutil.which("rpmbuild") or pytest.skip("rpmbuild is not installed")
+    require_tools("rpmbuild")
     info = read_rpm(rpmbuild_package(tmp_path, "prog", "", "%pretrans -p /bin/true\n%posttrans\n(none)\n"))
     assert info.scripts["PRETRANS"] == "" and info.scripts["PRETRANSPROG"] == "/bin/true"
     assert info.scripts["POSTTRANS"].strip() == "(none)"  # a body that says (none) is a body
