@@ -135,8 +135,13 @@ def test_virtual_names_on_a_real_debian(tmp_path: Path) -> None:
     missing = parse_lookup(done.stdout)
     assert "awk" not in missing and "mawk" not in missing
     assert missing["pkgrun-no-such-package"] == []
+    # which packages provide it, apt knows from the package lists (a machine whose lists were
+    # removed, as images do, knows only what is installed)
+    policy = subprocess.run(["apt-cache", "policy", "postfix"], capture_output=True, text=True).stdout
     if installed_providers("mail-transport-agent"):
         assert "mail-transport-agent" not in missing
+    elif "Candidate: (none)" in policy or not policy.strip():
+        assert missing["mail-transport-agent"] == []
     else:
         assert {"exim4-daemon-light", "postfix"} <= set(missing["mail-transport-agent"])
 
